@@ -1,0 +1,112 @@
+#!/bin/bash
+# presence-reaper in one minute: build it, make stale presence the way a
+# crashed realtime server does, and watch the reaper clean it up.
+#
+#   bash tests/demo.sh        (from the repository root)
+#
+# Starts a throwaway redis-server on a Unix socket in a temporary directory;
+# nothing outside that directory and build/ is touched.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BIN=$ROOT/build/reaper/presence-reaper
+RT=$ROOT/tests/fixtures/realtime
+
+heading() { printf '\n== %s ==\n' "$*"; }
+
+heading "Setup"
+if [ -f tests/setup.sh ]; then
+    bash tests/setup.sh
+else
+    echo "tests/setup.sh not found; assuming build dependencies are installed"
+fi
+
+heading "Build"
+if [ ! -f build/build.ninja ]; then
+    meson setup build
+fi
+meson compile -C build
+
+heading "Start a throwaway redis-server"
+TMP=$(mktemp -d /tmp/presence-demo.XXXXXX)
+SOCK=$TMP/redis.sock
+REDIS_PID=
+cleanup() {
+    if [ -n "$REDIS_PID" ]; then
+        kill "$REDIS_PID" 2>/dev/null || true
+        wait "$REDIS_PID" 2>/dev/null || true
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+redis-server --port 0 --unixsocket "$SOCK" --unixsocketperm 700 \
+    --save "" --appendonly no --dir "$TMP" --logfile "$TMP/redis.log" &
+REDIS_PID=$!
+
+rcli() { redis-cli -s "$SOCK" "$@"; }
+
+# Wait (up to 10 s) until it answers PING.
+for _ in $(seq 100); do
+    if [ "$(rcli ping 2>/dev/null)" = PONG ]; then break; fi
+    sleep 0.1
+done
+[ "$(rcli ping 2>/dev/null)" = PONG ] || { echo "redis-server did not start"; cat "$TMP/redis.log"; exit 1; }
+echo "redis-server pid $REDIS_PID on $SOCK"
+
+ONLINE=presence:online-users
+key() { printf 'presence:user:%s:sockets' "$1"; }
+
+CONNECT=$(rcli script load "$(cat "$RT/connect.lua")")
+
+heading "Realtime servers connect users (socket sets with a 60 s TTL)"
+LIVE=()
+for i in $(seq -w 1 20); do LIVE+=("alice-$i"); done
+STALE=()
+for i in $(seq -w 1 8); do STALE+=("bob-$i"); done
+for u in "${LIVE[@]}"; do
+    rcli evalsha "$CONNECT" 2 "$ONLINE" "$(key "$u")" "$u" "server-a:$u" 60 >/dev/null
+done
+for u in "${STALE[@]}"; do
+    rcli evalsha "$CONNECT" 2 "$ONLINE" "$(key "$u")" "$u" "server-b:$u" 60 >/dev/null
+done
+echo "server A: ${#LIVE[@]} users (alice-01..20), server B: ${#STALE[@]} users (bob-01..08)"
+echo "online set size: $(rcli scard "$ONLINE")"
+
+heading "Server B crashes (kill -9): no disconnect handler runs"
+# Its users' socket sets stop being heartbeated and expire; here after 1 s.
+for u in "${STALE[@]}"; do rcli pexpire "$(key "$u")" 1000 >/dev/null; done
+gone=0
+for _ in $(seq 50); do
+    n=0
+    for u in "${STALE[@]}"; do n=$((n + $(rcli exists "$(key "$u")"))); done
+    if [ "$n" -eq 0 ]; then gone=1; break; fi
+    sleep 0.1
+done
+[ "$gone" -eq 1 ] || { echo "socket sets did not expire within 5 s"; exit 1; }
+echo "server B's socket sets have expired"
+echo "online set size: $(rcli scard "$ONLINE")   <- the 8 users of server B are stale: shown online for ever"
+
+CONF=$TMP/presence-reaper.conf
+cat > "$CONF" <<EOF
+redis = { url = "unix://$SOCK"; };
+EOF
+
+heading "presence-reaper --dry-run --once (reports, changes nothing)"
+"$BIN" -c "$CONF" --dry-run --once
+
+heading "presence-reaper --once"
+"$BIN" -c "$CONF" --once
+
+heading "Result"
+echo "online set size: $(rcli scard "$ONLINE")"
+got=$(rcli smembers "$ONLINE" | sort)
+want=$(printf '%s\n' "${LIVE[@]}" | sort)
+if [ "$got" = "$want" ]; then
+    echo "PASS: the online set holds exactly the ${#LIVE[@]} live users of server A"
+else
+    echo "FAIL: the online set is not the ${#LIVE[@]} live users"
+    diff <(echo "$want") <(echo "$got") || true
+    exit 1
+fi

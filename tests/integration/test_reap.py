@@ -1,0 +1,152 @@
+"""One reconcile cycle: stale users go, live users stay, whatever their IDs."""
+
+from harness import CYCLE_RE, ONLINE, wait_until
+
+ODD_IDS = [
+    b"",
+    b"with space",
+    b"new\nline",
+    b"{brace",
+    b"*",
+    b"quo\"te's",
+    b"x" * 5120,
+    b"\xff\xfe\x80",
+    b"nul\x00byte",
+    b"tab\there",
+    b"back\\slash",
+    b"caf\xc3\xa9",
+]
+
+
+def live_and_stale(h, n_live, n_stale, tag=b""):
+    live = [b"live-%s%d" % (tag, i) for i in range(n_live)]
+    stale = [b"stale-%s%d" % (tag, i) for i in range(n_stale)]
+    h.rt.connect_many(live + stale)
+    h.rt.crash_many(stale)
+    return set(live), set(stale)
+
+
+def cycle_line(stderr):
+    lines = list(CYCLE_RE.finditer(stderr))
+    assert lines, f"no 'cycle done:' info line on stderr:\n{stderr}"
+    return {k: float(v) if k == "duration" else int(v) for k, v in lines[-1].groupdict().items()}
+
+
+def test_once_removes_stale_and_keeps_live(h):
+    live, stale = live_and_stale(h, 10, 5)
+    rc, out, err = h.run(["-c", h.config(), "--once"])
+    assert rc == 0, err
+    assert h.members() == live
+
+
+def test_once_stale_found_by_real_expiry(h):
+    live, _ = live_and_stale(h, 3, 0)
+    h.rt.connect(b"expired-1")
+    h.rt.connect(b"expired-2")
+    h.rt.crash(b"expired-1", expire=True)
+    h.rt.crash(b"expired-2", expire=True)
+    rc, out, err = h.run(["-c", h.config(), "--once"])
+    assert rc == 0, err
+    assert h.members() == live
+
+
+def test_odd_ids_live_are_kept(h):
+    h.rt.connect_many(ODD_IDS)
+    assert h.members() == set(ODD_IDS)
+    rc, out, err = h.run(["-c", h.config(), "--once"])
+    assert rc == 0, err
+    assert h.members() == set(ODD_IDS)
+    for uid in ODD_IDS:
+        assert h.r.exists(h.rt.key(uid)) == 1, uid
+
+
+def test_odd_ids_stale_are_removed(h):
+    live, _ = live_and_stale(h, 4, 0)
+    h.rt.connect_many(ODD_IDS)
+    h.rt.crash_many(ODD_IDS)
+    rc, out, err = h.run(["-c", h.config(), "--once"])
+    assert rc == 0, err
+    assert h.members() == live
+    info = cycle_line(err)
+    assert info["stale"] == len(ODD_IDS) and info["removed"] == len(ODD_IDS), info
+
+
+def test_odd_ids_mixed_live_and_stale(h):
+    # The same awkward bytes, half live, half stale, so a mix-up between
+    # similar IDs (truncation at NUL, at a space, at a newline) shows up.
+    live = [b"L" + u for u in ODD_IDS] + [b"nul\x00"]
+    stale = [b"S" + u for u in ODD_IDS] + [b"nul\x00byte", b"nul", b"with"]
+    h.rt.connect_many(live + stale)
+    h.rt.crash_many(stale)
+    rc, out, err = h.run(["-c", h.config(), "--once"])
+    assert rc == 0, err
+    assert h.members() == set(live)
+
+
+def test_many_batches_with_small_batch_size(h):
+    live, stale = live_and_stale(h, 600, 400)
+    h.r.config_resetstat()
+    rc, out, err = h.run(["-c", h.config({"reaper.batch_size": 7}), "--once"])
+    assert rc == 0, err
+    assert h.members() == live
+    info = cycle_line(err)
+    assert info["scanned"] >= 1000, info
+    assert info["stale"] == 400 and info["removed"] == 400, info
+    assert info["batches"] >= 50, info
+    calls = h.commandstats()
+    assert calls.get("smembers", 0) == 0, "the reaper must never SMEMBERS the online set"
+    assert calls.get("sscan", 0) >= 50, calls
+
+
+def test_cycle_info_line(h):
+    live_and_stale(h, 20, 3)
+    rc, out, err = h.run(["-c", h.config(), "--once"])
+    assert rc == 0, err
+    info = cycle_line(err)
+    assert info["scanned"] == 23 and info["stale"] == 3 and info["removed"] == 3, info
+    assert info["batches"] >= 1
+    assert " info: cycle done:" in err, err
+    assert out == b"", "a real run prints nothing on stdout"
+
+
+def test_once_on_empty_or_missing_online_set(h):
+    rc, out, err = h.run(["-c", h.config(), "--once"])
+    assert rc == 0, err
+    info = cycle_line(err)
+    assert info["scanned"] == 0 and info["removed"] == 0, info
+    assert h.r.exists(ONLINE) == 0
+
+
+def test_once_releases_the_lock(h):
+    live_and_stale(h, 2, 2)
+    rc, out, err = h.run(["-c", h.config(), "--once"], env={"POD_NAME": "cron-1"})
+    assert rc == 0, err
+    assert h.lock() is None, "--once must release the leader lock when it is done"
+
+
+def test_loop_reaps_users_that_go_stale_later(h):
+    live, _ = live_and_stale(h, 5, 0)
+    d = h.start(["-c", h.config()], env={"POD_NAME": "loop-1"})
+    d.wait_cycles(1, 10)
+    h.rt.connect(b"later-1")
+    h.rt.connect(b"later-2")
+    assert h.members() == live | {b"later-1", b"later-2"}
+    h.rt.crash(b"later-1", expire=True)
+    wait_until(lambda: b"later-1" not in h.members(), 10, what="later-1 to be reaped")
+    assert h.members() == live | {b"later-2"}
+    assert d.alive()
+
+
+def test_key_template_and_online_set_are_configurable(h):
+    from harness import Realtime
+    rt = Realtime(h.r, online=b"chat:online", prefix=b"chat:u:", suffix=b"")
+    rt.connect_many([b"a", b"b", b"c"])
+    rt.crash(b"b")
+    h.rt.connect_many([b"default-stale"])
+    h.rt.crash(b"default-stale")
+    conf = h.config({"keys.online_set": "chat:online", "keys.socket_prefix": "chat:u:",
+                     "keys.socket_suffix": ""})
+    rc, out, err = h.run(["-c", conf, "--once"])
+    assert rc == 0, err
+    assert h.members(b"chat:online") == {b"a", b"c"}
+    assert h.members() == {b"default-stale"}, "the default online set is not ours to touch"

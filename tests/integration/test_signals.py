@@ -1,0 +1,105 @@
+"""SIGTERM / SIGINT shut down cleanly; SIGHUP reloads the file or keeps the old one."""
+
+import signal
+import time
+
+from harness import LOCK, Realtime, hold_for, wait_until
+
+
+def leader(h, conf=None, pod="pod-a"):
+    d = h.start(["-c", conf or h.config()], env={"POD_NAME": pod}, name=pod)
+    wait_until(lambda: h.holder([d]) is d, 10, what=f"{pod} to lead")
+    return d
+
+
+def test_sigterm_leader_exits_zero_and_releases_lock(h):
+    d = leader(h)
+    d.wait_cycles(1, 10)
+    t0 = time.monotonic()
+    d.signal(signal.SIGTERM)
+    rc = d.wait_exit(2)
+    assert rc == 0, d.stderr()
+    assert time.monotonic() - t0 <= 2
+    assert h.r.exists(LOCK) == 0, "the lock must be released on shutdown"
+    assert "lock released" in d.stderr()
+
+
+def test_sigint_leader_exits_zero_and_releases_lock(h):
+    d = leader(h)
+    d.signal(signal.SIGINT)
+    assert d.wait_exit(2) == 0, d.stderr()
+    assert h.r.exists(LOCK) == 0
+
+
+def test_sigterm_during_large_cycle_finishes_promptly(h):
+    users = [b"u-%d" % i for i in range(3000)]
+    h.rt.connect_many(users)
+    d = leader(h, h.config({"reaper.batch_size": 1, "reaper.interval": 0.2}))
+    d.wait_cycles(1, 30)
+    d.signal(signal.SIGTERM)
+    assert d.wait_exit(2) == 0, d.stderr()
+    assert h.r.exists(LOCK) == 0
+    assert h.members() == set(users)
+
+
+def test_sigterm_standby_leaves_the_leaders_lock(h):
+    conf = h.config()
+    a = leader(h, conf, "pod-a")
+    b = h.start(["-c", conf], env={"POD_NAME": "pod-b"}, name="pod-b")
+    b.wait_log(r"standby: lock held by", 10)
+    token = h.lock()
+    b.signal(signal.SIGTERM)
+    assert b.wait_exit(2) == 0, b.stderr()
+    assert h.lock() == token, "a standby must not touch the leader's lock"
+    assert a.alive()
+
+
+def test_sighup_applies_a_valid_new_file(h):
+    other = Realtime(h.r, online=b"other:online")
+    conf = h.config({"keys.online_set": "presence:online-users"}, name="live.conf")
+    d = leader(h, conf)
+    d.wait_cycles(1, 10)
+
+    other.connect_many([b"o-live", b"o-stale"])
+    other.crash_many([b"o-stale"])
+    h.config({"keys.online_set": "other:online"}, name="live.conf")
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"configuration reloaded", 5)
+    wait_until(lambda: h.members(b"other:online") == {b"o-live"}, 10,
+               what="the reloaded config to reap other:online")
+
+    # And the old set is no longer ours.
+    h.rt.connect_many([b"d-stale"])
+    h.rt.crash_many([b"d-stale"])
+    d.wait_cycles(3, 10)
+    assert h.members() == {b"d-stale"}
+    assert d.alive()
+
+
+def test_sighup_with_invalid_file_keeps_old_config(h):
+    conf = h.config(name="live.conf")
+    d = leader(h, conf)
+    d.wait_cycles(1, 10)
+
+    conf.write_text("reaper = { interval = ; \n")
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"reload failed", 5)
+    assert "keeping the old configuration" in d.stderr()
+    hold_for(1, d.alive, what="the daemon to keep running after a bad reload")
+
+    h.rt.connect_many([b"live", b"stale"])
+    h.rt.crash_many([b"stale"])
+    wait_until(lambda: h.members() == {b"live"}, 10, what="reaping with the old config")
+    assert d.alive()
+
+
+def test_sighup_with_semantic_error_keeps_old_config(h):
+    conf = h.config(name="live.conf")
+    d = leader(h, conf)
+    h.config({"reaper.batch_size": 0, "keys.online_set": "other:online"}, name="live.conf")
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"reload failed", 5)
+    assert "batch_size" in d.stderr()
+    h.rt.connect_many([b"live", b"stale"])
+    h.rt.crash_many([b"stale"])
+    wait_until(lambda: h.members() == {b"live"}, 10, what="reaping with the old config")
