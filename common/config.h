@@ -1,0 +1,89 @@
+/*
+ * config: the presence-reaper configuration file (libconfig) validated into
+ * one plain struct. A declarative table (config.c) lists every setting with
+ * its type, default and range; the loader reports every error it finds as
+ * "FILE:LINE: group.name: message" lines, then fails.
+ *
+ * Order of application (highest last): cfg_defaults, cfg_load (file),
+ * environment and command line (the caller sets fields directly or through
+ * cfg_set_string), then cfg_finalize, which parses the URL, reads the
+ * password file and checks settings that depend on each other.
+ */
+#ifndef PR_CONFIG_H
+#define PR_CONFIG_H
+
+#include <stddef.h>
+
+#include "rurl.h"
+
+#define CFG_ERR_MAX 8192
+
+struct cfg {
+	char *redis_url;
+	char *redis_username;
+	char *redis_password;
+	char *redis_password_file;
+	int redis_db;
+	double connect_timeout;
+	double command_timeout;
+
+	char *online_set;
+	char *socket_prefix;
+	char *socket_suffix;
+
+	double interval;
+	int batch_size;
+	double max_stale_ratio;
+	int guard_min_users;
+
+	char *leader_key;
+	double lease;
+	double renew;
+	char *identity;
+
+	char *log_level;
+	char *log_format;
+
+	/* Filled by cfg_load / cfg_finalize. */
+	char *path;			/* file read, NULL when none */
+	char *env_password;		/* PRESENCE_REAPER_REDIS_PASSWORD, if set */
+	struct rurl url;		/* effective endpoint and credentials */
+	int lines[32];			/* source line of each table entry, 0 = default */
+};
+
+/* Fill c with built-in defaults. Strings are heap copies owned by c. */
+void cfg_defaults(struct cfg *c);
+
+/* Release every string owned by c. */
+void cfg_free(struct cfg *c);
+
+/*
+ * Read path into c. When optional and the file does not exist, c keeps its
+ * defaults and 0 is returned. Returns 0, or -1 with one error per line in
+ * err (NUL-terminated, truncated to errlen).
+ */
+int cfg_load(struct cfg *c, const char *path, int optional, char *err, size_t errlen);
+
+/* Replace a string field (e.g. from the environment or a flag). */
+void cfg_set_string(char **field, const char *value);
+
+/*
+ * Apply PRESENCE_REAPER_REDIS_URL / REDIS_URL and
+ * PRESENCE_REAPER_REDIS_PASSWORD from the environment.
+ */
+void cfg_apply_env(struct cfg *c);
+
+/*
+ * Resolve the endpoint and credentials into c->url (password precedence:
+ * environment > URL > password_file > password) and check cross-setting
+ * rules. Returns 0, or -1 with errors in err.
+ */
+int cfg_finalize(struct cfg *c, char *err, size_t errlen);
+
+/*
+ * Print the effective configuration in libconfig syntax, secrets replaced
+ * by "(redacted)", through the given printf-like sink.
+ */
+void cfg_dump(const struct cfg *c, void (*out)(void *ctx, const char *line), void *ctx);
+
+#endif

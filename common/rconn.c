@@ -1,0 +1,489 @@
+#include "rconn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "timeutil.h"
+
+/*
+ * The byte transport under RESP. Only plain sockets today; TLS will be a
+ * second table whose read/write wrap SSL_read/SSL_write and report
+ * "would block" the same way (-1 with errno EAGAIN).
+ */
+struct rconn_transport {
+	ssize_t (*read)(struct rconn *c, void *buf, size_t len);
+	ssize_t (*write)(struct rconn *c, const void *buf, size_t len);
+	void (*close)(struct rconn *c);
+};
+
+struct rconn {
+	int fd;
+	const struct rconn_transport *tr;
+	redisReader *reader;
+	char *out;		/* queued, not yet written */
+	size_t outlen, outoff, outcap;
+	int pending;		/* replies still expected */
+	int broken;
+	int command_timeout_ms;
+	unsigned long long sent;
+	char errstr[256];
+};
+
+static ssize_t
+plain_read(struct rconn *c, void *buf, size_t len)
+{
+	return read(c->fd, buf, len);
+}
+
+static ssize_t
+plain_write(struct rconn *c, const void *buf, size_t len)
+{
+	return send(c->fd, buf, len, MSG_NOSIGNAL);
+}
+
+static void
+plain_close(struct rconn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+static const struct rconn_transport plain_transport = {
+	plain_read, plain_write, plain_close,
+};
+
+static int fail(struct rconn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Record why the connection is unusable; it is never used again. */
+static int
+fail(struct rconn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->errstr, sizeof(c->errstr), fmt, ap);
+	va_end(ap);
+	c->broken = 1;
+	return -1;
+}
+
+/* Wait for events on fd until deadline (mono ms). 1 ready, 0 timeout, -1 error. */
+static int
+wait_fd(int fd, short events, int64_t deadline)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = events };
+		int64_t left = deadline - mono_ms();
+		int rc;
+
+		if (left <= 0)
+			return 0;
+		rc = poll(&p, 1, left > 60000 ? 60000 : (int)left);
+		if (rc > 0)
+			return 1;
+		if (rc < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+static int
+set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* Non-blocking connect to one address with a deadline. Returns fd or -1. */
+static int
+connect_addr(const struct sockaddr *sa, socklen_t salen, int64_t deadline,
+    char *err, size_t errlen)
+{
+	int fd, soerr = 0;
+	socklen_t len = sizeof(soerr);
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || set_nonblock(fd) < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		goto fail;
+	}
+	if (connect(fd, sa, salen) == 0)
+		return fd;
+	if (errno != EINPROGRESS && errno != EAGAIN) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		goto fail;
+	}
+	switch (wait_fd(fd, POLLOUT, deadline)) {
+	case 0:
+		snprintf(err, errlen, "connect timed out");
+		goto fail;
+	case -1:
+		snprintf(err, errlen, "poll: %s", strerror(errno));
+		goto fail;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0 || soerr != 0) {
+		snprintf(err, errlen, "%s", strerror(soerr ? soerr : errno));
+		goto fail;
+	}
+	return fd;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+static int
+connect_unix(const struct rurl *u, int64_t deadline, char *err, size_t errlen)
+{
+	struct sockaddr_un sun;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", u->path);
+	return connect_addr((struct sockaddr *)&sun, sizeof(sun), deadline, err, errlen);
+}
+
+static void
+tune_tcp(int fd)
+{
+	int one = 1, idle = 30, intvl = 10, cnt = 3;
+
+	/* Small pipelined requests must not wait for Nagle; keepalive finds dead peers. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
+static int
+connect_tcp(const struct rurl *u, int64_t deadline, char *err, size_t errlen)
+{
+	struct addrinfo hints, *res = NULL;
+	char port[8];
+	int fd = -1, rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof(port), "%d", u->port);
+	if ((rc = getaddrinfo(u->host, port, &hints, &res)) != 0) {
+		snprintf(err, errlen, "cannot resolve %s: %s", u->host, gai_strerror(rc));
+		return -1;
+	}
+	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next)
+		fd = connect_addr(ai->ai_addr, ai->ai_addrlen, deadline, err, errlen);
+	freeaddrinfo(res);
+	if (fd >= 0)
+		tune_tcp(fd);
+	return fd;
+}
+
+int
+rconn_append(struct rconn *c, int argc, const char **argv, const size_t *argvlen)
+{
+	char *cmd;
+	int len;
+
+	if (c->broken)
+		return -1;
+	len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+	if (len < 0)
+		return fail(c, "out of memory formatting a command");
+	if (c->outoff > 0 && c->outoff == c->outlen)
+		c->outoff = c->outlen = 0;
+	if (c->outlen + (size_t)len > c->outcap) {
+		size_t cap = c->outcap ? c->outcap : 4096;
+		char *n;
+
+		while (cap < c->outlen + (size_t)len)
+			cap *= 2;
+		if ((n = realloc(c->out, cap)) == NULL) {
+			redisFreeCommand(cmd);
+			return fail(c, "out of memory queueing a command");
+		}
+		c->out = n;
+		c->outcap = cap;
+	}
+	memcpy(c->out + c->outlen, cmd, (size_t)len);
+	c->outlen += (size_t)len;
+	redisFreeCommand(cmd);
+	c->pending++;
+	c->sent++;
+	return 0;
+}
+
+int
+rconn_appendl(struct rconn *c, const char *arg0, ...)
+{
+	const char *argv[32];
+	size_t argvlen[32];
+	int argc = 0;
+	va_list ap;
+
+	va_start(ap, arg0);
+	for (const char *a = arg0; a != NULL && argc < 32; a = va_arg(ap, const char *)) {
+		argv[argc] = a;
+		argvlen[argc++] = strlen(a);
+	}
+	va_end(ap);
+	return rconn_append(c, argc, argv, argvlen);
+}
+
+static int
+flush_out(struct rconn *c, int64_t deadline)
+{
+	while (c->outoff < c->outlen) {
+		ssize_t n = c->tr->write(c, c->out + c->outoff, c->outlen - c->outoff);
+
+		if (n > 0) {
+			c->outoff += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			int w = wait_fd(c->fd, POLLOUT, deadline);
+
+			if (w == 0)
+				return fail(c, "timed out writing to redis");
+			if (w < 0)
+				return fail(c, "poll: %s", strerror(errno));
+			continue;
+		}
+		return fail(c, "write to redis: %s", n < 0 ? strerror(errno) : "closed");
+	}
+	c->outoff = c->outlen = 0;
+	return 0;
+}
+
+int
+rconn_get_reply(struct rconn *c, redisReply **reply)
+{
+	int64_t deadline = mono_ms() + c->command_timeout_ms;
+	void *r = NULL;
+
+	*reply = NULL;
+	if (c->broken)
+		return -1;
+	if (c->pending == 0)
+		return fail(c, "no reply expected (internal error)");
+	if (flush_out(c, deadline) < 0)
+		return -1;
+	for (;;) {
+		char buf[16384];
+		ssize_t n;
+
+		if (redisReaderGetReply(c->reader, &r) != REDIS_OK)
+			return fail(c, "protocol error: %s", c->reader->errstr);
+		if (r != NULL)
+			break;
+		n = c->tr->read(c, buf, sizeof(buf));
+		if (n > 0) {
+			if (redisReaderFeed(c->reader, buf, (size_t)n) != REDIS_OK)
+				return fail(c, "protocol error: %s", c->reader->errstr);
+			continue;
+		}
+		if (n == 0)
+			return fail(c, "connection closed by redis");
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return fail(c, "read from redis: %s", strerror(errno));
+		switch (wait_fd(c->fd, POLLIN, deadline)) {
+		case 0:
+			return fail(c, "timed out waiting for redis (%d ms)",
+			    c->command_timeout_ms);
+		case -1:
+			return fail(c, "poll: %s", strerror(errno));
+		}
+	}
+	c->pending--;
+	*reply = r;
+	return 0;
+}
+
+redisReply *
+rconn_call(struct rconn *c, int argc, const char **argv, const size_t *argvlen)
+{
+	redisReply *r;
+
+	if (rconn_append(c, argc, argv, argvlen) < 0 || rconn_get_reply(c, &r) < 0)
+		return NULL;
+	return r;
+}
+
+redisReply *
+rconn_calll(struct rconn *c, const char *arg0, ...)
+{
+	const char *argv[32];
+	size_t argvlen[32];
+	int argc = 0;
+	redisReply *r;
+	va_list ap;
+
+	va_start(ap, arg0);
+	for (const char *a = arg0; a != NULL && argc < 32; a = va_arg(ap, const char *)) {
+		argv[argc] = a;
+		argvlen[argc++] = strlen(a);
+	}
+	va_end(ap);
+	if (rconn_append(c, argc, argv, argvlen) < 0 || rconn_get_reply(c, &r) < 0)
+		return NULL;
+	return r;
+}
+
+int
+rconn_pending(const struct rconn *c)
+{
+	return c->pending;
+}
+
+int
+rconn_broken(const struct rconn *c)
+{
+	return c->broken;
+}
+
+const char *
+rconn_errstr(const struct rconn *c)
+{
+	return c->errstr;
+}
+
+unsigned long long
+rconn_commands_sent(const struct rconn *c)
+{
+	return c->sent;
+}
+
+void
+rconn_close(struct rconn *c)
+{
+	if (c == NULL)
+		return;
+	c->tr->close(c);
+	if (c->reader)
+		redisReaderFree(c->reader);
+	free(c->out);
+	free(c);
+}
+
+static int
+is_auth_error(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_ERROR &&
+	    (strncmp(r->str, "NOAUTH", 6) == 0 || strncmp(r->str, "WRONGPASS", 9) == 0 ||
+	    strncmp(r->str, "ERR invalid password", 20) == 0 ||
+	    strncmp(r->str, "ERR invalid username", 20) == 0 ||
+	    strncmp(r->str, "ERR AUTH", 8) == 0 ||
+	    strncmp(r->str, "ERR Client sent AUTH", 20) == 0);
+}
+
+/*
+ * Pipelined AUTH, SELECT, CLIENT SETNAME and PING; read and judge each
+ * reply in order. Nothing is sent after a reply is judged, so a refused
+ * AUTH can never be followed by commands on an unauthenticated link.
+ */
+static int
+handshake(struct rconn *c, const struct rconn_opts *o, enum rconn_err *kind)
+{
+	const struct rurl *u = o->url;
+	char db[16];
+	enum { H_AUTH, H_SELECT, H_NAME, H_PING } steps[4];
+	int nsteps = 0, rc = 0;
+
+	if (u->has_password) {
+		if (u->user[0])
+			rconn_appendl(c, "AUTH", u->user, u->password, NULL);
+		else
+			rconn_appendl(c, "AUTH", u->password, NULL);
+		steps[nsteps++] = H_AUTH;
+	}
+	if (u->db > 0) {
+		snprintf(db, sizeof(db), "%d", u->db);
+		rconn_appendl(c, "SELECT", db, NULL);
+		steps[nsteps++] = H_SELECT;
+	}
+	if (o->client_name) {
+		rconn_appendl(c, "CLIENT", "SETNAME", o->client_name, NULL);
+		steps[nsteps++] = H_NAME;
+	}
+	rconn_appendl(c, "PING", NULL);
+	steps[nsteps++] = H_PING;
+
+	for (int i = 0; i < nsteps; i++) {
+		redisReply *r;
+
+		if (rconn_get_reply(c, &r) < 0) {
+			*kind = RCONN_EIO;
+			return -1;
+		}
+		if (rc == 0 && is_auth_error(r)) {
+			snprintf(c->errstr, sizeof(c->errstr), "authentication failed: %s", r->str);
+			*kind = RCONN_EAUTH;
+			rc = -1;
+		} else if (rc == 0 && r->type == REDIS_REPLY_ERROR && steps[i] != H_NAME) {
+			snprintf(c->errstr, sizeof(c->errstr), "%s refused: %s",
+			    steps[i] == H_SELECT ? "SELECT" : steps[i] == H_AUTH ? "AUTH" : "PING",
+			    r->str);
+			*kind = steps[i] == H_AUTH ? RCONN_EAUTH : RCONN_EPROTO;
+			rc = -1;
+		}
+		freeReplyObject(r);
+	}
+	return rc;
+}
+
+struct rconn *
+rconn_connect(const struct rconn_opts *o, enum rconn_err *kind, char *err, size_t errlen)
+{
+	int64_t deadline = mono_ms() + o->connect_timeout_ms;
+	struct rconn *c;
+	char why[200];
+	int fd;
+
+	*kind = RCONN_OK;
+	fd = o->url->is_unix ? connect_unix(o->url, deadline, why, sizeof(why))
+	    : connect_tcp(o->url, deadline, why, sizeof(why));
+	if (fd < 0) {
+		if (o->url->is_unix)
+			snprintf(err, errlen, "cannot connect to unix:%s: %s", o->url->path, why);
+		else
+			snprintf(err, errlen, "cannot connect to %s:%d: %s", o->url->host,
+			    o->url->port, why);
+		*kind = RCONN_EIO;
+		return NULL;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL || (c->reader = redisReaderCreate()) == NULL) {
+		free(c);
+		close(fd);
+		snprintf(err, errlen, "out of memory");
+		*kind = RCONN_EIO;
+		return NULL;
+	}
+	c->fd = fd;
+	c->tr = &plain_transport;
+	c->command_timeout_ms = o->connect_timeout_ms;	/* the handshake is part of connecting */
+	if (handshake(c, o, kind) < 0) {
+		snprintf(err, errlen, "%s", c->errstr);
+		rconn_close(c);
+		return NULL;
+	}
+	c->command_timeout_ms = o->command_timeout_ms;
+	c->sent = 0;
+	return c;
+}

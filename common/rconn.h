@@ -1,0 +1,73 @@
+/*
+ * rconn: our own small Redis connection. Commands are encoded with hiredis's
+ * redisFormatCommandArgv and replies decoded with its redisReader; the
+ * socket, timeouts and pipelining are ours, so the same code runs on the
+ * hiredis 0.14 of Debian 12 and can later gain TLS behind the transport
+ * table without touching callers.
+ *
+ * Contract: after any transport error (I/O, timeout, protocol) the
+ * connection is marked broken and every later call fails; the caller must
+ * rconn_close() it and connect again. Error *replies* (REDIS_REPLY_ERROR)
+ * are ordinary replies and leave the connection usable.
+ */
+#ifndef PR_RCONN_H
+#define PR_RCONN_H
+
+#include <stddef.h>
+#include <hiredis/hiredis.h>
+
+#include "rurl.h"
+
+enum rconn_err {
+	RCONN_OK = 0,
+	RCONN_EIO,		/* unreachable, reset, closed, timed out */
+	RCONN_EAUTH,		/* AUTH refused, or the server wants AUTH */
+	RCONN_EPROTO,		/* bad reply, SELECT refused, ... */
+};
+
+struct rconn_opts {
+	const struct rurl *url;		/* endpoint, credentials, db */
+	int connect_timeout_ms;
+	int command_timeout_ms;
+	const char *client_name;	/* CLIENT SETNAME value, or NULL */
+};
+
+struct rconn;
+
+/*
+ * Connect, then AUTH / SELECT / CLIENT SETNAME / PING in one round trip.
+ * Returns the connection, or NULL with *kind and a message in err (the
+ * message never contains the password). A refused CLIENT SETNAME (e.g. a
+ * read-only ACL user) is not an error.
+ */
+struct rconn *rconn_connect(const struct rconn_opts *o, enum rconn_err *kind,
+    char *err, size_t errlen);
+
+void rconn_close(struct rconn *c);
+
+/* Queue one command (binary-safe argv). Returns 0, or -1 when broken. */
+int rconn_append(struct rconn *c, int argc, const char **argv, const size_t *argvlen);
+
+/* Queue a command of NUL-terminated strings, the list ended by NULL. */
+int rconn_appendl(struct rconn *c, const char *arg0, ...);
+
+/*
+ * Send what is queued, then read the next reply, waiting at most the
+ * command timeout. On success *reply is owned by the caller (freeReplyObject)
+ * and 0 is returned; on a transport error -1 and the connection is broken.
+ */
+int rconn_get_reply(struct rconn *c, redisReply **reply);
+
+/* Append + get_reply. NULL on a transport error. */
+redisReply *rconn_call(struct rconn *c, int argc, const char **argv, const size_t *argvlen);
+redisReply *rconn_calll(struct rconn *c, const char *arg0, ...);
+
+/* Replies still expected for queued commands. */
+int rconn_pending(const struct rconn *c);
+int rconn_broken(const struct rconn *c);
+const char *rconn_errstr(const struct rconn *c);
+
+/* Commands sent on this connection since it was opened (for tests/metrics). */
+unsigned long long rconn_commands_sent(const struct rconn *c);
+
+#endif

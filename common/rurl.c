@@ -1,0 +1,241 @@
+#include "rurl.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Percent-decode [s, s+len) into out; -1 on a bad escape or overflow. */
+static int
+pct_decode(const char *s, size_t len, char *out, size_t outsz)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		int c = (unsigned char)s[i];
+
+		if (c == '%') {
+			int hi, lo;
+
+			if (i + 2 >= len)
+				return -1;
+			hi = hexval((unsigned char)s[i + 1]);
+			lo = hexval((unsigned char)s[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -1;
+			c = hi * 16 + lo;
+			i += 2;
+		}
+		if (o + 1 >= outsz)
+			return -1;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+static int
+parse_int(const char *s, size_t len, int min, int max, int *out)
+{
+	char buf[16], *end;
+	long v;
+
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	for (size_t i = 0; i < len; i++)
+		if (!isdigit((unsigned char)buf[i]))
+			return -1;
+	v = strtol(buf, &end, 10);
+	if (*end != '\0' || v < min || v > max)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+/* userinfo = [user][:password]; the part before the last '@'. */
+static int
+parse_userinfo(const char *s, size_t len, struct rurl *u, char *err, size_t errlen)
+{
+	const char *colon = memchr(s, ':', len);
+	size_t ulen = colon ? (size_t)(colon - s) : len;
+
+	if (pct_decode(s, ulen, u->user, sizeof(u->user)) < 0) {
+		snprintf(err, errlen, "bad user name in URL");
+		return -1;
+	}
+	if (colon) {
+		if (pct_decode(colon + 1, len - ulen - 1, u->password,
+		    sizeof(u->password)) < 0) {
+			snprintf(err, errlen, "bad password in URL");
+			return -1;
+		}
+		u->has_password = 1;
+	}
+	return 0;
+}
+
+static int
+parse_hostport(const char *s, size_t len, struct rurl *u, char *err, size_t errlen)
+{
+	const char *port = NULL;
+	size_t hlen;
+
+	if (len > 0 && s[0] == '[') {
+		const char *rb = memchr(s, ']', len);
+
+		if (rb == NULL) {
+			snprintf(err, errlen, "unterminated IPv6 address in URL");
+			return -1;
+		}
+		hlen = (size_t)(rb - s) - 1;
+		if (hlen == 0 || hlen >= sizeof(u->host))
+			goto badhost;
+		memcpy(u->host, s + 1, hlen);
+		u->host[hlen] = '\0';
+		if ((size_t)(rb - s) + 1 < len) {
+			if (rb[1] != ':')
+				goto badhost;
+			port = rb + 2;
+		}
+	} else {
+		const char *colon = memchr(s, ':', len);
+
+		hlen = colon ? (size_t)(colon - s) : len;
+		if (hlen == 0 || hlen >= sizeof(u->host))
+			goto badhost;
+		memcpy(u->host, s, hlen);
+		u->host[hlen] = '\0';
+		if (colon)
+			port = colon + 1;
+	}
+	if (port && parse_int(port, len - (size_t)(port - s), 1, 65535, &u->port) < 0) {
+		snprintf(err, errlen, "bad port in URL");
+		return -1;
+	}
+	return 0;
+badhost:
+	snprintf(err, errlen, "bad or missing host in URL");
+	return -1;
+}
+
+static int
+parse_authority_and_rest(const char *p, struct rurl *u, char *err, size_t errlen)
+{
+	const char *slash, *at;
+	size_t alen;
+
+	if (u->is_unix) {
+		/* unix://[userinfo@]/path : the path starts at the first '/'. */
+		slash = strchr(p, '/');
+		if (slash == NULL) {
+			snprintf(err, errlen, "unix URL needs an absolute socket path");
+			return -1;
+		}
+	} else {
+		slash = strpbrk(p, "/?");
+		if (slash == NULL)
+			slash = p + strlen(p);
+	}
+	alen = (size_t)(slash - p);
+	at = NULL;
+	for (const char *q = p; q < slash; q++)
+		if (*q == '@')
+			at = q;
+	if (at) {
+		if (parse_userinfo(p, (size_t)(at - p), u, err, errlen) < 0)
+			return -1;
+		alen -= (size_t)(at - p) + 1;
+		p = at + 1;
+	}
+	if (u->is_unix) {
+		const char *q = strchr(slash, '?');
+		size_t plen = q ? (size_t)(q - slash) : strlen(slash);
+
+		if (alen != 0) {
+			snprintf(err, errlen, "unix URL takes no host");
+			return -1;
+		}
+		if (plen >= sizeof(u->path)) {
+			snprintf(err, errlen, "socket path too long");
+			return -1;
+		}
+		memcpy(u->path, slash, plen);
+		u->path[plen] = '\0';
+		if (q) {
+			if (strncmp(q, "?db=", 4) != 0 ||
+			    parse_int(q + 4, strlen(q + 4), 0, 1000000, &u->db) < 0) {
+				snprintf(err, errlen, "bad query in unix URL (only ?db=N)");
+				return -1;
+			}
+		}
+		return 0;
+	}
+	if (parse_hostport(p, alen, u, err, errlen) < 0)
+		return -1;
+	if (*slash == '/' && slash[1] != '\0' &&
+	    parse_int(slash + 1, strlen(slash + 1), 0, 1000000, &u->db) < 0) {
+		snprintf(err, errlen, "bad database number in URL");
+		return -1;
+	}
+	if (*slash == '?') {
+		snprintf(err, errlen, "unexpected query in redis URL");
+		return -1;
+	}
+	return 0;
+}
+
+int
+rurl_parse(const char *s, struct rurl *u, char *err, size_t errlen)
+{
+	memset(u, 0, sizeof(*u));
+	u->port = 6379;
+	u->db = -1;
+	if (strncmp(s, "redis://", 8) == 0) {
+		return parse_authority_and_rest(s + 8, u, err, errlen);
+	} else if (strncmp(s, "unix://", 7) == 0) {
+		u->is_unix = 1;
+		return parse_authority_and_rest(s + 7, u, err, errlen);
+	} else if (strncmp(s, "rediss://", 9) == 0) {
+		snprintf(err, errlen, "rediss:// (TLS) is not supported yet");
+		return -1;
+	}
+	snprintf(err, errlen, "URL must start with redis:// or unix://");
+	return -1;
+}
+
+void
+rurl_format_redacted(const struct rurl *u, char *out, size_t outsz)
+{
+	char cred[RURL_CRED_MAX + 8] = "";
+
+	if (u->user[0] || u->has_password)
+		snprintf(cred, sizeof(cred), "%s%s@", u->user,
+		    u->has_password ? ":(redacted)" : "");
+	if (u->is_unix) {
+		if (u->db >= 0)
+			snprintf(out, outsz, "unix://%s%s?db=%d", cred, u->path, u->db);
+		else
+			snprintf(out, outsz, "unix://%s%s", cred, u->path);
+	} else {
+		const char *fmt = strchr(u->host, ':') ? "redis://%s[%s]:%d" : "redis://%s%s:%d";
+		size_t n;
+
+		snprintf(out, outsz, fmt, cred, u->host, u->port);
+		n = strlen(out);
+		if (u->db >= 0 && n < outsz)
+			snprintf(out + n, outsz - n, "/%d", u->db);
+	}
+}

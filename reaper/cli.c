@@ -1,0 +1,99 @@
+#include "cli.h"
+
+#include <getopt.h>
+#include <string.h>
+
+enum { OPT_ONCE = 256, OPT_REDIS_URL, OPT_LOG_FORMAT };
+
+static const struct option longopts[] = {
+	{ "config",       required_argument, NULL, 'c' },
+	{ "check-config", no_argument,       NULL, 't' },
+	{ "once",         no_argument,       NULL, OPT_ONCE },
+	{ "dry-run",      no_argument,       NULL, 'n' },
+	{ "redis-url",    required_argument, NULL, OPT_REDIS_URL },
+	{ "verbose",      no_argument,       NULL, 'v' },
+	{ "quiet",        no_argument,       NULL, 'q' },
+	{ "log-format",   required_argument, NULL, OPT_LOG_FORMAT },
+	{ "version",      no_argument,       NULL, 'V' },
+	{ "help",         no_argument,       NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+void
+cli_usage(FILE *f)
+{
+	fputs(
+"usage: presence-reaper [-tnvqVh] [-c file] [--once] [--redis-url url]\n"
+"                       [--log-format text|json]\n"
+"\n"
+"Removes users whose socket sets expired from the Redis online-users set.\n"
+"\n"
+"  -c, --config FILE        configuration file (default " CLI_DEFAULT_CONFIG ";\n"
+"                           a missing default file means built-in defaults)\n"
+"  -t, --check-config       validate, print the effective configuration\n"
+"                           (secrets redacted) and the guard probe, exit\n"
+"      --once               run one cycle, release the lock and exit\n"
+"  -n, --dry-run            write nothing to Redis; print stale IDs on stdout\n"
+"      --redis-url URL      redis://[[user]:password@]host[:port][/db] or\n"
+"                           unix://[[user]:password@]/path.sock[?db=N]\n"
+"  -v, --verbose            log at debug level\n"
+"  -q, --quiet              log errors only\n"
+"      --log-format FORMAT  text (default) or json\n"
+"  -V, --version            print the version and exit\n"
+"  -h, --help               print this help and exit\n"
+"\n"
+"Environment: PRESENCE_REAPER_REDIS_URL (else REDIS_URL),\n"
+"PRESENCE_REAPER_REDIS_PASSWORD, POD_NAME.\n"
+"Exit status: 0 ok, 64 usage, 65 bad data in Redis, 69 Redis unreachable,\n"
+"70 internal error, 75 stale-ratio guard refused, 78 configuration error.\n"
+"See presence-reaper(8) and presence-reaper.conf(5).\n", f);
+}
+
+int
+cli_parse(int argc, char **argv, struct cli *o, char *err, size_t errlen)
+{
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	o->config_path = CLI_DEFAULT_CONFIG;
+	optind = 0;	/* glibc: full re-initialisation, so tests can parse again */
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":c:tnvqVh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			o->config_path = optarg;
+			o->config_given = 1;
+			break;
+		case 't': o->check_config = 1; break;
+		case 'n': o->dry_run = 1; break;
+		case 'v': o->verbose = 1; o->quiet = 0; break;
+		case 'q': o->quiet = 1; o->verbose = 0; break;
+		case 'V': o->version = 1; break;
+		case 'h': o->help = 1; break;
+		case OPT_ONCE: o->once = 1; break;
+		case OPT_REDIS_URL: o->redis_url = optarg; break;
+		case OPT_LOG_FORMAT:
+			if (strcmp(optarg, "text") != 0 && strcmp(optarg, "json") != 0) {
+				snprintf(err, errlen, "--log-format must be text or json, not \"%s\"",
+				    optarg);
+				return -1;
+			}
+			o->log_format = optarg;
+			break;
+		case ':':
+			snprintf(err, errlen, "option %s needs an argument", argv[optind - 1]);
+			return -1;
+		default:
+			if (optopt)
+				snprintf(err, errlen, "unknown option -%c", optopt);
+			else
+				snprintf(err, errlen, "unknown option %s", argv[optind - 1]);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument \"%s\"", argv[optind]);
+		return -1;
+	}
+	return 0;
+}

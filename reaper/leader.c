@@ -1,0 +1,131 @@
+#include "leader.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "scripts.h"
+
+void
+leader_init(struct leader *l, const char *key, double lease_s, const char *identity,
+    uint64_t random)
+{
+	memset(l, 0, sizeof(*l));
+	l->key = key;
+	l->lease_ms = (int64_t)(lease_s * 1000.0);
+	if (l->lease_ms < 1)
+		l->lease_ms = 1;
+	snprintf(l->token, sizeof(l->token), "%.256s:%ld:%016" PRIx64, identity,
+	    (long)getpid(), random);
+	l->renew_script = (struct script){ "renew", script_renew, "" };
+	l->release_script = (struct script){ "release", script_release, "" };
+}
+
+void
+leader_client_name(const char *identity, char *out, size_t outsz)
+{
+	size_t o = 0;
+	int n = snprintf(out, outsz, "presence-reaper@");
+
+	if (n < 0 || (size_t)n >= outsz)
+		return;
+	o = (size_t)n;
+	for (const char *p = identity; *p && o + 1 < outsz; p++) {
+		char ch = *p;
+		int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
+
+		out[o++] = ok ? ch : '_';
+	}
+	out[o] = '\0';
+}
+
+/* Run a fenced script (renew / release) on our lock: its integer result or -1. */
+static int
+fenced(struct leader *l, struct rconn *c, struct script *s, int with_lease,
+    char *err, size_t errlen)
+{
+	const char *argv[6];
+	size_t argvlen[6];
+	char lease[24];
+	redisReply *r;
+	int argc = 5, rc = -1;
+
+	argv[2] = "1"; argvlen[2] = 1;
+	argv[3] = l->key; argvlen[3] = strlen(l->key);
+	argv[4] = l->token; argvlen[4] = strlen(l->token);
+	if (with_lease) {
+		snprintf(lease, sizeof(lease), "%" PRId64, l->lease_ms);
+		argv[5] = lease;
+		argvlen[5] = strlen(lease);
+		argc = 6;
+	}
+	if ((r = script_call(c, s, argc, argv, argvlen, err, errlen)) == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_INTEGER)
+		rc = r->integer ? 1 : 0;
+	else
+		snprintf(err, errlen, "%s script: %s", s->name,
+		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+	freeReplyObject(r);
+	return rc;
+}
+
+int
+leader_acquire(struct leader *l, struct rconn *c, char *holder, size_t holdersz,
+    char *err, size_t errlen)
+{
+	char lease[24];
+	redisReply *r;
+	int rc = -1;
+
+	snprintf(lease, sizeof(lease), "%" PRId64, l->lease_ms);
+	r = rconn_calll(c, "SET", l->key, l->token, "NX", "PX", lease, NULL);
+	if (r == NULL) {
+		snprintf(err, errlen, "%s", rconn_errstr(c));
+		return -1;
+	}
+	if (r->type == REDIS_REPLY_STATUS) {
+		freeReplyObject(r);
+		return 1;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		snprintf(err, errlen, "SET %s NX: %s", l->key, r->str);
+		freeReplyObject(r);
+		return -1;
+	}
+	freeReplyObject(r);
+
+	/* Held. Maybe by us, from before a reconnect: then keep it. */
+	if ((r = rconn_calll(c, "GET", l->key, NULL)) == NULL) {
+		snprintf(err, errlen, "%s", rconn_errstr(c));
+		return -1;
+	}
+	if (r->type == REDIS_REPLY_STRING) {
+		snprintf(holder, holdersz, "%.*s", (int)r->len, r->str);
+		rc = strcmp(holder, l->token) == 0 ? 2 : 0;
+	} else if (r->type == REDIS_REPLY_NIL) {
+		snprintf(holder, holdersz, "(expired just now)");
+		rc = 0;
+	} else {
+		snprintf(err, errlen, "GET %s: %s", l->key,
+		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+	}
+	freeReplyObject(r);
+	if (rc == 2)
+		return leader_renew(l, c, err, errlen);
+	return rc;
+}
+
+int
+leader_renew(struct leader *l, struct rconn *c, char *err, size_t errlen)
+{
+	return fenced(l, c, &l->renew_script, 1, err, errlen);
+}
+
+int
+leader_release(struct leader *l, struct rconn *c, char *err, size_t errlen)
+{
+	return fenced(l, c, &l->release_script, 0, err, errlen);
+}

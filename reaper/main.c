@@ -1,0 +1,592 @@
+/*
+ * presence-reaper: removes users whose socket sets expired from the Redis
+ * online-users set. main.c owns the command line, signals, the loop and
+ * every exit status; the modules below it only report.
+ */
+#define _GNU_SOURCE	/* pipe2 */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "build-config.h"
+#include "cli.h"
+#include "config.h"
+#include "leader.h"
+#include "log.h"
+#include "rconn.h"
+#include "reconcile.h"
+#include "timeutil.h"
+
+#define BACKOFF_BASE_MS		100
+#define BACKOFF_CAP_MS		5000
+#define BACKOFF_FLOOR_MS	50
+#define INTERVAL_JITTER		0.05
+
+static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t reload_requested;
+static int wake_pipe[2] = { -1, -1 };
+
+struct daemon {
+	struct cli cli;
+	struct cfg cfg;
+	struct leader leader;
+	struct reconcile rec;
+	struct rconn *conn;
+	struct backoff backoff;
+	int is_leader;
+	int conn_failures;	/* consecutive, for "log once" */
+	char holder[LEADER_TOKEN_MAX];	/* last lock holder seen as standby */
+	int64_t next_cycle;
+	int64_t renew_due;
+};
+
+static void
+on_signal(int sig)
+{
+	int saved = errno;
+
+	if (sig == SIGHUP) {
+		reload_requested = 1;
+	} else {
+		if (stop_signal)
+			_exit(128 + sig);	/* second signal: no more waiting */
+		stop_signal = sig;
+	}
+	if (wake_pipe[1] >= 0 && write(wake_pipe[1], "x", 1) < 0) {
+		/* pipe full: a wake-up is already pending */
+	}
+	errno = saved;
+}
+
+static int
+setup_signals(void)
+{
+	struct sigaction sa;
+
+	if (pipe2(wake_pipe, O_NONBLOCK | O_CLOEXEC) < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	return 0;
+}
+
+/* Sleep until deadline (mono ms) or until a signal arrives. */
+static void
+sleep_until(int64_t deadline)
+{
+	int64_t left = deadline - mono_ms();
+	struct pollfd p = { .fd = wake_pipe[0], .events = POLLIN };
+	char buf[64];
+
+	if (stop_signal || reload_requested || left <= 0)
+		return;
+	if (poll(&p, 1, left > 60000 ? 60000 : (int)left) > 0)
+		while (read(wake_pipe[0], buf, sizeof(buf)) > 0)
+			;
+}
+
+static void
+print_errors(const char *errs)
+{
+	const char *p = errs;
+
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		int len = nl ? (int)(nl - p) : (int)strlen(p);
+
+		log_error("%.*s", len, p);
+		p += len + (nl ? 1 : 0);
+	}
+}
+
+/*
+ * Build a configuration: defaults < file < environment < command line.
+ * Returns 0, or -1 with the errors in err.
+ */
+static int
+load_config(const struct cli *cli, struct cfg *c, char *err, size_t errlen)
+{
+	cfg_defaults(c);
+	if (cfg_load(c, cli->config_path, !cli->config_given, err, errlen) < 0)
+		return -1;
+	cfg_apply_env(c);
+	if (cli->redis_url)
+		cfg_set_string(&c->redis_url, cli->redis_url);
+	return cfg_finalize(c, err, errlen);
+}
+
+static void
+apply_logging(const struct cli *cli, const struct cfg *c)
+{
+	enum log_level lvl = LOG_LVL_INFO;
+	enum log_format fmt = LOG_FMT_TEXT;
+
+	if (c->log_level)
+		log_level_parse(c->log_level, &lvl);
+	if (c->log_format)
+		log_format_parse(c->log_format, &fmt);
+	if (cli->verbose)
+		lvl = LOG_LVL_DEBUG;
+	if (cli->quiet)
+		lvl = LOG_LVL_ERROR;
+	if (cli->log_format)
+		log_format_parse(cli->log_format, &fmt);
+	log_init(lvl, fmt);
+}
+
+static void
+drop_conn(struct daemon *d, const char *why)
+{
+	if (d->conn == NULL)
+		return;
+	log_warnx("redis connection lost: %s", why);
+	rconn_close(d->conn);
+	d->conn = NULL;
+	if (d->is_leader)
+		log_info("leadership suspended until redis is reachable again");
+	d->is_leader = 0;
+}
+
+static void
+endpoint(const struct cfg *c, char *out, size_t outsz)
+{
+	rurl_format_redacted(&c->url, out, outsz);
+}
+
+/* Connect once. Returns 0, or the rconn_err kind with a message in err. */
+static int
+try_connect(struct daemon *d, char *err, size_t errlen)
+{
+	char name[300];
+	struct rconn_opts o = {
+		.url = &d->cfg.url,
+		.connect_timeout_ms = (int)(d->cfg.connect_timeout * 1000),
+		.command_timeout_ms = (int)(d->cfg.command_timeout * 1000),
+		.client_name = name,
+	};
+	enum rconn_err kind;
+
+	leader_client_name(d->cfg.identity, name, sizeof(name));
+	d->conn = rconn_connect(&o, &kind, err, errlen);
+	return d->conn ? 0 : (int)kind;
+}
+
+/* Loop mode: connect with capped exponential backoff and full jitter. */
+static int
+ensure_conn(struct daemon *d)
+{
+	char err[512], ep[1200];
+	int kind;
+
+	if (d->conn)
+		return 0;
+	endpoint(&d->cfg, ep, sizeof(ep));
+	if ((kind = try_connect(d, err, sizeof(err))) == 0) {
+		if (d->conn_failures)
+			log_info("connected to %s after %d failed attempts", ep,
+			    d->conn_failures);
+		else
+			log_info("connected to %s", ep);
+		d->conn_failures = 0;
+		backoff_reset(&d->backoff);
+		return 0;
+	}
+	/* Say it once at warn (error for credentials), then only at debug. */
+	if (d->conn_failures++ == 0) {
+		if (kind == RCONN_EAUTH)
+			log_error("%s; retrying with backoff", err);
+		else
+			log_warnx("redis unreachable (%s): %s; retrying with backoff", ep, err);
+	} else {
+		log_debug("connect attempt %d failed: %s", d->conn_failures, err);
+	}
+	sleep_until(mono_ms() + backoff_next(&d->backoff, rnd_u64()));
+	return -1;
+}
+
+static int64_t
+interval_ms(const struct cfg *c)
+{
+	return jitter_ms((int64_t)(c->interval * 1000), INTERVAL_JITTER, rnd_u64());
+}
+
+static int64_t
+renew_ms(const struct cfg *c)
+{
+	return (int64_t)(c->renew * 1000);
+}
+
+/*
+ * Between batches: renew the lease when due, and stop when asked to or
+ * when the lease is lost. Dry-run holds no lease.
+ */
+static int
+tick(void *arg)
+{
+	struct daemon *d = arg;
+	char err[512];
+	int rc;
+
+	if (stop_signal)
+		return 1;
+	if (d->cli.dry_run || mono_ms() < d->renew_due)
+		return 0;
+	rc = leader_renew(&d->leader, d->conn, err, sizeof(err));
+	if (rc == 1) {
+		d->renew_due = mono_ms() + renew_ms(&d->cfg);
+		return 0;
+	}
+	if (rc == 0) {
+		log_warnx("lost leadership during a pass (lock %s taken over)", d->cfg.leader_key);
+		d->is_leader = 0;
+	} else {
+		log_warnx("lease renewal failed: %s", err);
+	}
+	return 1;
+}
+
+static void
+log_cycle(const struct daemon *d, const struct reconcile_stats *st)
+{
+	if (d->cli.dry_run)
+		log_info("dry-run: scanned=%llu stale=%llu online=%lld batches=%llu "
+		    "duration=%.3fs (nothing removed)", st->scanned, st->stale, st->online,
+		    st->batches, st->seconds);
+	else
+		log_info("cycle done: scanned=%llu stale=%llu removed=%llu online=%lld "
+		    "batches=%llu duration=%.3fs", st->scanned, st->stale, st->removed,
+		    st->online, st->batches, st->seconds);
+}
+
+/* Run one pass and log it. Returns the reconcile result. */
+static enum reconcile_result
+run_cycle(struct daemon *d)
+{
+	struct reconcile_stats st;
+	enum reconcile_result res;
+
+	res = reconcile_cycle(&d->rec, d->conn, &st);
+	switch (res) {
+	case RECONCILE_OK:
+		log_cycle(d, &st);
+		break;
+	case RECONCILE_STOPPED:
+		log_info("pass interrupted after %llu batches: scanned=%llu removed=%llu",
+		    st.batches, st.scanned, st.removed);
+		break;
+	case RECONCILE_NOT_LEADER:
+		log_warnx("%s", d->rec.err);
+		d->is_leader = 0;
+		break;
+	case RECONCILE_GUARD:
+	case RECONCILE_DATA:
+	case RECONCILE_INTERNAL:
+		log_error("%s", d->rec.err);
+		break;
+	case RECONCILE_CONN:
+		drop_conn(d, d->rec.err);
+		break;
+	}
+	return res;
+}
+
+static void
+release_lock(struct daemon *d)
+{
+	char err[512];
+	int rc;
+
+	if (!d->is_leader || d->conn == NULL)
+		return;
+	rc = leader_release(&d->leader, d->conn, err, sizeof(err));
+	if (rc == 1)
+		log_info("lock released");
+	else if (rc == 0)
+		log_warnx("lock %s was no longer ours at release", d->cfg.leader_key);
+	else
+		log_warnx("lock release failed: %s (it expires with its lease)", err);
+	d->is_leader = 0;
+}
+
+/* Standby or leader: take the lock if free. -1 on a connection problem. */
+static int
+try_lead(struct daemon *d)
+{
+	char err[512], holder[LEADER_TOKEN_MAX];
+	int rc;
+
+	rc = leader_acquire(&d->leader, d->conn, holder, sizeof(holder), err, sizeof(err));
+	if (rc == 1) {
+		log_info("became leader (token %s)", d->leader.token);
+		d->is_leader = 1;
+		d->holder[0] = '\0';
+		d->renew_due = mono_ms() + renew_ms(&d->cfg);
+		if (d->next_cycle == 0 || d->next_cycle > mono_ms())
+			d->next_cycle = mono_ms();
+		return 0;
+	}
+	if (rc == 0) {
+		if (strcmp(holder, d->holder) != 0)
+			log_info("standby: lock held by %s", holder);
+		snprintf(d->holder, sizeof(d->holder), "%s", holder);
+		return 0;
+	}
+	if (rconn_broken(d->conn))
+		drop_conn(d, err);
+	else
+		log_error("cannot take the lock: %s", err);
+	return -1;
+}
+
+static void
+reload(struct daemon *d)
+{
+	char err[CFG_ERR_MAX];
+	struct cfg next;
+	int reconnect;
+
+	reload_requested = 0;
+	log_info("SIGHUP: reloading %s", d->cli.config_path);
+	if (load_config(&d->cli, &next, err, sizeof(err)) < 0) {
+		print_errors(err);
+		log_error("reload failed, keeping the old configuration");
+		cfg_free(&next);
+		return;
+	}
+	reconnect = memcmp(&next.url, &d->cfg.url, sizeof(next.url)) != 0 ||
+	    strcmp(next.leader_key, d->cfg.leader_key) != 0 ||
+	    next.connect_timeout != d->cfg.connect_timeout ||
+	    next.command_timeout != d->cfg.command_timeout ||
+	    next.lease != d->cfg.lease;
+	if (reconnect) {
+		release_lock(d);
+		if (d->conn)
+			rconn_close(d->conn);
+		d->conn = NULL;
+	}
+	reconcile_free(&d->rec);
+	cfg_free(&d->cfg);
+	d->cfg = next;
+	/* The token keeps its identity: it names this process until it exits. */
+	{
+		char token[LEADER_TOKEN_MAX];
+
+		snprintf(token, sizeof(token), "%s", d->leader.token);
+		leader_init(&d->leader, d->cfg.leader_key, d->cfg.lease, "", 0);
+		snprintf(d->leader.token, sizeof(d->leader.token), "%s", token);
+	}
+	reconcile_init(&d->rec, &d->cfg, d->cli.dry_run ? NULL : &d->leader,
+	    d->cli.dry_run, stdout);
+	d->rec.tick = tick;
+	d->rec.tick_arg = d;
+	apply_logging(&d->cli, &d->cfg);
+	d->next_cycle = mono_ms();
+	log_info("configuration reloaded%s", reconnect ? " (reconnecting)" : "");
+}
+
+/* The daemon: never exits because of Redis; only a signal ends it. */
+static int
+run_loop(struct daemon *d)
+{
+	while (!stop_signal) {
+		int64_t now, wake;
+
+		if (reload_requested)
+			reload(d);
+		if (ensure_conn(d) < 0)
+			continue;
+		now = mono_ms();
+		if (!d->cli.dry_run && !d->is_leader) {
+			if (try_lead(d) < 0) {
+				sleep_until(now + backoff_next(&d->backoff, rnd_u64()));
+				continue;
+			}
+			if (!d->is_leader) {
+				sleep_until(now + jitter_ms(renew_ms(&d->cfg), INTERVAL_JITTER,
+				    rnd_u64()));
+				continue;
+			}
+		}
+		if (d->is_leader && now >= d->renew_due && tick(d) != 0)
+			continue;
+		if (now >= d->next_cycle) {
+			d->next_cycle = now + interval_ms(&d->cfg);
+			run_cycle(d);
+			continue;
+		}
+		wake = d->next_cycle;
+		if (d->is_leader && d->renew_due < wake)
+			wake = d->renew_due;
+		sleep_until(wake);
+	}
+	log_info("shutting down (signal %d)", (int)stop_signal);
+	release_lock(d);
+	return EX_OK;
+}
+
+static int
+exit_for(enum reconcile_result res)
+{
+	switch (res) {
+	case RECONCILE_OK:
+	case RECONCILE_STOPPED:
+	case RECONCILE_NOT_LEADER:
+		return EX_OK;
+	case RECONCILE_GUARD:
+		return EX_TEMPFAIL;
+	case RECONCILE_DATA:
+		return EX_DATAERR;
+	case RECONCILE_CONN:
+		return EX_UNAVAILABLE;
+	case RECONCILE_INTERNAL:
+		break;
+	}
+	return EX_SOFTWARE;
+}
+
+static int
+exit_for_connect(int kind)
+{
+	return kind == RCONN_EAUTH ? EX_CONFIG : EX_UNAVAILABLE;
+}
+
+/* --once: one pass, release, exit with a status cron can act on. */
+static int
+run_once(struct daemon *d)
+{
+	char err[512], ep[1200];
+	int kind, rc;
+
+	if ((kind = try_connect(d, err, sizeof(err))) != 0) {
+		endpoint(&d->cfg, ep, sizeof(ep));
+		if (kind == RCONN_EAUTH)
+			log_error("%s (%s)", err, ep);
+		else
+			log_error("redis unreachable (%s): %s", ep, err);
+		return exit_for_connect(kind);
+	}
+	if (!d->cli.dry_run) {
+		char holder[LEADER_TOKEN_MAX];
+
+		rc = leader_acquire(&d->leader, d->conn, holder, sizeof(holder), err,
+		    sizeof(err));
+		if (rc == 0) {
+			log_info("another instance holds the lock %s (holder %s); "
+			    "nothing to do", d->cfg.leader_key, holder);
+			return EX_OK;
+		}
+		if (rc < 0) {
+			log_error("cannot take the lock: %s", err);
+			if (rconn_broken(d->conn))
+				return EX_UNAVAILABLE;
+			return strstr(err, "NOPERM") ? EX_CONFIG : EX_SOFTWARE;
+		}
+		d->is_leader = 1;
+		d->renew_due = mono_ms() + renew_ms(&d->cfg);
+	}
+	rc = exit_for(run_cycle(d));
+	release_lock(d);
+	return rc;
+}
+
+static void
+print_line(void *ctx, const char *line)
+{
+	fprintf(ctx, "%s\n", line);
+}
+
+/* -t: the effective configuration, then what Redis looks like, read-only. */
+static int
+check_config(struct daemon *d)
+{
+	struct guard_probe g;
+	char err[512], ep[1200];
+	int kind, rc;
+
+	cfg_dump(&d->cfg, print_line, stdout);
+	endpoint(&d->cfg, ep, sizeof(ep));
+	if ((kind = try_connect(d, err, sizeof(err))) != 0) {
+		printf("# redis %s: %s\n", ep, err);
+		return kind == RCONN_EAUTH ? EX_CONFIG : EX_OK;
+	}
+	printf("# redis %s: reachable\n", ep);
+	reconcile_init(&d->rec, &d->cfg, NULL, 1, NULL);
+	if ((rc = reconcile_probe(&d->rec, d->conn, &g)) != 0) {
+		printf("# guard probe: %s\n", d->rec.err);
+		return EX_OK;
+	}
+	printf("# guard probe: online set %s has %lld members; sampled %d, %d without "
+	    "a socket set (%.1f%%)\n", d->cfg.online_set, g.online, g.sampled, g.stale,
+	    g.sampled ? 100.0 * g.stale / g.sampled : 0.0);
+	if (!g.applies)
+		printf("# guard probe: the guard does not apply (fewer than %d members, "
+		    "or max_stale_ratio is 1)\n", d->cfg.guard_min_users);
+	else if (g.tripped)
+		printf("# guard probe: TRIPPED: a cycle would remove nothing; check "
+		    "keys.socket_prefix and keys.socket_suffix\n");
+	else
+		printf("# guard probe: ok\n");
+	return EX_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct daemon d;
+	char err[CFG_ERR_MAX];
+	int rc;
+
+	if (cli_parse(argc, argv, &d.cli, err, sizeof(err)) < 0) {
+		fprintf(stderr, "presence-reaper: %s\n", err);
+		cli_usage(stderr);
+		return EX_USAGE;
+	}
+	if (d.cli.help) {
+		cli_usage(stdout);
+		return EX_OK;
+	}
+	if (d.cli.version) {
+		printf("presence-reaper %s\n", PACKAGE_VERSION);
+		return EX_OK;
+	}
+	apply_logging(&d.cli, &d.cfg);	/* until the file says otherwise */
+	if (load_config(&d.cli, &d.cfg, err, sizeof(err)) < 0) {
+		print_errors(err);
+		log_error("configuration invalid; exiting");
+		return EX_CONFIG;
+	}
+	apply_logging(&d.cli, &d.cfg);
+	rnd_seed();
+	if (d.cli.check_config) {
+		rc = check_config(&d);
+		goto out;
+	}
+	if (setup_signals() < 0) {
+		log_warn("pipe");
+		return EX_OSERR;
+	}
+	leader_init(&d.leader, d.cfg.leader_key, d.cfg.lease, d.cfg.identity, rnd_u64());
+	reconcile_init(&d.rec, &d.cfg, d.cli.dry_run ? NULL : &d.leader, d.cli.dry_run,
+	    stdout);
+	d.rec.tick = tick;
+	d.rec.tick_arg = &d;
+	backoff_init(&d.backoff, BACKOFF_BASE_MS, BACKOFF_CAP_MS, BACKOFF_FLOOR_MS);
+	rc = d.cli.once ? run_once(&d) : run_loop(&d);
+out:
+	rconn_close(d.conn);
+	reconcile_free(&d.rec);
+	cfg_free(&d.cfg);
+	return rc;
+}

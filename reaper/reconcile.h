@@ -1,0 +1,86 @@
+/*
+ * reconcile: one pass over the online set (DESIGN §2) and the stale-ratio
+ * guard that runs before anything is removed.
+ */
+#ifndef PR_RECONCILE_H
+#define PR_RECONCILE_H
+
+#include <stdio.h>
+
+#include "config.h"
+#include "idset.h"
+#include "keys.h"
+#include "leader.h"
+#include "rconn.h"
+
+enum reconcile_result {
+	RECONCILE_OK,
+	RECONCILE_NOT_LEADER,	/* the script found another token: we stopped */
+	RECONCILE_GUARD,	/* the guard refused: nothing removed */
+	RECONCILE_DATA,		/* bad data in Redis (WRONGTYPE ...): nothing removed */
+	RECONCILE_CONN,		/* transport error: drop the connection */
+	RECONCILE_STOPPED,	/* tick() asked to stop between batches */
+	RECONCILE_INTERNAL,	/* out of memory */
+};
+
+struct reconcile_stats {
+	unsigned long long scanned;	/* members returned by SSCAN (may repeat) */
+	unsigned long long stale;	/* members found without a socket set */
+	unsigned long long removed;	/* SREM that returned 1 */
+	unsigned long long batches;
+	long long online;		/* SCARD at the start, -1 unknown */
+	double seconds;
+};
+
+struct guard_probe {
+	long long online;	/* SCARD */
+	int sampled;
+	int stale;
+	int applies;		/* online >= guard_min_users and ratio < 1 */
+	int tripped;
+};
+
+/* Buffers reused from batch to batch, so memory stays flat as the set grows. */
+struct batchbuf {
+	const char **argv;
+	size_t *argvlen;
+	size_t nargs;		/* capacity of argv / argvlen */
+	char *arena;		/* socket key bytes */
+	size_t arenasz;
+	char numkeys[16];
+	char *esc;		/* escaped ID for printing */
+	size_t escsz;
+};
+
+struct reconcile {
+	const struct cfg *cfg;
+	struct keyfmt keys;
+	struct leader *leader;	/* NULL in dry-run */
+	int dry_run;
+	FILE *out;		/* dry-run: stale IDs, one per line, escaped */
+	/* Called between batches; non-zero stops the pass (shutdown, lost lease). */
+	int (*tick)(void *arg);
+	void *tick_arg;
+	struct script reap_script;
+	struct batchbuf buf;
+	struct idset printed;	/* dry-run: IDs printed this cycle */
+	char err[512];
+};
+
+void reconcile_init(struct reconcile *r, const struct cfg *cfg, struct leader *leader,
+    int dry_run, FILE *out);
+
+void reconcile_free(struct reconcile *r);
+
+/*
+ * Sample up to 1000 members with SRANDMEMBER and check their socket sets
+ * (read-only). Returns 0 (result in *g), or RECONCILE_DATA / RECONCILE_CONN
+ * with a message in r->err.
+ */
+int reconcile_probe(struct reconcile *r, struct rconn *c, struct guard_probe *g);
+
+/* One full pass: guard, then SSCAN batches. Message in r->err unless OK. */
+enum reconcile_result reconcile_cycle(struct reconcile *r, struct rconn *c,
+    struct reconcile_stats *st);
+
+#endif

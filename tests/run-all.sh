@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Set up, build (normal and ASan+UBSan) and run every test suite.
+# Ends with "N passed, N failed"; exits non-zero when anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bash tests/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+
+passed=0
+failed=0
+
+# Count meson's per-test results from a build's JSON test log.
+count() {
+  local log=$1/meson-logs/testlog.json p f
+  [ -f "$log" ] || { failed=$((failed + 1)); return; }
+  p=$(grep -c '"result": "OK"' "$log" || true)
+  f=$(grep -c -E '"result": "(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"' "$log" || true)
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
+
+build_and_test() {
+  local dir=$1; shift
+  echo "== $dir: $*"
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 ||
+      { cat "$dir.setup.log"; failed=$((failed + 1)); return; }
+  fi
+  if ! meson compile -C "$dir"; then
+    failed=$((failed + 1))
+    return
+  fi
+  rm -f "$dir/meson-logs/testlog.json"
+  meson test -C "$dir" --print-errorlogs --num-processes 2
+  count "$dir"
+}
+
+build_and_test build
+# Same tests again with AddressSanitizer and UndefinedBehaviorSanitizer;
+# any report aborts the process, which fails the test.
+ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  build_and_test build-asan -Db_sanitize=address,undefined -Db_lundef=false
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install what building and testing presence-reaper needs, on Debian 12.
+# Only missing packages are installed; running it twice does nothing.
+set -euo pipefail
+
+packages=(
+  gcc pkg-config meson ninja-build     # build
+  libhiredis-dev libconfig-dev         # the program's libraries
+  check                                # unit tests
+  redis-server redis-tools             # integration tests and the demo
+  python3 python3-redis python3-pytest # integration test driver
+  mandoc                               # man page lint
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+    missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "setup: installing ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The redis-server package starts a system instance where it can; the
+# tests never use it (each starts its own on a socket in a temp dir).
