@@ -1,0 +1,806 @@
+#include <check.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+
+/*
+ * Each test gets fresh defaults in cfg, an empty err and its own temporary
+ * folder; the environment variables the loader reads are cleared.
+ */
+static struct cfg cfg;
+static char err[CFG_ERR_MAX];
+static char tmpdir[64];
+static char created[16][PATH_MAX];	/* removed in reverse order */
+static int ncreated;
+static char oldcwd[PATH_MAX];
+static const char *conf_path;		/* the file load() wrote */
+
+static const char *const env_vars[] = {
+	"PRESENCE_REAPER_REDIS_URL", "REDIS_URL", "PRESENCE_REAPER_REDIS_PASSWORD",
+	"POD_NAME",
+};
+
+static void
+setup(void)
+{
+	for (size_t i = 0; i < sizeof(env_vars) / sizeof(env_vars[0]); i++)
+		unsetenv(env_vars[i]);
+	ck_assert_ptr_nonnull(getcwd(oldcwd, sizeof(oldcwd)));
+	strcpy(tmpdir, "/tmp/test_config.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	ncreated = 0;
+	cfg_defaults(&cfg);
+	err[0] = '\0';
+}
+
+static void
+teardown(void)
+{
+	cfg_free(&cfg);
+	while (ncreated > 0)
+		remove(created[--ncreated]);
+	rmdir(tmpdir);
+	ck_assert_int_eq(chdir(oldcwd), 0);
+}
+
+/* Full path of name inside the test's folder, remembered for cleanup. */
+static const char *
+tmp_path(const char *name)
+{
+	char *p;
+
+	ck_assert_int_lt(ncreated, 16);
+	p = created[ncreated++];
+	snprintf(p, PATH_MAX, "%s/%s", tmpdir, name);
+	return p;
+}
+
+static const char *
+write_file(const char *name, const char *text, mode_t mode)
+{
+	const char *path = tmp_path(name);
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_ge(fputs(text, f), 0);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(chmod(path, mode), 0);
+	return path;
+}
+
+static void
+make_dir(const char *name)
+{
+	ck_assert_int_eq(mkdir(tmp_path(name), 0700), 0);
+}
+
+/* Write text as the test's config file (owner-only) and load it. */
+static int
+load(const char *text)
+{
+	conf_path = write_file("test.conf", text, 0600);
+	return cfg_load(&cfg, conf_path, 0, err, sizeof(err));
+}
+
+static int
+load_fixture(const char *name)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", FIXTURES, name);
+	return cfg_load(&cfg, path, 0, err, sizeof(err));
+}
+
+/* Does err hold "FILE:LINE: text"? */
+static int
+err_has(const char *file, int line, const char *text)
+{
+	char want[PATH_MAX + 512];
+
+	snprintf(want, sizeof(want), "%s:%d: %s", file, line, text);
+	return strstr(err, want) != NULL;
+}
+
+#define ck_assert_err(file, line, text) \
+	ck_assert_msg(err_has(file, line, text), \
+	    "expected \"%s:%d: %s\" in the errors:\n%s", file, line, text, err)
+
+static int
+err_lines(void)
+{
+	int n = 0;
+
+	for (const char *p = err; *p; p++)
+		n += *p == '\n';
+	return n;
+}
+
+/* Load text that must fail with exactly one error: "FILE:LINE: text". */
+static void
+load_fails_with(const char *text, int line, const char *msg)
+{
+	ck_assert_int_eq(load(text), -1);
+	ck_assert_err(conf_path, line, msg);
+	ck_assert_msg(err_lines() == 1, "expected one error, got:\n%s", err);
+}
+
+/* Capture what the library writes to stderr while loading text. */
+static char captured[4096];
+
+static int
+load_capturing_stderr(const char *text, mode_t mode)
+{
+	const char *out = tmp_path("stderr.txt");
+	int saved, fd, rc;
+	ssize_t n;
+
+	conf_path = write_file("test.conf", text, mode);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	fd = open(out, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	dup2(fd, STDERR_FILENO);
+	rc = cfg_load(&cfg, conf_path, 0, err, sizeof(err));
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	n = pread(fd, captured, sizeof(captured) - 1, 0);
+	captured[n > 0 ? n : 0] = '\0';
+	close(fd);
+	return rc;
+}
+
+START_TEST(defaults_match_the_contract)
+{
+	ck_assert_str_eq(cfg.redis_url, "redis://127.0.0.1:6379/0");
+	ck_assert_str_eq(cfg.redis_username, "");
+	ck_assert_str_eq(cfg.redis_password, "");
+	ck_assert_str_eq(cfg.redis_password_file, "");
+	ck_assert_int_eq(cfg.redis_db, -1);
+	ck_assert_double_eq(cfg.connect_timeout, 2);
+	ck_assert_double_eq(cfg.command_timeout, 2);
+	ck_assert_str_eq(cfg.online_set, "presence:online-users");
+	ck_assert_str_eq(cfg.socket_prefix, "presence:user:");
+	ck_assert_str_eq(cfg.socket_suffix, ":sockets");
+	ck_assert_double_eq(cfg.interval, 30);
+	ck_assert_int_eq(cfg.batch_size, 500);
+	ck_assert_double_eq(cfg.max_stale_ratio, 0.9);
+	ck_assert_int_eq(cfg.guard_min_users, 100);
+	ck_assert_str_eq(cfg.leader_key, "presence:reaper:leader");
+	ck_assert_double_eq(cfg.lease, 15);
+	ck_assert_double_eq(cfg.renew, 5);
+	ck_assert_str_eq(cfg.identity, "");
+	ck_assert_str_eq(cfg.log_level, "info");
+	ck_assert_str_eq(cfg.log_format, "text");
+	ck_assert_ptr_null(cfg.path);
+	ck_assert_ptr_null(cfg.env_password);
+}
+END_TEST
+
+START_TEST(full_valid_file_sets_every_setting)
+{
+	ck_assert_msg(load_fixture("valid.conf") == 0, "errors:\n%s", err);
+	ck_assert_str_eq(err, "");
+	ck_assert_str_eq(cfg.path, FIXTURES "/valid.conf");
+	ck_assert_str_eq(cfg.redis_url, "redis://cache.internal:6380/3");
+	ck_assert_str_eq(cfg.redis_username, "reaper");
+	ck_assert_str_eq(cfg.redis_password, "");
+	ck_assert_str_eq(cfg.redis_password_file, "/run/secrets/redis-password");
+	ck_assert_int_eq(cfg.redis_db, 4);
+	ck_assert_double_eq(cfg.connect_timeout, 1.5);
+	ck_assert_double_eq(cfg.command_timeout, 3);
+	ck_assert_str_eq(cfg.online_set, "chat:online");
+	ck_assert_str_eq(cfg.socket_prefix, "chat:u:");
+	ck_assert_str_eq(cfg.socket_suffix, "");
+	ck_assert_double_eq(cfg.interval, 10);
+	ck_assert_int_eq(cfg.batch_size, 1000);
+	ck_assert_double_eq(cfg.max_stale_ratio, 0.5);
+	ck_assert_int_eq(cfg.guard_min_users, 0);
+	ck_assert_str_eq(cfg.leader_key, "chat:reaper:lock");
+	ck_assert_double_eq(cfg.lease, 20);
+	ck_assert_double_eq(cfg.renew, 4.5);
+	ck_assert_str_eq(cfg.identity, "reaper-a");
+	ck_assert_str_eq(cfg.log_level, "debug");
+	ck_assert_str_eq(cfg.log_format, "json");
+}
+END_TEST
+
+START_TEST(relative_include_resolves_against_the_files_folder)
+{
+	ck_assert_int_eq(chdir("/"), 0);
+	ck_assert_msg(load_fixture("include.conf") == 0, "errors:\n%s", err);
+	ck_assert_str_eq(cfg.online_set, "included:online");	/* from sub/part.conf */
+	ck_assert_double_eq(cfg.lease, 30);
+	ck_assert_double_eq(cfg.renew, 10);
+	ck_assert_int_eq(cfg.batch_size, 250);			/* from include.conf */
+}
+END_TEST
+
+START_TEST(error_in_included_file_names_that_file)
+{
+	/* Matches the include as written or resolved; never the main file. */
+	make_dir("sub");
+	write_file("sub/part.conf", "reaper = {\n  batch_size = 0;\n};\n", 0600);
+	ck_assert_int_eq(chdir("/"), 0);
+	ck_assert_int_eq(load("@include \"sub/part.conf\"\n"), -1);
+	ck_assert_err("sub/part.conf", 2, "reaper.batch_size: 0 is out of range (1..100000)");
+}
+END_TEST
+
+START_TEST(syntax_error_names_file_and_line)
+{
+	ck_assert_int_eq(load("reaper = {\n  interval = 10;\n  batch_size = ;\n};\n"), -1);
+	ck_assert_err(conf_path, 3, "syntax error");
+	ck_assert_int_eq(cfg.batch_size, 500);
+}
+END_TEST
+
+START_TEST(unknown_setting_in_known_group)
+{
+	load_fails_with("reaper = {\n  interval = 10;\n  bogus = 1;\n};\n",
+	    3, "reaper.bogus: unknown setting");
+}
+END_TEST
+
+START_TEST(unknown_group)
+{
+	load_fails_with("reaper = { interval = 10; };\nbogus = {\n  x = 1;\n};\n",
+	    2, "bogus: unknown setting");
+}
+END_TEST
+
+START_TEST(string_for_an_integer_is_a_type_error)
+{
+	load_fails_with("reaper = {\n  batch_size = \"500\";\n};\n",
+	    2, "reaper.batch_size: wrong type (expected an integer)");
+}
+END_TEST
+
+START_TEST(integer_for_a_string_is_a_type_error)
+{
+	load_fails_with("keys = {\n\n  online_set = 5;\n};\n",
+	    3, "keys.online_set: wrong type (expected a string)");
+}
+END_TEST
+
+START_TEST(float_for_batch_size_is_a_type_error)
+{
+	load_fails_with("reaper = {\n  batch_size = 2.5;\n};\n",
+	    2, "reaper.batch_size: wrong type (expected an integer)");
+}
+END_TEST
+
+START_TEST(group_given_as_a_scalar)
+{
+	load_fails_with("log = { level = \"warn\"; };\nreaper = 5;\n",
+	    2, "reaper: wrong type (expected a group)");
+}
+END_TEST
+
+START_TEST(batch_size_below_range)
+{
+	load_fails_with("reaper = {\n  batch_size = 0;\n};\n",
+	    2, "reaper.batch_size: 0 is out of range (1..100000)");
+}
+END_TEST
+
+START_TEST(batch_size_above_range)
+{
+	load_fails_with("reaper = {\n  batch_size = 100001;\n};\n",
+	    2, "reaper.batch_size: 100001 is out of range (1..100000)");
+}
+END_TEST
+
+START_TEST(batch_size_range_is_inclusive)
+{
+	ck_assert_msg(load("reaper = { batch_size = 1; };\n") == 0, "%s", err);
+	ck_assert_int_eq(cfg.batch_size, 1);
+	ck_assert_msg(load("reaper = { batch_size = 100000; };\n") == 0, "%s", err);
+	ck_assert_int_eq(cfg.batch_size, 100000);
+}
+END_TEST
+
+START_TEST(max_stale_ratio_above_one)
+{
+	load_fails_with("reaper = {\n  max_stale_ratio = 1.5;\n};\n",
+	    2, "reaper.max_stale_ratio: 1.5 is out of range (0..1)");
+}
+END_TEST
+
+START_TEST(max_stale_ratio_accepts_zero_and_one)
+{
+	ck_assert_msg(load("reaper = { max_stale_ratio = 1; };\n") == 0, "%s", err);
+	ck_assert_double_eq(cfg.max_stale_ratio, 1);
+	ck_assert_msg(load("reaper = { max_stale_ratio = 0.0; };\n") == 0, "%s", err);
+	ck_assert_double_eq(cfg.max_stale_ratio, 0);
+}
+END_TEST
+
+START_TEST(zero_and_negative_durations_are_rejected)
+{
+	ck_assert_int_eq(load(
+	    "redis = {\n"
+	    "  connect_timeout = -0.5;\n"	/* 2 */
+	    "  command_timeout = 0;\n"		/* 3 */
+	    "};\n"
+	    "reaper = {\n"
+	    "  interval = 0;\n"			/* 6 */
+	    "};\n"
+	    "leader = {\n"
+	    "  lease = -1;\n"			/* 9 */
+	    "  renew = 0.0;\n"			/* 10 */
+	    "};\n"), -1);
+	ck_assert_err(conf_path, 2, "redis.connect_timeout: ");
+	ck_assert_err(conf_path, 3, "redis.command_timeout: ");
+	ck_assert_err(conf_path, 6, "reaper.interval: ");
+	ck_assert_err(conf_path, 9, "leader.lease: ");
+	ck_assert_err(conf_path, 10, "leader.renew: ");
+	ck_assert_int_eq(err_lines(), 5);
+}
+END_TEST
+
+START_TEST(invalid_log_level)
+{
+	load_fails_with("log = {\n  level = \"verbose\";\n};\n",
+	    2, "log.level: invalid value \"verbose\"");
+}
+END_TEST
+
+START_TEST(invalid_log_format)
+{
+	load_fails_with("log = {\n  format = \"xml\";\n};\n",
+	    2, "log.format: invalid value \"xml\"");
+}
+END_TEST
+
+START_TEST(empty_online_set)
+{
+	load_fails_with("keys = {\n  online_set = \"\";\n};\n",
+	    2, "keys.online_set: must not be empty");
+}
+END_TEST
+
+START_TEST(password_and_password_file_both_set)
+{
+	ck_assert_int_eq(load("redis = {\n  password = \"pw\";\n  password_file = \"/x\";\n};\n"),
+	    -1);
+	/* The contract's form is FILE:LINE: SETTING; either line will do. */
+	ck_assert_msg(err_has(conf_path, 2, "redis.password") ||
+	    err_has(conf_path, 3, "redis.password"),
+	    "expected \"%s:2 (or 3): redis.password...\" in:\n%s", conf_path, err);
+	ck_assert_ptr_nonnull(strstr(err, "redis.password_file"));
+	ck_assert_ptr_null(strstr(err, "\"pw\""));
+}
+END_TEST
+
+START_TEST(several_errors_are_all_reported)
+{
+	ck_assert_int_eq(load(
+	    "reaper = {\n"
+	    "  batch_size = 0;\n"		/* 2 */
+	    "  bogus = true;\n"			/* 3 */
+	    "  interval = \"soon\";\n"		/* 4 */
+	    "};\n"
+	    "log = {\n"
+	    "  level = \"loud\";\n"		/* 7 */
+	    "};\n"
+	    "extra = 1;\n"),			/* 9 */
+	    -1);
+	ck_assert_err(conf_path, 2, "reaper.batch_size: 0 is out of range");
+	ck_assert_err(conf_path, 3, "reaper.bogus: unknown setting");
+	ck_assert_err(conf_path, 4, "reaper.interval: wrong type (expected a number)");
+	ck_assert_err(conf_path, 7, "log.level: invalid value \"loud\"");
+	ck_assert_err(conf_path, 9, "extra: unknown setting");
+	ck_assert_int_eq(err_lines(), 5);
+}
+END_TEST
+
+START_TEST(password_conflict_is_reported_with_other_errors)
+{
+	ck_assert_int_eq(load(
+	    "redis = {\n"
+	    "  password = \"pw\";\n"
+	    "  password_file = \"/x\";\n"
+	    "};\n"
+	    "reaper = {\n"
+	    "  batch_size = 0;\n"
+	    "};\n"), -1);
+	ck_assert_err(conf_path, 6, "reaper.batch_size: 0 is out of range");
+	ck_assert_msg(strstr(err, "redis.password_file") != NULL,
+	    "the password conflict is missing from:\n%s", err);
+	ck_assert_int_eq(err_lines(), 2);
+}
+END_TEST
+
+START_TEST(missing_optional_file_keeps_defaults)
+{
+	ck_assert_int_eq(cfg_load(&cfg, tmp_path("absent.conf"), 1, err, sizeof(err)), 0);
+	ck_assert_str_eq(err, "");
+	ck_assert_ptr_null(cfg.path);
+	ck_assert_int_eq(cfg.batch_size, 500);
+	ck_assert_str_eq(cfg.redis_url, "redis://127.0.0.1:6379/0");
+}
+END_TEST
+
+START_TEST(missing_required_file_is_an_error)
+{
+	const char *path = tmp_path("absent.conf");
+	char want[PATH_MAX + 32];
+
+	ck_assert_int_eq(cfg_load(&cfg, path, 0, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "cannot open %s", path);
+	ck_assert_msg(strstr(err, want) != NULL, "expected \"%s\" in:\n%s", want, err);
+}
+END_TEST
+
+START_TEST(durations_accept_integers_and_floats)
+{
+	ck_assert_msg(load("reaper = { interval = 0.5; };\n") == 0, "%s", err);
+	ck_assert_double_eq(cfg.interval, 0.5);
+	ck_assert_msg(load("reaper = { interval = 2; };\n") == 0, "%s", err);
+	ck_assert_double_eq(cfg.interval, 2);
+	ck_assert_msg(load("leader = { lease = 7; renew = 2.5; };\n"
+	    "redis = { connect_timeout = 0.25; command_timeout = 4; };\n") == 0, "%s", err);
+	ck_assert_double_eq(cfg.lease, 7);
+	ck_assert_double_eq(cfg.renew, 2.5);
+	ck_assert_double_eq(cfg.connect_timeout, 0.25);
+	ck_assert_double_eq(cfg.command_timeout, 4);
+}
+END_TEST
+
+START_TEST(renew_not_below_lease_fails_in_finalize)
+{
+	ck_assert_msg(load("leader = {\n  lease = 10;\n  renew = 10;\n};\n") == 0, "%s", err);
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), -1);
+	ck_assert_err(conf_path, 3, "leader.renew: must be less than leader.lease (10)");
+	ck_assert_int_eq(err_lines(), 1);
+}
+END_TEST
+
+START_TEST(renew_error_names_the_included_file)
+{
+	/* Line 3 is in sub/leader.conf; the main file has no line 3. */
+	make_dir("sub");
+	write_file("sub/leader.conf", "leader = {\n  lease = 10;\n  renew = 12;\n};\n", 0600);
+	ck_assert_msg(load("# main\n@include \"sub/leader.conf\"\n") == 0, "%s", err);
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), -1);
+	ck_assert_err("sub/leader.conf", 3, "leader.renew: must be less than leader.lease (10)");
+}
+END_TEST
+
+START_TEST(bad_url_fails_in_finalize)
+{
+	ck_assert_msg(load("redis = {\n  db = 1;\n  url = \"http://cache:6379\";\n};\n") == 0,
+	    "%s", err);
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), -1);
+	ck_assert_err(conf_path, 3, "redis.url: URL must start with redis:// or unix://");
+}
+END_TEST
+
+/* Resolve the current cfg and return the effective password ("" = none). */
+static const char *
+finalized_password(void)
+{
+	ck_assert_msg(cfg_finalize(&cfg, err, sizeof(err)) == 0, "%s", err);
+	return cfg.url.has_password ? cfg.url.password : "";
+}
+
+START_TEST(env_password_beats_every_other_source)
+{
+	const char *pwfile = write_file("pw", "from-file\n", 0600);
+
+	cfg_set_string(&cfg.redis_url, "redis://:from-url@cache:6379");
+	cfg_set_string(&cfg.redis_password_file, pwfile);
+	setenv("PRESENCE_REAPER_REDIS_PASSWORD", "from-env", 1);
+	cfg_apply_env(&cfg);
+	ck_assert_str_eq(finalized_password(), "from-env");
+}
+END_TEST
+
+START_TEST(url_password_beats_file_and_setting)
+{
+	const char *pwfile = write_file("pw", "from-file\n", 0600);
+
+	cfg_set_string(&cfg.redis_url, "redis://:from-url@cache:6379");
+	cfg_set_string(&cfg.redis_password_file, pwfile);
+	cfg_set_string(&cfg.redis_password, "from-setting");
+	cfg_apply_env(&cfg);
+	ck_assert_str_eq(finalized_password(), "from-url");
+}
+END_TEST
+
+START_TEST(password_file_beats_password_setting)
+{
+	/* Both set can only happen by assignment; the loader forbids it. */
+	const char *pwfile = write_file("pw", "from-file\n", 0600);
+
+	cfg_set_string(&cfg.redis_password_file, pwfile);
+	cfg_set_string(&cfg.redis_password, "from-setting");
+	ck_assert_str_eq(finalized_password(), "from-file");
+}
+END_TEST
+
+START_TEST(password_setting_is_the_last_resort)
+{
+	ck_assert_str_eq(finalized_password(), "");
+	ck_assert_int_eq(cfg.url.has_password, 0);
+	cfg_free(&cfg);
+	cfg_defaults(&cfg);
+	cfg_set_string(&cfg.redis_password, "from-setting");
+	ck_assert_str_eq(finalized_password(), "from-setting");
+}
+END_TEST
+
+START_TEST(password_file_first_line_without_newline)
+{
+	const char *pwfile = write_file("pw", "s3cret\nsecond line\n", 0600);
+	char text[PATH_MAX + 64];
+
+	snprintf(text, sizeof(text), "redis = {\n  password_file = \"%s\";\n};\n", pwfile);
+	ck_assert_msg(load(text) == 0, "%s", err);
+	ck_assert_str_eq(finalized_password(), "s3cret");
+}
+END_TEST
+
+START_TEST(password_file_without_trailing_newline)
+{
+	cfg_set_string(&cfg.redis_password_file, write_file("pw", "no-newline", 0600));
+	ck_assert_str_eq(finalized_password(), "no-newline");
+}
+END_TEST
+
+START_TEST(unreadable_password_file_is_an_error)
+{
+	const char *pwfile = tmp_path("absent-pw");
+	char text[PATH_MAX + 64];
+
+	snprintf(text, sizeof(text), "redis = {\n\n  password_file = \"%s\";\n};\n", pwfile);
+	ck_assert_msg(load(text) == 0, "%s", err);
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), -1);
+	ck_assert_err(conf_path, 3, "redis.password_file: ");
+	ck_assert_ptr_nonnull(strstr(err, pwfile));
+}
+END_TEST
+
+START_TEST(password_file_that_is_a_directory_is_an_error)
+{
+	/* Tests may run as root, where permissions do not make a file unreadable. */
+	cfg_set_string(&cfg.redis_password_file, tmpdir);
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "redis.password_file: "));
+}
+END_TEST
+
+START_TEST(url_user_beats_username_setting)
+{
+	cfg_set_string(&cfg.redis_username, "from-setting");
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), 0);
+	ck_assert_str_eq(cfg.url.user, "from-setting");
+
+	cfg_set_string(&cfg.redis_url, "redis://from-url:pw@cache");
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), 0);
+	ck_assert_str_eq(cfg.url.user, "from-url");
+}
+END_TEST
+
+START_TEST(db_from_url_then_setting_then_zero)
+{
+	cfg_set_string(&cfg.redis_url, "redis://cache");
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), 0);
+	ck_assert_int_eq(cfg.url.db, 0);
+
+	cfg.redis_db = 4;
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), 0);
+	ck_assert_int_eq(cfg.url.db, 4);
+
+	cfg_set_string(&cfg.redis_url, "redis://cache/7");
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), 0);
+	ck_assert_int_eq(cfg.url.db, 7);
+
+	cfg_set_string(&cfg.redis_url, "redis://cache/0");	/* an explicit 0 wins too */
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), 0);
+	ck_assert_int_eq(cfg.url.db, 0);
+}
+END_TEST
+
+START_TEST(identity_from_pod_name_when_empty)
+{
+	setenv("POD_NAME", "reaper-7f9c-x2", 1);
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), 0);
+	ck_assert_str_eq(cfg.identity, "reaper-7f9c-x2");
+}
+END_TEST
+
+START_TEST(configured_identity_beats_pod_name)
+{
+	setenv("POD_NAME", "reaper-7f9c-x2", 1);
+	cfg_set_string(&cfg.identity, "reaper-a");
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), 0);
+	ck_assert_str_eq(cfg.identity, "reaper-a");
+}
+END_TEST
+
+START_TEST(identity_falls_back_to_hostname)
+{
+	char host[256];
+
+	ck_assert_int_eq(gethostname(host, sizeof(host)), 0);
+	host[sizeof(host) - 1] = '\0';
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), 0);
+	ck_assert_str_eq(cfg.identity, host);
+}
+END_TEST
+
+START_TEST(redis_url_env_used_when_own_variable_unset)
+{
+	setenv("REDIS_URL", "redis://generic:6380/2", 1);
+	cfg_apply_env(&cfg);
+	ck_assert_str_eq(cfg.redis_url, "redis://generic:6380/2");
+	ck_assert_ptr_null(cfg.env_password);
+}
+END_TEST
+
+START_TEST(own_url_variable_beats_redis_url)
+{
+	setenv("REDIS_URL", "redis://generic:6380/2", 1);
+	setenv("PRESENCE_REAPER_REDIS_URL", "unix:///run/redis.sock?db=1", 1);
+	cfg_apply_env(&cfg);
+	ck_assert_str_eq(cfg.redis_url, "unix:///run/redis.sock?db=1");
+}
+END_TEST
+
+START_TEST(env_url_beats_the_file)
+{
+	ck_assert_int_eq(load("redis = { url = \"redis://from-file\"; };\n"), 0);
+	setenv("REDIS_URL", "redis://from-env", 1);
+	cfg_apply_env(&cfg);
+	ck_assert_str_eq(cfg.redis_url, "redis://from-env");
+}
+END_TEST
+
+/* cfg_dump sink: every line, newline-separated, into dumped. */
+static char dumped[16384];
+
+static void
+collect(void *ctx, const char *line)
+{
+	size_t n = strlen(dumped);
+
+	ck_assert_ptr_eq(ctx, dumped);
+	ck_assert_uint_lt(n + strlen(line) + 1, sizeof(dumped));
+	snprintf(dumped + n, sizeof(dumped) - n, "%s\n", line);
+}
+
+START_TEST(dump_never_shows_the_password)
+{
+	ck_assert_int_eq(load("redis = {\n  password = \"hunter2-setting\";\n};\n"
+	    "reaper = { batch_size = 42; };\n"), 0);
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), 0);
+	dumped[0] = '\0';
+	cfg_dump(&cfg, collect, dumped);
+	ck_assert_ptr_null(strstr(dumped, "hunter2"));
+	ck_assert_msg(strstr(dumped, "  password = \"(redacted)\";\n") != NULL, "%s", dumped);
+	ck_assert_msg(strstr(dumped, "  batch_size = 42;\n") != NULL, "%s", dumped);
+}
+END_TEST
+
+START_TEST(dump_never_shows_url_or_env_password)
+{
+	cfg_set_string(&cfg.redis_url, "redis://app:hunter2-url@cache:6380/1");
+	setenv("PRESENCE_REAPER_REDIS_PASSWORD", "hunter2-env", 1);
+	cfg_apply_env(&cfg);
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), 0);
+	dumped[0] = '\0';
+	cfg_dump(&cfg, collect, dumped);
+	ck_assert_ptr_null(strstr(dumped, "hunter2"));
+	ck_assert_msg(strstr(dumped, "(redacted)") != NULL, "%s", dumped);
+	ck_assert_msg(strstr(dumped, "cache:6380") != NULL, "%s", dumped);
+}
+END_TEST
+
+START_TEST(world_readable_password_draws_a_warning)
+{
+	char want[PATH_MAX + 64];
+
+	ck_assert_int_eq(load_capturing_stderr("redis = { password = \"pw\"; };\n", 0644), 0);
+	snprintf(want, sizeof(want), "password in %s is readable by other users", conf_path);
+	ck_assert_msg(strstr(captured, want) != NULL, "stderr was:\n%s", captured);
+}
+END_TEST
+
+START_TEST(private_password_file_draws_no_warning)
+{
+	ck_assert_int_eq(load_capturing_stderr("redis = { password = \"pw\"; };\n", 0600), 0);
+	ck_assert_str_eq(captured, "");
+	ck_assert_int_eq(load_capturing_stderr("redis = { username = \"u\"; };\n", 0644), 0);
+	ck_assert_str_eq(captured, "");
+}
+END_TEST
+
+static TCase *
+tcase(Suite *s, const char *name)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
+int
+main(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc;
+	SRunner *sr;
+	int failed;
+
+	tc = tcase(s, "load");
+	tcase_add_test(tc, defaults_match_the_contract);
+	tcase_add_test(tc, full_valid_file_sets_every_setting);
+	tcase_add_test(tc, relative_include_resolves_against_the_files_folder);
+	tcase_add_test(tc, missing_optional_file_keeps_defaults);
+	tcase_add_test(tc, durations_accept_integers_and_floats);
+	tcase_add_test(tc, batch_size_range_is_inclusive);
+	tcase_add_test(tc, max_stale_ratio_accepts_zero_and_one);
+	tcase_add_test(tc, world_readable_password_draws_a_warning);
+	tcase_add_test(tc, private_password_file_draws_no_warning);
+
+	tc = tcase(s, "load_errors");
+	tcase_add_test(tc, syntax_error_names_file_and_line);
+	tcase_add_test(tc, error_in_included_file_names_that_file);
+	tcase_add_test(tc, unknown_setting_in_known_group);
+	tcase_add_test(tc, unknown_group);
+	tcase_add_test(tc, string_for_an_integer_is_a_type_error);
+	tcase_add_test(tc, integer_for_a_string_is_a_type_error);
+	tcase_add_test(tc, float_for_batch_size_is_a_type_error);
+	tcase_add_test(tc, group_given_as_a_scalar);
+	tcase_add_test(tc, batch_size_below_range);
+	tcase_add_test(tc, batch_size_above_range);
+	tcase_add_test(tc, max_stale_ratio_above_one);
+	tcase_add_test(tc, zero_and_negative_durations_are_rejected);
+	tcase_add_test(tc, invalid_log_level);
+	tcase_add_test(tc, invalid_log_format);
+	tcase_add_test(tc, empty_online_set);
+	tcase_add_test(tc, password_and_password_file_both_set);
+	tcase_add_test(tc, several_errors_are_all_reported);
+	tcase_add_test(tc, password_conflict_is_reported_with_other_errors);
+	tcase_add_test(tc, missing_required_file_is_an_error);
+
+	tc = tcase(s, "finalize");
+	tcase_add_test(tc, renew_not_below_lease_fails_in_finalize);
+	tcase_add_test(tc, renew_error_names_the_included_file);
+	tcase_add_test(tc, bad_url_fails_in_finalize);
+	tcase_add_test(tc, env_password_beats_every_other_source);
+	tcase_add_test(tc, url_password_beats_file_and_setting);
+	tcase_add_test(tc, password_file_beats_password_setting);
+	tcase_add_test(tc, password_setting_is_the_last_resort);
+	tcase_add_test(tc, password_file_first_line_without_newline);
+	tcase_add_test(tc, password_file_without_trailing_newline);
+	tcase_add_test(tc, unreadable_password_file_is_an_error);
+	tcase_add_test(tc, password_file_that_is_a_directory_is_an_error);
+	tcase_add_test(tc, url_user_beats_username_setting);
+	tcase_add_test(tc, db_from_url_then_setting_then_zero);
+	tcase_add_test(tc, identity_from_pod_name_when_empty);
+	tcase_add_test(tc, configured_identity_beats_pod_name);
+	tcase_add_test(tc, identity_falls_back_to_hostname);
+
+	tc = tcase(s, "environment_and_dump");
+	tcase_add_test(tc, redis_url_env_used_when_own_variable_unset);
+	tcase_add_test(tc, own_url_variable_beats_redis_url);
+	tcase_add_test(tc, env_url_beats_the_file);
+	tcase_add_test(tc, dump_never_shows_the_password);
+	tcase_add_test(tc, dump_never_shows_url_or_env_password);
+
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

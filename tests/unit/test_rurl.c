@@ -1,0 +1,345 @@
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rurl.h"
+
+static struct rurl u;
+static char err[256];
+
+/* Parse s into u; it must succeed. */
+static void
+parse_ok(const char *s)
+{
+	err[0] = '\0';
+	ck_assert_msg(rurl_parse(s, &u, err, sizeof(err)) == 0, "%s: %s", s, err);
+}
+
+/* Parse s; it must fail. Returns the message. */
+static const char *
+parse_err(const char *s)
+{
+	err[0] = '\0';
+	ck_assert_msg(rurl_parse(s, &u, err, sizeof(err)) == -1, "%s was accepted", s);
+	ck_assert_msg(err[0] != '\0', "%s: empty error message", s);
+	return err;
+}
+
+static const char *
+redacted(void)
+{
+	static char out[2048];
+
+	rurl_format_redacted(&u, out, sizeof(out));
+	return out;
+}
+
+START_TEST(host_only_gets_default_port_and_no_db)
+{
+	parse_ok("redis://cache");
+	ck_assert_int_eq(u.is_unix, 0);
+	ck_assert_str_eq(u.host, "cache");
+	ck_assert_int_eq(u.port, 6379);
+	ck_assert_int_eq(u.db, -1);
+	ck_assert_str_eq(u.user, "");
+	ck_assert_str_eq(u.password, "");
+	ck_assert_int_eq(u.has_password, 0);
+}
+END_TEST
+
+START_TEST(host_and_port)
+{
+	parse_ok("redis://10.0.0.5:6380");
+	ck_assert_str_eq(u.host, "10.0.0.5");
+	ck_assert_int_eq(u.port, 6380);
+	ck_assert_int_eq(u.db, -1);
+}
+END_TEST
+
+START_TEST(database_number)
+{
+	parse_ok("redis://cache:6380/5");
+	ck_assert_int_eq(u.port, 6380);
+	ck_assert_int_eq(u.db, 5);
+	parse_ok("redis://cache/0");
+	ck_assert_int_eq(u.port, 6379);
+	ck_assert_int_eq(u.db, 0);
+}
+END_TEST
+
+START_TEST(user_and_password)
+{
+	parse_ok("redis://app:s3cret@cache:6380/1");
+	ck_assert_str_eq(u.user, "app");
+	ck_assert_str_eq(u.password, "s3cret");
+	ck_assert_int_eq(u.has_password, 1);
+	ck_assert_str_eq(u.host, "cache");
+	ck_assert_int_eq(u.port, 6380);
+	ck_assert_int_eq(u.db, 1);
+}
+END_TEST
+
+START_TEST(password_with_empty_user)
+{
+	parse_ok("redis://:s3cret@cache");
+	ck_assert_str_eq(u.user, "");
+	ck_assert_str_eq(u.password, "s3cret");
+	ck_assert_int_eq(u.has_password, 1);
+	ck_assert_str_eq(u.host, "cache");
+}
+END_TEST
+
+START_TEST(empty_password_is_still_given)
+{
+	parse_ok("redis://:@cache");
+	ck_assert_str_eq(u.password, "");
+	ck_assert_int_eq(u.has_password, 1);
+}
+END_TEST
+
+START_TEST(user_without_password)
+{
+	parse_ok("redis://app@cache");
+	ck_assert_str_eq(u.user, "app");
+	ck_assert_int_eq(u.has_password, 0);
+}
+END_TEST
+
+START_TEST(credentials_are_percent_decoded)
+{
+	parse_ok("redis://me%2Bops:p%40ss%3a%2f@cache");
+	ck_assert_str_eq(u.user, "me+ops");
+	ck_assert_str_eq(u.password, "p@ss:/");
+	ck_assert_str_eq(u.host, "cache");
+}
+END_TEST
+
+START_TEST(raw_at_sign_in_password_splits_at_the_last_one)
+{
+	parse_ok("redis://:p@ss@cache");
+	ck_assert_str_eq(u.password, "p@ss");
+	ck_assert_str_eq(u.host, "cache");
+}
+END_TEST
+
+START_TEST(ipv6_host_in_brackets)
+{
+	parse_ok("redis://[::1]:6380/2");
+	ck_assert_str_eq(u.host, "::1");
+	ck_assert_int_eq(u.port, 6380);
+	ck_assert_int_eq(u.db, 2);
+	ck_assert_str_eq(redacted(), "redis://[::1]:6380/2");
+	parse_ok("redis://[fe80::1]");
+	ck_assert_str_eq(u.host, "fe80::1");
+	ck_assert_int_eq(u.port, 6379);
+}
+END_TEST
+
+START_TEST(unix_socket)
+{
+	parse_ok("unix:///tmp/r.sock");
+	ck_assert_int_eq(u.is_unix, 1);
+	ck_assert_str_eq(u.path, "/tmp/r.sock");
+	ck_assert_int_eq(u.db, -1);
+	ck_assert_int_eq(u.has_password, 0);
+}
+END_TEST
+
+START_TEST(unix_socket_with_credentials_and_db)
+{
+	parse_ok("unix://u:p@/tmp/r.sock?db=3");
+	ck_assert_int_eq(u.is_unix, 1);
+	ck_assert_str_eq(u.user, "u");
+	ck_assert_str_eq(u.password, "p");
+	ck_assert_int_eq(u.has_password, 1);
+	ck_assert_str_eq(u.path, "/tmp/r.sock");
+	ck_assert_int_eq(u.db, 3);
+}
+END_TEST
+
+START_TEST(longest_socket_path_fits)
+{
+	char url[16 + RURL_PATH_MAX];
+	char path[RURL_PATH_MAX];
+
+	memset(path, 'a', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';		/* 107 bytes + NUL = sun_path */
+	snprintf(url, sizeof(url), "unix://%s", path);
+	parse_ok(url);
+	ck_assert_str_eq(u.path, path);
+}
+END_TEST
+
+START_TEST(bad_scheme)
+{
+	ck_assert_ptr_nonnull(strstr(parse_err("http://cache:6379"), "redis://"));
+	parse_err("cache:6379");
+	parse_err("");
+	parse_err("REDIS://cache");
+}
+END_TEST
+
+START_TEST(tls_scheme_not_supported_yet)
+{
+	ck_assert_ptr_nonnull(strstr(parse_err("rediss://cache:6380"), "not supported"));
+}
+END_TEST
+
+START_TEST(bad_ports)
+{
+	ck_assert_ptr_nonnull(strstr(parse_err("redis://cache:0"), "port"));
+	ck_assert_ptr_nonnull(strstr(parse_err("redis://cache:70000"), "port"));
+	ck_assert_ptr_nonnull(strstr(parse_err("redis://cache:65536"), "port"));
+	ck_assert_ptr_nonnull(strstr(parse_err("redis://cache:http"), "port"));
+	ck_assert_ptr_nonnull(strstr(parse_err("redis://cache:63a9"), "port"));
+	ck_assert_ptr_nonnull(strstr(parse_err("redis://cache:-1"), "port"));
+	ck_assert_ptr_nonnull(strstr(parse_err("redis://cache:"), "port"));
+	parse_ok("redis://cache:65535");
+	ck_assert_int_eq(u.port, 65535);
+}
+END_TEST
+
+START_TEST(bad_database_numbers)
+{
+	ck_assert_ptr_nonnull(strstr(parse_err("redis://cache/one"), "database"));
+	ck_assert_ptr_nonnull(strstr(parse_err("redis://cache/-1"), "database"));
+	ck_assert_ptr_nonnull(strstr(parse_err("redis://cache/1x"), "database"));
+	parse_err("unix:///tmp/r.sock?db=x");
+	parse_err("unix:///tmp/r.sock?db=");
+	parse_err("unix:///tmp/r.sock?timeout=1");
+}
+END_TEST
+
+START_TEST(missing_host)
+{
+	parse_err("redis://");
+	parse_err("redis://:6379");
+	parse_err("redis://u:p@/0");
+	parse_err("redis://[]:6379");
+	parse_err("redis://[::1");
+}
+END_TEST
+
+START_TEST(unix_without_path)
+{
+	parse_err("unix://");
+	parse_err("unix://u:p@");
+	parse_err("unix://localhost");
+	parse_err("unix://localhost/tmp/r.sock");	/* a host has no meaning here */
+}
+END_TEST
+
+START_TEST(bad_percent_escapes)
+{
+	parse_err("redis://:p%zz@cache");
+	parse_err("redis://:p%4@cache");
+	parse_err("redis://:p%@cache");
+	parse_err("redis://u%g1:p@cache");
+}
+END_TEST
+
+START_TEST(socket_path_too_long)
+{
+	char url[32 + RURL_PATH_MAX];
+	char path[RURL_PATH_MAX + 1];
+
+	memset(path, 'a', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';		/* 108 bytes: no room for the NUL */
+	snprintf(url, sizeof(url), "unix://%s", path);
+	ck_assert_ptr_nonnull(strstr(parse_err(url), "too long"));
+}
+END_TEST
+
+START_TEST(errors_never_echo_the_password)
+{
+	static const char *const bad[] = {
+		"redis://u:hunter2@cache:0",
+		"redis://u:hunter2@cache/x",
+		"redis://u:hunter2%zz@cache",
+		"redis://u:hunter2@",
+		"unix://u:hunter2@/tmp/r.sock?db=x",
+		"rediss://u:hunter2@cache",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(strstr(parse_err(bad[i]), "hunter2") == NULL, "%s -> %s",
+		    bad[i], err);
+}
+END_TEST
+
+START_TEST(redacted_form_hides_the_password)
+{
+	parse_ok("redis://app:hunter2@cache:6380/1");
+	ck_assert_ptr_null(strstr(redacted(), "hunter2"));
+	ck_assert_str_eq(redacted(), "redis://app:(redacted)@cache:6380/1");
+
+	parse_ok("redis://:p%40hunter2@cache");
+	ck_assert_ptr_null(strstr(redacted(), "hunter2"));
+	ck_assert_str_eq(redacted(), "redis://:(redacted)@cache:6379");
+
+	parse_ok("unix://u:hunter2@/tmp/r.sock?db=3");
+	ck_assert_ptr_null(strstr(redacted(), "hunter2"));
+	ck_assert_str_eq(redacted(), "unix://u:(redacted)@/tmp/r.sock?db=3");
+}
+END_TEST
+
+START_TEST(redacted_form_without_credentials)
+{
+	parse_ok("redis://cache");
+	ck_assert_str_eq(redacted(), "redis://cache:6379");
+	parse_ok("redis://app@cache/2");
+	ck_assert_str_eq(redacted(), "redis://app@cache:6379/2");
+	parse_ok("unix:///tmp/r.sock");
+	ck_assert_str_eq(redacted(), "unix:///tmp/r.sock");
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("rurl");
+	TCase *ok = tcase_create("parse");
+	TCase *bad = tcase_create("errors");
+	TCase *fmt = tcase_create("redacted");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(ok, host_only_gets_default_port_and_no_db);
+	tcase_add_test(ok, host_and_port);
+	tcase_add_test(ok, database_number);
+	tcase_add_test(ok, user_and_password);
+	tcase_add_test(ok, password_with_empty_user);
+	tcase_add_test(ok, empty_password_is_still_given);
+	tcase_add_test(ok, user_without_password);
+	tcase_add_test(ok, credentials_are_percent_decoded);
+	tcase_add_test(ok, raw_at_sign_in_password_splits_at_the_last_one);
+	tcase_add_test(ok, ipv6_host_in_brackets);
+	tcase_add_test(ok, unix_socket);
+	tcase_add_test(ok, unix_socket_with_credentials_and_db);
+	tcase_add_test(ok, longest_socket_path_fits);
+	suite_add_tcase(s, ok);
+
+	tcase_add_test(bad, bad_scheme);
+	tcase_add_test(bad, tls_scheme_not_supported_yet);
+	tcase_add_test(bad, bad_ports);
+	tcase_add_test(bad, bad_database_numbers);
+	tcase_add_test(bad, missing_host);
+	tcase_add_test(bad, unix_without_path);
+	tcase_add_test(bad, bad_percent_escapes);
+	tcase_add_test(bad, socket_path_too_long);
+	tcase_add_test(bad, errors_never_echo_the_password);
+	suite_add_tcase(s, bad);
+
+	tcase_add_test(fmt, redacted_form_hides_the_password);
+	tcase_add_test(fmt, redacted_form_without_credentials);
+	suite_add_tcase(s, fmt);
+
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
