@@ -61,8 +61,8 @@ static const struct setting settings[] = {
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
-_Static_assert(NSETTINGS <= sizeof(((struct cfg *)0)->lines) / sizeof(int),
-    "struct cfg lines[] too small");
+_Static_assert(NSETTINGS <= sizeof(((struct cfg *)0)->where) / sizeof(char *),
+    "struct cfg where[] too small");
 
 /* Append one formatted line to the error buffer. */
 static void LOG_PRINTF(3, 4)
@@ -160,6 +160,10 @@ cfg_free(struct cfg *c)
 		explicit_bzero(c->env_password, strlen(c->env_password));
 		free(c->env_password);
 	}
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		free(c->where[i]);
+		c->where[i] = NULL;
+	}
 	free(c->path);
 	explicit_bzero(&c->url, sizeof(c->url));
 	c->env_password = c->path = NULL;
@@ -245,6 +249,16 @@ setting_where(config_setting_t *cs, const char *path, char *buf, size_t sz)
 	snprintf(buf, sz, "%s:%u", file ? file : path, config_setting_source_line(cs));
 }
 
+/* "FILE:LINE" of a setting when it came from a file, else the file or "configuration". */
+static void
+origin(const struct cfg *c, const char *group, const char *name, char *buf, size_t sz)
+{
+	const struct setting *s = find_setting(group, name);
+	const char *where = s ? c->where[s - settings] : NULL;
+
+	snprintf(buf, sz, "%s", where ? where : c->path ? c->path : "configuration");
+}
+
 static void
 warn_if_world_readable(const char *file)
 {
@@ -280,7 +294,7 @@ load_group(struct cfg *c, config_setting_t *grp, const char *path, char *err,
 			bad = 1;
 			continue;
 		}
-		c->lines[s - settings] = config_setting_source_line(cs);
+		cfg_set_string(&c->where[s - settings], where);
 		if ((s->flags & F_SECRET) && str_value(c, s)[0] != '\0') {
 			const char *file = config_setting_source_file(cs);
 
@@ -350,9 +364,12 @@ cfg_load(struct cfg *c, const char *path, int optional, char *err, size_t errlen
 			bad = 1;
 		}
 	}
-	if (!bad && c->redis_password[0] && c->redis_password_file[0]) {
-		errf(err, errlen, "%s: redis.password and redis.password_file "
-		    "are both set; keep one", path);
+	if (c->redis_password[0] && c->redis_password_file[0]) {
+		char where[4200];
+
+		origin(c, "redis", "password_file", where, sizeof(where));
+		errf(err, errlen, "%s: redis.password_file: redis.password is set too; "
+		    "keep one", where);
 		bad = 1;
 	}
 done:
@@ -374,19 +391,6 @@ cfg_apply_env(struct cfg *c)
 		cfg_set_string(&c->env_password, v);
 }
 
-/* "FILE:LINE" of a setting when it came from the file, else "PREFIX". */
-static void
-origin(const struct cfg *c, const char *group, const char *name, char *buf, size_t sz)
-{
-	const struct setting *s = find_setting(group, name);
-	int line = s ? c->lines[s - settings] : 0;
-
-	if (line > 0 && c->path)
-		snprintf(buf, sz, "%s:%d", c->path, line);
-	else
-		snprintf(buf, sz, "%s", c->path ? c->path : "configuration");
-}
-
 static int
 read_password_file(struct cfg *c, char *out, size_t outsz, char *err, size_t errlen)
 {
@@ -400,8 +404,15 @@ read_password_file(struct cfg *c, char *out, size_t outsz, char *err, size_t err
 		    where, c->redis_password_file, strerror(errno));
 		return -1;
 	}
-	if (fgets(out, (int)outsz, f) == NULL)
+	if (fgets(out, (int)outsz, f) == NULL) {
 		out[0] = '\0';
+		if (ferror(f)) {
+			errf(err, errlen, "%s: redis.password_file: cannot read %s: %s",
+			    where, c->redis_password_file, strerror(errno));
+			fclose(f);
+			return -1;
+		}
+	}
 	fclose(f);
 	n = strlen(out);
 	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))

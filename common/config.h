@@ -48,7 +48,7 @@ struct cfg {
 	char *path;			/* file read, NULL when none */
 	char *env_password;		/* PRESENCE_REAPER_REDIS_PASSWORD, if set */
 	struct rurl url;		/* effective endpoint and credentials */
-	int lines[32];			/* source line of each table entry, 0 = default */
+	char *where[32];		/* "FILE:LINE" of each table entry, NULL = default */
 };
 
 /* Fill c with built-in defaults. Strings are heap copies owned by c. */

@@ -83,8 +83,15 @@ cli_parse(int argc, char **argv, struct cli *o, char *err, size_t errlen)
 		case ':':
 			snprintf(err, errlen, "option %s needs an argument", argv[optind - 1]);
 			return -1;
+		case '?':
+			if (optopt >= 256) {	/* a long flag given an argument: --once=yes */
+				snprintf(err, errlen, "option %s takes no argument",
+				    argv[optind - 1]);
+				return -1;
+			}
+			/* FALLTHROUGH */
 		default:
-			if (optopt)
+			if (optopt > 0 && optopt < 256)
 				snprintf(err, errlen, "unknown option -%c", optopt);
 			else
 				snprintf(err, errlen, "unknown option %s", argv[optind - 1]);

@@ -16,7 +16,7 @@ leader_init(struct leader *l, const char *key, double lease_s, const char *ident
 	l->lease_ms = (int64_t)(lease_s * 1000.0);
 	if (l->lease_ms < 1)
 		l->lease_ms = 1;
-	snprintf(l->token, sizeof(l->token), "%.256s:%ld:%016" PRIx64, identity,
+	snprintf(l->token, sizeof(l->token), "%.1024s:%ld:%016" PRIx64, identity,
 	    (long)getpid(), random);
 	l->renew_script = (struct script){ "renew", script_renew, "" };
 	l->release_script = (struct script){ "release", script_release, "" };

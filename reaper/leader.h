@@ -14,7 +14,7 @@
 #include "rconn.h"
 #include "script.h"
 
-#define LEADER_TOKEN_MAX 320
+#define LEADER_TOKEN_MAX 1100
 
 struct leader {
 	const char *key;

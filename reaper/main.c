@@ -229,45 +229,57 @@ renew_ms(const struct cfg *c)
 }
 
 /*
- * Between batches: renew the lease when due, and stop when asked to or
- * when the lease is lost. Dry-run holds no lease.
+ * Renew the lease when due. Returns 0 while we lead, -1 when the lease is
+ * lost or could not be renewed (is_leader cleared; a broken connection is
+ * left for the caller to drop, so nothing frees it under a running pass).
  */
 static int
-tick(void *arg)
+renew_lease(struct daemon *d)
 {
-	struct daemon *d = arg;
 	char err[512];
 	int rc;
 
-	if (stop_signal)
-		return 1;
-	if (d->cli.dry_run || mono_ms() < d->renew_due)
+	if (!d->is_leader)
+		return -1;
+	if (mono_ms() < d->renew_due)
 		return 0;
 	rc = leader_renew(&d->leader, d->conn, err, sizeof(err));
 	if (rc == 1) {
 		d->renew_due = mono_ms() + renew_ms(&d->cfg);
 		return 0;
 	}
-	if (rc == 0) {
-		log_warnx("lost leadership during a pass (lock %s taken over)", d->cfg.leader_key);
-		d->is_leader = 0;
-	} else {
+	if (rc == 0)
+		log_warnx("lost leadership: lock %s is no longer ours", d->cfg.leader_key);
+	else
 		log_warnx("lease renewal failed: %s", err);
-	}
-	return 1;
+	d->is_leader = 0;
+	return -1;
+}
+
+/* Between batches: stop when asked to, or when the lease is lost. */
+static int
+tick(void *arg)
+{
+	struct daemon *d = arg;
+
+	if (stop_signal)
+		return 1;
+	if (d->cli.dry_run)
+		return 0;
+	return renew_lease(d) < 0 ? 1 : 0;
 }
 
 static void
 log_cycle(const struct daemon *d, const struct reconcile_stats *st)
 {
 	if (d->cli.dry_run)
-		log_info("dry-run: scanned=%llu stale=%llu online=%lld batches=%llu "
-		    "duration=%.3fs (nothing removed)", st->scanned, st->stale, st->online,
-		    st->batches, st->seconds);
+		log_info("dry-run: scanned=%llu stale=%llu (nothing removed) batches=%llu "
+		    "duration=%.3fs online=%lld", st->scanned, st->stale, st->batches,
+		    st->seconds, st->online);
 	else
-		log_info("cycle done: scanned=%llu stale=%llu removed=%llu online=%lld "
-		    "batches=%llu duration=%.3fs", st->scanned, st->stale, st->removed,
-		    st->online, st->batches, st->seconds);
+		log_info("cycle done: scanned=%llu stale=%llu removed=%llu batches=%llu "
+		    "duration=%.3fs online=%lld", st->scanned, st->stale, st->removed,
+		    st->batches, st->seconds, st->online);
 }
 
 /* Run one pass and log it. Returns the reconcile result. */
@@ -278,6 +290,8 @@ run_cycle(struct daemon *d)
 	enum reconcile_result res;
 
 	res = reconcile_cycle(&d->rec, d->conn, &st);
+	if (res == RECONCILE_STOPPED && rconn_broken(d->conn))
+		res = RECONCILE_CONN;	/* the lease renewal between batches broke it */
 	switch (res) {
 	case RECONCILE_OK:
 		log_cycle(d, &st);
@@ -296,7 +310,7 @@ run_cycle(struct daemon *d)
 		log_error("%s", d->rec.err);
 		break;
 	case RECONCILE_CONN:
-		drop_conn(d, d->rec.err);
+		drop_conn(d, d->rec.err[0] ? d->rec.err : rconn_errstr(d->conn));
 		break;
 	}
 	return res;
@@ -419,8 +433,11 @@ run_loop(struct daemon *d)
 				continue;
 			}
 		}
-		if (d->is_leader && now >= d->renew_due && tick(d) != 0)
+		if (d->is_leader && renew_lease(d) < 0) {
+			if (rconn_broken(d->conn))
+				drop_conn(d, rconn_errstr(d->conn));
 			continue;
+		}
 		if (now >= d->next_cycle) {
 			d->next_cycle = now + interval_ms(&d->cfg);
 			run_cycle(d);
