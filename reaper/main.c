@@ -274,12 +274,11 @@ log_cycle(const struct daemon *d, const struct reconcile_stats *st)
 {
 	if (d->cli.dry_run)
 		log_info("dry-run: scanned=%llu stale=%llu (nothing removed) batches=%llu "
-		    "duration=%.3fs online=%lld", st->scanned, st->stale, st->batches,
-		    st->seconds, st->online);
+		    "duration=%.3fs", st->scanned, st->stale, st->batches, st->seconds);
 	else
 		log_info("cycle done: scanned=%llu stale=%llu removed=%llu batches=%llu "
-		    "duration=%.3fs online=%lld", st->scanned, st->stale, st->removed,
-		    st->batches, st->seconds, st->online);
+		    "duration=%.3fs", st->scanned, st->stale, st->removed, st->batches,
+		    st->seconds);
 }
 
 /* Run one pass and log it. Returns the reconcile result. */

@@ -296,7 +296,8 @@ reap_result(struct reconcile *r, redisReply *rep, struct reconcile_stats *st)
 		return RECONCILE_DATA;
 	}
 	if (rep->element[0]->integer == 0) {
-		snprintf(r->err, sizeof(r->err), "lock %s is no longer ours; stopping the pass",
+		snprintf(r->err, sizeof(r->err),
+		    "lost leadership: lock %s is no longer ours; stopping the pass",
 		    r->leader->key);
 		return RECONCILE_NOT_LEADER;
 	}

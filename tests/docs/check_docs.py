@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Every option and setting is documented everywhere at once.
+
+Reads the settings table (common/config.c) and the long options
+(reaper/cli.c) from the source, then checks each one appears in --help,
+the man pages, the example config and the README. Exits 1 naming what is
+missing, so a new setting cannot land undocumented.
+"""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+root = Path(sys.argv[1])
+binary = sys.argv[2]
+
+config_c = (root / "common/config.c").read_text()
+cli_c = (root / "reaper/cli.c").read_text()
+settings = re.findall(r'^\s*[SIN]\("(\w+)", "(\w+)"', config_c, re.M)
+options = re.findall(r'^\s*\{ "([\w-]+)",', cli_c, re.M)
+assert len(settings) >= 20, f"settings table not found ({len(settings)})"
+assert len(options) >= 10, f"option table not found ({len(options)})"
+
+helptext = subprocess.run([binary, "--help"], capture_output=True, text=True,
+                          check=True).stdout
+# roff escapes hyphens as "\-"; compare the text a reader sees.
+man8 = (root / "man/presence-reaper.8").read_text().replace("\\-", "-")
+man5 = (root / "man/presence-reaper.conf.5").read_text().replace("\\-", "-")
+readme = (root / "README.md").read_text()
+example = (root / "packaging/presence-reaper.conf").read_text()
+
+missing = []
+
+
+def need(where, text, token):
+    if token not in text:
+        missing.append(f"{where}: {token}")
+
+
+def example_has(group, name):
+    """name = ...; inside group = { ... }; (a commented-out line counts for secrets)."""
+    m = re.search(r"^\s*%s\s*[=:]\s*\{(.*?)^\s*\};" % group, example, re.M | re.S)
+    return bool(m) and re.search(r"^\s*#?\s*%s\s*[=:]" % name, m.group(1), re.M)
+
+
+for opt in options:
+    need("--help", helptext, "--" + opt)
+    need("presence-reaper.8", man8, "Fl -" + opt)
+    need("README.md", readme, "--" + opt)
+
+for group, name in settings:
+    full = f"{group}.{name}"
+    need("README.md", readme, full)
+    if full not in man5 and not re.search(r"\b%s\b" % re.escape(name), man5):
+        missing.append(f"presence-reaper.conf.5: {full}")
+    if not example_has(group, name):
+        missing.append(f"packaging/presence-reaper.conf: {full}")
+
+for env in ("PRESENCE_REAPER_REDIS_URL", "REDIS_URL", "PRESENCE_REAPER_REDIS_PASSWORD",
+            "POD_NAME"):
+    need("--help", helptext, env)
+    need("presence-reaper.8", man8, env)
+    need("README.md", readme, env)
+
+for code in ("64", "65", "69", "70", "75", "78"):
+    need("presence-reaper.8 EXIT STATUS", man8, code)
+    need("README.md", readme, code)
+
+if missing:
+    print("undocumented:\n  " + "\n  ".join(missing))
+    sys.exit(1)
+print(f"{len(options)} options and {len(settings)} settings documented everywhere")
