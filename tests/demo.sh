@@ -23,10 +23,13 @@ else
 fi
 
 heading "Build"
+mkdir -p build
 if [ ! -f build/build.ninja ]; then
-    meson setup build
+    meson setup build >build/demo-setup.log 2>&1 || { cat build/demo-setup.log; exit 1; }
 fi
-meson compile -C build
+meson compile -C build >build/demo-compile.log 2>&1 || { cat build/demo-compile.log; exit 1; }
+echo "built $BIN"
+"$BIN" --version
 
 heading "Start a throwaway redis-server"
 TMP=$(mktemp -d /tmp/presence-demo.XXXXXX)
@@ -62,9 +65,9 @@ CONNECT=$(rcli script load "$(cat "$RT/connect.lua")")
 
 heading "Realtime servers connect users (socket sets with a 60 s TTL)"
 LIVE=()
-for i in $(seq -w 1 20); do LIVE+=("alice-$i"); done
+for i in $(seq 1 20); do LIVE+=("$(printf 'alice-%02d' "$i")"); done
 STALE=()
-for i in $(seq -w 1 8); do STALE+=("bob-$i"); done
+for i in $(seq 1 8); do STALE+=("$(printf 'bob-%02d' "$i")"); done
 for u in "${LIVE[@]}"; do
     rcli evalsha "$CONNECT" 2 "$ONLINE" "$(key "$u")" "$u" "server-a:$u" 60 >/dev/null
 done
@@ -93,20 +96,39 @@ cat > "$CONF" <<EOF
 redis = { url = "unix://$SOCK"; };
 EOF
 
-heading "presence-reaper --dry-run --once (reports, changes nothing)"
-"$BIN" -c "$CONF" --dry-run --once
+# Run the reaper, showing its stdout and its log (stderr) apart.
+reaper() {
+    local rc=0
+    "$BIN" -c "$CONF" "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
+    echo "stdout:"; sed 's/^/    /' "$TMP/out"
+    echo "stderr:"; sed 's/^/    /' "$TMP/err"
+    echo "exit status: $rc"
+    return "$rc"
+}
+
+problems=()
+
+heading "presence-reaper --dry-run --once (reports the stale users, changes nothing)"
+reaper --dry-run --once || problems+=("presence-reaper --dry-run --once failed")
+echo "online set size: $(rcli scard "$ONLINE")"
+[ "$(sort "$TMP/out")" = "$(printf '%s\n' "${STALE[@]}" | sort)" ] ||
+    problems+=("the dry run did not report exactly server B's 8 users")
+[ "$(rcli scard "$ONLINE")" = 28 ] || problems+=("the dry run changed the online set")
 
 heading "presence-reaper --once"
-"$BIN" -c "$CONF" --once
+reaper --once || problems+=("presence-reaper --once failed")
 
 heading "Result"
 echo "online set size: $(rcli scard "$ONLINE")"
 got=$(rcli smembers "$ONLINE" | sort)
 want=$(printf '%s\n' "${LIVE[@]}" | sort)
-if [ "$got" = "$want" ]; then
+if [ "$got" != "$want" ]; then
+    problems+=("the online set is not the ${#LIVE[@]} live users of server A")
+    diff <(echo "$want") <(echo "$got") || true
+fi
+if [ ${#problems[@]} -eq 0 ]; then
     echo "PASS: the online set holds exactly the ${#LIVE[@]} live users of server A"
 else
-    echo "FAIL: the online set is not the ${#LIVE[@]} live users"
-    diff <(echo "$want") <(echo "$got") || true
+    printf 'FAIL: %s\n' "${problems[@]}"
     exit 1
 fi

@@ -2,7 +2,7 @@
 
 import signal
 
-from harness import DRYRUN_RE, LOCK, wait_until
+from harness import DRYRUN_EXACT_RE, DRYRUN_RE, LOCK, wait_until
 
 WRITE_COMMANDS = ("set", "srem", "del", "unlink", "pexpire", "expire", "eval", "evalsha",
                   "eval_ro", "evalsha_ro", "script|load", "publish", "xadd", "sadd", "fcall")
@@ -70,6 +70,8 @@ def test_dry_run_summary_on_stderr(h):
     assert int(m.group("scanned")) == len(live) + len(stale)
     assert int(m.group("stale")) == len(stale)
     assert b"dry-run" not in out and b"scanned" not in out, "the summary belongs on stderr"
+    assert DRYRUN_EXACT_RE.search(err), \
+        f"the summary must read 'dry-run: scanned=N stale=N (nothing removed)':\n{err}"
 
 
 def readonly_user(h):

@@ -3,6 +3,8 @@
 import signal
 import time
 
+import pytest
+
 from harness import LOCK, TOKEN_RE, hold_for, wait_until
 
 LEASE, RENEW, MARGIN = 2, 0.5, 1.5
@@ -126,7 +128,7 @@ def test_foreign_lock_holder_fences_the_daemon(h):
     h.r.set(LOCK, b"intruder:1:0123456789abcdef", px=60000)
     h.rt.connect_many([b"stale-1", b"stale-2"])
     h.rt.crash_many([b"stale-1", b"stale-2"])
-    d.wait_log(r"lost leadership", 5)
+    d.wait_log(r"standby: lock held by intruder", 5)
     hold_for(3, lambda: {b"stale-1", b"stale-2"} <= h.members()
              and h.lock() == b"intruder:1:0123456789abcdef",
              what="no removal and no lock steal while another instance leads")
@@ -134,6 +136,22 @@ def test_foreign_lock_holder_fences_the_daemon(h):
     h.r.delete(LOCK)
     wait_until(lambda: h.holder([d]) is d, FAILOVER, what="solo to lead again")
     wait_until(lambda: h.members() == set(live), 10, what="reaping to resume")
+
+
+@pytest.mark.parametrize("noticed_by,settings", [
+    # The renewal finds the lock taken (cycles are rare, renewals frequent).
+    ("renew", {"reaper.interval": 30, "leader.lease": 2, "leader.renew": 0.5}),
+    # The fenced reap script finds it first (cycles frequent, renewals rare).
+    ("reap script", {"reaper.interval": 0.2, "leader.lease": 20, "leader.renew": 10}),
+])
+def test_losing_the_lock_is_logged(h, noticed_by, settings):
+    h.rt.connect_many([b"live-%d" % i for i in range(10)])
+    d = h.start(["-c", h.config(settings)], env={"POD_NAME": "solo"})
+    wait_until(lambda: h.holder([d]) is d, 10, what="solo to lead")
+    wait_until(d.cycles, 10, what="a first cycle")
+    h.r.set(LOCK, b"intruder:1:0123456789abcdef", px=60000)
+    d.wait_log(r"lost leadership", 3)
+    d.wait_log(r"standby: lock held by intruder:1:0123456789abcdef", 5)
 
 
 def test_once_standby_exits_zero_and_says_who_leads(h):

@@ -1,6 +1,6 @@
 """One reconcile cycle: stale users go, live users stay, whatever their IDs."""
 
-from harness import CYCLE_RE, ONLINE, wait_until
+from harness import CYCLE_EXACT_RE, CYCLE_RE, ONLINE, wait_until
 
 ODD_IDS = [
     b"",
@@ -106,6 +106,9 @@ def test_cycle_info_line(h):
     assert info["scanned"] == 23 and info["stale"] == 3 and info["removed"] == 3, info
     assert info["batches"] >= 1
     assert " info: cycle done:" in err, err
+    exact = CYCLE_EXACT_RE.search(err)
+    assert exact, ("the info line must read 'cycle done: scanned=N stale=N removed=N "
+                   f"batches=N duration=S.SSSs':\n{err}")
     assert out == b"", "a real run prints nothing on stdout"
 
 

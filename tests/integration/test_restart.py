@@ -38,7 +38,7 @@ def test_redis_restart_unix_socket(h):
     assert used < 0.5, f"the daemon used {used:.2f}s of CPU during a 3s outage (spinning?)"
 
     h.redis_back()
-    wait_until(lambda: h.holder([d]) is d, RESUME, what="the lock to be taken again")
+    wait_until(lambda: h.holder([d]) is d, RESUME, what="the lock to be taken again", alive=[d])
     reaps_again(h, d, b"after")
 
 
@@ -84,7 +84,7 @@ def test_client_pause_writes(h):
     h.r.execute_command("CLIENT", "PAUSE", "2000", "WRITE")
     hold_for(1, d.alive, what="the daemon to survive a write pause")
     wait_until(lambda: b"stale-during-pause" not in h.members(), RESUME,
-               what="the stale user to be reaped after the pause")
+               what="the stale user to be reaped after the pause", alive=[d])
     reaps_again(h, d, b"after-pause")
 
 
