@@ -55,8 +55,12 @@ SANITIZER_RE = re.compile(r"ERROR: (?:Address|Leak)Sanitizer|runtime error: |"
 EX_OK, EX_USAGE, EX_DATAERR, EX_UNAVAILABLE, EX_SOFTWARE, EX_TEMPFAIL, EX_CONFIG = 0, 64, 65, 69, 70, 75, 78
 
 
+_BIN = os.path.abspath(os.environ.get("PRESENCE_REAPER_BIN")
+                       or str(REPO / "build" / "reaper" / "presence-reaper"))
+
+
 def binary():
-    path = os.environ.get("PRESENCE_REAPER_BIN") or str(REPO / "build" / "reaper" / "presence-reaper")
+    path = _BIN
     if not os.access(path, os.X_OK):
         raise AssertionError(f"presence-reaper binary not found at {path} (set PRESENCE_REAPER_BIN)")
     return path
@@ -410,9 +414,14 @@ class Harness:
         self.rt = None
         if with_redis:
             self.redis = RedisServer(self.dir)
-            self.redis.start()
-            self.r = self.redis.client()
-            self.rt = Realtime(self.r)
+            try:
+                self.redis.start()
+                self.r = self.redis.client()
+                self.rt = Realtime(self.r)
+            except BaseException:
+                self.redis.stop()
+                shutil.rmtree(self.dir, ignore_errors=True)
+                raise
         self._nconf = 0
 
     # --- configuration ---------------------------------------------------
@@ -452,6 +461,8 @@ class Harness:
         if SANITIZER_RE.search(err):
             raise AssertionError(f"sanitizer report from presence-reaper {args}:\n{err}")
         return p.returncode, p.stdout, err
+
+    run_reaper = run
 
     def start(self, args, env=None, name=None):
         name = name or f"daemon{len(self.daemons) + 1}"

@@ -248,3 +248,95 @@ def test_log_format_from_file(h):
     assert rc == 0, err
     for l in err.splitlines():
         json.loads(l)
+
+
+def test_check_config_output_is_valid_config(h):
+    """The effective configuration printed by -t reads back as the same configuration."""
+    conf = h.config({"reaper.batch_size": 77, "reaper.max_stale_ratio": 0.5,
+                     "keys.socket_suffix": ":socks", "leader.identity": "pod-x",
+                     "redis.password": "pw1"}, url=dead_url())
+    rc, first, err = h.run(["-c", conf, "--check-config"])
+    assert rc == 0, err
+    again = h.dir / "again.conf"
+    again.write_bytes(first)
+    os.chmod(again, 0o600)
+    rc, second, err = h.run(["-c", again, "--check-config"])
+    assert rc == 0, f"-t output is not a valid config file:\n{err}\n{first.decode()}"
+
+    def settings(text):
+        return [l for l in text.decode().splitlines() if l.strip() and not l.lstrip().startswith("#")]
+    assert settings(first) == settings(second)
+    assert re.search(r"batch_size\s*=\s*77\s*;", first.decode())
+
+
+def test_select_only_when_db_is_not_zero(h):
+    populated(h)
+    h.r.config_resetstat()
+    rc, out, err = h.run(["-c", h.config(), "--once"])
+    assert rc == 0, err
+    calls = h.commandstats()
+    assert calls.get("select", 0) == 0, calls
+
+
+def test_db_setting_and_url_precedence(h):
+    from harness import Realtime
+    db2 = h.redis.client(db=2)
+    rt2 = Realtime(db2)
+    rt2.connect_many([b"live", b"stale"])
+    rt2.crash_many([b"stale"])
+    populated(h)
+    # redis.db applies when the URL names no database ...
+    rc, out, err = h.run(["-c", h.config({"redis.db": 2}), "--once"])
+    assert rc == 0, err
+    assert set(db2.smembers(b"presence:online-users")) == {b"live"}
+    assert h.members() == {b"live", b"stale"}
+    # ... and a database in the URL wins over it.
+    rt2.connect_many([b"stale2"])
+    rt2.crash_many([b"stale2"])
+    rc, out, err = h.run(["-c", h.config({"redis.db": 2}, url=h.redis.tcp_url), "--once"])
+    assert rc == 0, err
+    assert h.members() == {b"live"}, "URL /0 must select db 0"
+    assert b"stale2" in set(db2.smembers(b"presence:online-users"))
+
+
+def test_url_password_wins_over_setting(h):
+    populated(h)
+    h.r.config_set("requirepass", "url-pw")
+    from harness import Realtime
+    h.r = h.redis.client(password="url-pw")
+    h.rt = Realtime(h.r)
+    url = "unix://:url-pw@" + h.redis.sock
+    rc, out, err = h.run(["-c", h.config({"redis.password": "setting-pw"}, url=url), "--once"])
+    assert rc == 0, err
+    assert h.members() == {b"live"}
+
+
+def test_url_password_is_percent_decoded(h):
+    populated(h)
+    h.r.config_set("requirepass", "p@ss:w/rd%")
+    from harness import Realtime
+    h.r = h.redis.client(password="p@ss:w/rd%")
+    h.rt = Realtime(h.r)
+    url = f"redis://:p%40ss%3Aw%2Frd%25@127.0.0.1:{h.redis.port}/0"
+    rc, out, err = h.run(["-c", h.config(url=url), "--once"])
+    assert rc == 0, err
+    assert h.members() == {b"live"}
+
+
+def test_acl_user_from_url_wins_over_setting(h):
+    populated(h)
+    h.r.execute_command("ACL", "SETUSER", "reaper", "on", ">rpw", "~*", "&*", "+@all")
+    url = "unix://reaper:rpw@" + h.redis.sock
+    rc, out, err = h.run(["-c", h.config({"redis.username": "nobody"}, url=url), "--once"])
+    assert rc == 0, err
+    assert h.members() == {b"live"}
+
+
+def test_identity_from_setting_and_pod_name(h):
+    conf = h.config({"leader.identity": "from-setting"})
+    rc, out, err = h.run(["-c", conf, "--check-config"], env={"POD_NAME": "from-env"})
+    assert rc == 0, err
+    assert '"from-setting"' in out.decode()
+    rc, out, err = h.run(["-c", h.config(), "--check-config"], env={"POD_NAME": "from-env"})
+    assert rc == 0, err
+    assert re.search(r'identity\s*=\s*"from-env"', out.decode()), out.decode()

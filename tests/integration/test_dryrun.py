@@ -125,3 +125,13 @@ def test_shadow_mode_loop_never_writes(h):
     # Each cycle prints each stale ID once.
     assert lines.count(b"stale-0") >= 2, lines
     assert b"live-0" not in lines
+
+
+def test_dry_run_reports_even_when_another_instance_leads(h):
+    live, stale = populate(h)
+    h.r.set(LOCK, b"leader-pod:1:0123456789abcdef", px=60000)
+    before = h.digest()
+    rc, out, err = h.run(["-c", h.config(), "--dry-run", "--once"])
+    assert rc == 0, err
+    assert len(out.split(b"\n")[:-1]) == len(stale), "shadow mode reports whoever leads"
+    assert h.digest() == before

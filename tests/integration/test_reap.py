@@ -153,3 +153,30 @@ def test_key_template_and_online_set_are_configurable(h):
     assert rc == 0, err
     assert h.members(b"chat:online") == {b"a", b"c"}
     assert h.members() == {b"default-stale"}, "the default online set is not ours to touch"
+
+
+def test_debug_text_log_escapes_odd_ids(h):
+    h.rt.connect_many(ODD_IDS)
+    h.rt.crash_many(ODD_IDS)
+    rc, out, err = h.run(["-c", h.config(), "--once", "-v"])
+    assert rc == 0, err
+    assert h.members() == set()
+    import re
+    for line in err.splitlines():
+        # A raw newline (or NUL) from an ID would start a line without a timestamp.
+        assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (error|warn|info|debug): ", line), repr(line)
+    assert "\x00" not in err
+
+
+def test_debug_json_log_with_odd_ids_is_valid_json(h):
+    import json
+    h.rt.connect_many(ODD_IDS)
+    h.rt.crash_many(ODD_IDS)
+    rc, out, err = h.run(["-c", h.config(), "--once", "-v", "--log-format", "json"])
+    assert rc == 0, err
+    assert h.members() == set()
+    levels = set()
+    for line in err.splitlines():
+        obj = json.loads(line)
+        levels.add(obj["level"])
+    assert "debug" in levels, err

@@ -103,3 +103,39 @@ def test_sighup_with_semantic_error_keeps_old_config(h):
     h.rt.connect_many([b"live", b"stale"])
     h.rt.crash_many([b"stale"])
     wait_until(lambda: h.members() == {b"live"}, 10, what="reaping with the old config")
+
+
+def test_second_sigterm_exits_at_once(h):
+    """Shutdown is stuck (Redis asleep, lock not yet released): a second SIGTERM ends it now."""
+    import threading
+    import redis as redislib
+    d = leader(h, h.config({"redis.command_timeout": 10}))
+    d.wait_cycles(1, 10)
+
+    def sleeper():
+        c = h.redis.client(socket_timeout=15)
+        c.execute_command("DEBUG", "SLEEP", "4")
+        c.close()
+    t = threading.Thread(target=sleeper, daemon=True)
+    t.start()
+
+    def asleep():
+        probe = h.redis.client(socket_timeout=0.1)
+        try:
+            probe.ping()
+            return False
+        except redislib.TimeoutError:
+            return True
+        finally:
+            probe.close()
+    wait_until(asleep, 5, what="redis-server to be inside DEBUG SLEEP")
+
+    d.signal(signal.SIGTERM)
+    d.wait_log(r"shutting down", 2)
+    assert d.alive(), "with Redis asleep the lock cannot have been released yet"
+    t0 = time.monotonic()
+    d.signal(signal.SIGTERM)
+    rc = d.wait_exit(1)
+    assert time.monotonic() - t0 < 1
+    assert rc == 128 + signal.SIGTERM, f"exit status {rc}"
+    t.join(10)
