@@ -40,6 +40,14 @@ struct rconn {
 	char errstr[256];
 };
 
+static void (*interrupt_hook)(void);
+
+void
+rconn_set_interrupt_hook(void (*hook)(void))
+{
+	interrupt_hook = hook;
+}
+
 static ssize_t
 plain_read(struct rconn *c, void *buf, size_t len)
 {
@@ -96,6 +104,8 @@ wait_fd(int fd, short events, int64_t deadline)
 			return 1;
 		if (rc < 0 && errno != EINTR)
 			return -1;
+		if (rc < 0 && interrupt_hook)
+			interrupt_hook();
 	}
 }
 

@@ -67,6 +67,13 @@ int rconn_pending(const struct rconn *c);
 int rconn_broken(const struct rconn *c);
 const char *rconn_errstr(const struct rconn *c);
 
+/*
+ * Called (in normal context, not in a signal handler) each time a wait on
+ * Redis is interrupted by a signal, so the program can react to it, e.g.
+ * say that shutdown has begun, while a slow reply is still awaited.
+ */
+void rconn_set_interrupt_hook(void (*hook)(void));
+
 /* Commands sent on this connection since it was opened (for tests/metrics). */
 unsigned long long rconn_commands_sent(const struct rconn *c);
 

@@ -97,6 +97,18 @@ sleep_until(int64_t deadline)
 			;
 }
 
+/* Say once that shutdown has begun; may run while a Redis reply is awaited. */
+static void
+note_shutdown(void)
+{
+	static int said;
+
+	if (stop_signal && !said) {
+		said = 1;
+		log_info("shutting down (signal %d)", (int)stop_signal);
+	}
+}
+
 static void
 print_errors(const char *errs)
 {
@@ -273,9 +285,11 @@ static void
 log_cycle(const struct daemon *d, const struct reconcile_stats *st)
 {
 	if (d->cli.dry_run)
-		log_info("dry-run: scanned=%llu stale=%llu (nothing removed) batches=%llu "
-		    "duration=%.3fs", st->scanned, st->stale, st->batches, st->seconds);
-	else
+	{
+		log_info("dry-run: scanned=%llu stale=%llu (nothing removed)", st->scanned,
+		    st->stale);
+		log_debug("dry-run: batches=%llu duration=%.3fs", st->batches, st->seconds);
+	} else
 		log_info("cycle done: scanned=%llu stale=%llu removed=%llu batches=%llu "
 		    "duration=%.3fs", st->scanned, st->stale, st->removed, st->batches,
 		    st->seconds);
@@ -447,7 +461,7 @@ run_loop(struct daemon *d)
 			wake = d->renew_due;
 		sleep_until(wake);
 	}
-	log_info("shutting down (signal %d)", (int)stop_signal);
+	note_shutdown();
 	release_lock(d);
 	return EX_OK;
 }
@@ -513,6 +527,7 @@ run_once(struct daemon *d)
 		d->renew_due = mono_ms() + renew_ms(&d->cfg);
 	}
 	rc = exit_for(run_cycle(d));
+	note_shutdown();
 	release_lock(d);
 	return rc;
 }
@@ -593,6 +608,7 @@ main(int argc, char **argv)
 		log_warn("pipe");
 		return EX_OSERR;
 	}
+	rconn_set_interrupt_hook(note_shutdown);
 	leader_init(&d.leader, d.cfg.leader_key, d.cfg.lease, d.cfg.identity, rnd_u64());
 	reconcile_init(&d.rec, &d.cfg, d.cli.dry_run ? NULL : &d.leader, d.cli.dry_run,
 	    stdout);
