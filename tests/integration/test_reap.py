@@ -180,3 +180,34 @@ def test_debug_json_log_with_odd_ids_is_valid_json(h):
         obj = json.loads(line)
         levels.add(obj["level"])
     assert "debug" in levels, err
+
+
+def test_script_cache_flushed_under_a_running_leader(h):
+    """SCRIPT FLUSH (or a restart that keeps the data) answers NOSCRIPT: load again, go on."""
+    live, _ = live_and_stale(h, 5, 0)
+    d = h.start(["-c", h.config()], env={"POD_NAME": "flush-1"})
+    d.wait_cycles(1, 10)
+    for round_ in range(2):
+        h.r.script_flush()
+        h.r.config_resetstat()
+        gone = b"flushed-%d" % round_
+        h.rt.connect(gone)
+        h.rt.crash(gone)
+        wait_until(lambda: gone not in h.members(), 10, what=f"{gone!r} to be reaped after SCRIPT FLUSH")
+        calls = h.commandstats()
+        assert calls.get("script|load", 0) >= 1, calls
+    assert h.members() == live
+    assert d.alive()
+
+
+def test_once_after_script_flush(h):
+    live, stale = live_and_stale(h, 20, 4)
+    rc, _, err = h.run(["-c", h.config(), "--once"])
+    assert rc == 0, err
+    h.r.script_flush()
+    stale2 = {b"again-%d" % i for i in range(3)}
+    h.rt.connect_many(stale2)
+    h.rt.crash_many(stale2)
+    rc, _, err = h.run(["-c", h.config(), "--once"])
+    assert rc == 0, err
+    assert h.members() == live
