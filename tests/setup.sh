@@ -10,6 +10,10 @@ packages=(
   redis-server redis-tools             # integration tests and the demo
   python3 python3-redis python3-pytest # integration test driver
   mandoc                               # man page lint
+  libsystemd-dev systemd               # sd_notify; systemd-analyze checks the unit
+  libmicrohttpd-dev                    # metrics and health endpoint
+  python3-yaml                         # Kubernetes manifest checks
+  build-essential debhelper dpkg-dev fakeroot lintian man-db  # Debian package test
 )
 
 missing=()
