@@ -56,6 +56,10 @@ static const struct setting settings[] = {
 	N("leader", "lease", lease, 15, 0, 86400, F_POSITIVE),
 	N("leader", "renew", renew, 5, 0, 86400, F_POSITIVE),
 	S("leader", "identity", identity, "", 0, NULL),
+	S("events", "mode", events_mode, "none", 0, "none|publish|stream"),
+	S("events", "channel", events_channel, "presence:events", F_NONEMPTY, NULL),
+	S("events", "stream", events_stream, "presence:events", F_NONEMPTY, NULL),
+	I("events", "stream_maxlen", events_stream_maxlen, 100000, 0, 2147483647),
 	S("log", "level", log_level, "info", 0, "error|warn|info|debug"),
 	S("log", "format", log_format, "text", 0, "text|json"),
 };
@@ -554,4 +558,32 @@ cfg_dump(const struct cfg *c, void (*out)(void *ctx, const char *line), void *ct
 	snprintf(line, sizeof(line), "# password: %s",
 	    c->url.has_password ? "set (redacted)" : "none");
 	out(ctx, line);
+}
+
+void
+cfg_help(void (*out)(void *ctx, const char *line), void *ctx)
+{
+	char line[512], name[64], range[128];
+
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const struct setting *s = &settings[i];
+
+		snprintf(name, sizeof(name), "%s.%s", s->group, s->name);
+		if (s->type == CT_STRING)
+			snprintf(range, sizeof(range), "%s", s->choices ? s->choices : "");
+		else if (s->flags & F_POSITIVE)
+			snprintf(range, sizeof(range), "> 0");
+		else if (s->type == CT_INT)
+			snprintf(range, sizeof(range), "%.0f..%.0f", s->min, s->max);
+		else
+			snprintf(range, sizeof(range), "%g..%g", s->min, s->max);
+		if (s->type == CT_STRING)
+			snprintf(line, sizeof(line), "  %-28s \"%s\"%s%s", name, s->def_s,
+			    range[0] ? "  " : "", range);
+		else
+			snprintf(line, sizeof(line), "  %-28s %.*f  %s", name,
+			    s->type == CT_INT ? 0 : (s->def_n == (int)s->def_n ? 0 : 1),
+			    s->def_n, range);
+		out(ctx, line);
+	}
 }

@@ -41,6 +41,11 @@ struct cfg {
 	double renew;
 	char *identity;
 
+	char *events_mode;		/* none | publish | stream */
+	char *events_channel;
+	char *events_stream;
+	int events_stream_maxlen;	/* approximate; 0 = no trimming */
+
 	char *log_level;
 	char *log_format;
 
@@ -48,7 +53,7 @@ struct cfg {
 	char *path;			/* file read, NULL when none */
 	char *env_password;		/* PRESENCE_REAPER_REDIS_PASSWORD, if set */
 	struct rurl url;		/* effective endpoint and credentials */
-	char *where[32];		/* "FILE:LINE" of each table entry, NULL = default */
+	char *where[48];		/* "FILE:LINE" of each table entry, NULL = default */
 };
 
 /* Fill c with built-in defaults. Strings are heap copies owned by c. */
@@ -85,5 +90,10 @@ int cfg_finalize(struct cfg *c, char *err, size_t errlen);
  * by "(redacted)", through the given printf-like sink.
  */
 void cfg_dump(const struct cfg *c, void (*out)(void *ctx, const char *line), void *ctx);
+
+/*
+ * One line per setting for --help: "  group.name = default  (range)".
+ */
+void cfg_help(void (*out)(void *ctx, const char *line), void *ctx);
 
 #endif

@@ -586,6 +586,8 @@ main(int argc, char **argv)
 	}
 	if (d.cli.help) {
 		cli_usage(stdout);
+		printf("\nSettings (presence-reaper.conf(5); durations in seconds):\n");
+		cfg_help(print_line, stdout);
 		return EX_OK;
 	}
 	if (d.cli.version) {

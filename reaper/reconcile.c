@@ -11,8 +11,12 @@
 
 #define GUARD_SAMPLE "1000"
 
-/* Reap script argv: EVALSHA sha numkeys online lock key*n token id*n. */
-#define REAP_LEAD 5
+/*
+ * Reap script argv: EVALSHA sha numkeys online lock stream key*n
+ * token mode channel maxlen id*n.
+ */
+#define REAP_LEAD 6
+#define REAP_MID 4
 
 void
 reconcile_init(struct reconcile *r, const struct cfg *cfg, struct leader *leader,
@@ -252,29 +256,37 @@ append_sscan(struct reconcile *r, struct rconn *c, const char *cursor)
 	return 0;
 }
 
+static void
+set_arg(struct batchbuf *b, size_t i, const char *s, size_t len)
+{
+	b->argv[i] = s;
+	b->argvlen[i] = len;
+}
+
 /* Queue the fenced reap script for one batch. */
 static int
 append_reap(struct reconcile *r, struct rconn *c, redisReply *members, size_t *argc)
 {
+	const struct cfg *cfg = r->cfg;
 	struct batchbuf *b = &r->buf;
-	size_t n = members->elements, lead = REAP_LEAD;
+	size_t n = members->elements, mid = REAP_LEAD + n;
 
-	*argc = REAP_LEAD + 2 * n + 1;
-	if (build_keys(r, members->element, n, lead, *argc) < 0)
+	*argc = REAP_LEAD + n + REAP_MID + n;
+	if (build_keys(r, members->element, n, REAP_LEAD, *argc) < 0)
 		return RECONCILE_INTERNAL;
-	snprintf(b->numkeys, sizeof(b->numkeys), "%zu", n + 2);
-	b->argv[2] = b->numkeys;
-	b->argvlen[2] = strlen(b->numkeys);
-	b->argv[3] = r->cfg->online_set;
-	b->argvlen[3] = strlen(r->cfg->online_set);
-	b->argv[4] = r->leader->key;
-	b->argvlen[4] = strlen(r->leader->key);
-	b->argv[lead + n] = r->leader->token;
-	b->argvlen[lead + n] = strlen(r->leader->token);
-	for (size_t i = 0; i < n; i++) {
-		b->argv[lead + n + 1 + i] = members->element[i]->str;
-		b->argvlen[lead + n + 1 + i] = members->element[i]->len;
-	}
+	snprintf(b->numkeys, sizeof(b->numkeys), "%zu", n + 3);
+	snprintf(b->maxlen, sizeof(b->maxlen), "%d", cfg->events_stream_maxlen);
+	set_arg(b, 2, b->numkeys, strlen(b->numkeys));
+	set_arg(b, 3, cfg->online_set, strlen(cfg->online_set));
+	set_arg(b, 4, r->leader->key, strlen(r->leader->key));
+	set_arg(b, 5, cfg->events_stream, strlen(cfg->events_stream));
+	set_arg(b, mid, r->leader->token, strlen(r->leader->token));
+	set_arg(b, mid + 1, cfg->events_mode, strlen(cfg->events_mode));
+	set_arg(b, mid + 2, cfg->events_channel, strlen(cfg->events_channel));
+	set_arg(b, mid + 3, b->maxlen, strlen(b->maxlen));
+	for (size_t i = 0; i < n; i++)
+		set_arg(b, mid + REAP_MID + i, members->element[i]->str,
+		    members->element[i]->len);
 	if (script_append(c, &r->reap_script, (int)*argc, b->argv, b->argvlen,
 	    r->err, sizeof(r->err)) < 0)
 		return rconn_broken(c) ? RECONCILE_CONN : RECONCILE_DATA;

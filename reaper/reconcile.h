@@ -48,6 +48,7 @@ struct batchbuf {
 	char *arena;		/* socket key bytes */
 	size_t arenasz;
 	char numkeys[16];
+	char maxlen[16];
 	char *esc;		/* escaped ID for printing */
 	size_t escsz;
 };

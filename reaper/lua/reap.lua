@@ -1,10 +1,15 @@
--- Remove the users of one batch whose socket sets are gone, atomically.
+-- Remove the users of one batch whose socket sets are gone, atomically,
+-- and tell the realtime servers about each removal.
 --
 -- KEYS[1]    online set
 -- KEYS[2]    leader lock
--- KEYS[3..]  socket set of each user, in the order of ARGV[2..]
+-- KEYS[3]    event stream (declared always; written only in stream mode)
+-- KEYS[4..]  socket set of each user, in the order of ARGV[5..]
 -- ARGV[1]    our leader token (fencing)
--- ARGV[2..]  user IDs (arbitrary bytes)
+-- ARGV[2]    event mode: "none", "publish" or "stream"
+-- ARGV[3]    publish channel
+-- ARGV[4]    stream MAXLEN (approximate; "0" = no trimming)
+-- ARGV[5..]  user IDs (arbitrary bytes)
 --
 -- Returns { status, stale, removed_id... }: status 0 = not leader (nothing
 -- was touched), 1 = done; stale = users whose socket set was missing;
@@ -12,18 +17,119 @@
 --
 -- Check and removal run in one script, so a user who reconnects between
 -- them cannot be lost; the token check means a paused or partitioned
--- ex-leader can never remove anything.
+-- ex-leader can never remove anything. An event goes out only when SREM
+-- returned 1, so each real removal is announced exactly once, even with
+-- two reapers racing.
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then
   return { 0, 0 }
 end
 
+local FIRST_ID = 5
+local mode = ARGV[2]
+
+-- JSON string body for any byte string. Valid UTF-8 passes through (JSON
+-- text is Unicode); control bytes, quotes and backslashes are escaped.
+-- Returns the body and whether the bytes were valid UTF-8.
+local function json_body(s)
+  local out, i, n, valid = {}, 1, #s, true
+  while i <= n do
+    local c = string.byte(s, i)
+    local len = 0
+    if c < 0x80 then
+      len = 1
+    elseif c >= 0xc2 and c <= 0xdf then
+      len = 2
+    elseif c >= 0xe0 and c <= 0xef then
+      len = 3
+    elseif c >= 0xf0 and c <= 0xf4 then
+      len = 4
+    end
+    local ok = len > 0 and i + len - 1 <= n
+    for j = i + 1, i + len - 1 do
+      if not ok then break end
+      local cc = string.byte(s, j)
+      ok = cc >= 0x80 and cc <= 0xbf
+    end
+    if ok and len == 3 then
+      local c2 = string.byte(s, i + 1)
+      ok = not (c == 0xe0 and c2 < 0xa0) and not (c == 0xed and c2 > 0x9f)
+    elseif ok and len == 4 then
+      local c2 = string.byte(s, i + 1)
+      ok = not (c == 0xf0 and c2 < 0x90) and not (c == 0xf4 and c2 > 0x8f)
+    end
+    if not ok then
+      -- Not UTF-8: show the byte as U+00XX; user_id_base64 carries the exact bytes.
+      valid = false
+      out[#out + 1] = string.format('\\u%04x', c)
+      i = i + 1
+    elseif len > 1 then
+      out[#out + 1] = string.sub(s, i, i + len - 1)
+      i = i + len
+    elseif c == 0x22 then
+      out[#out + 1] = '\\"'; i = i + 1
+    elseif c == 0x5c then
+      out[#out + 1] = '\\\\'; i = i + 1
+    elseif c < 0x20 or c == 0x7f then
+      out[#out + 1] = string.format('\\u%04x', c); i = i + 1
+    else
+      out[#out + 1] = string.char(c); i = i + 1
+    end
+  end
+  return table.concat(out), valid
+end
+
+local B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+
+local function base64(s)
+  local out = {}
+  for i = 1, #s, 3 do
+    local a, b, c = string.byte(s, i, i + 2)
+    local v = a * 65536 + (b or 0) * 256 + (c or 0)
+    local chars = {}
+    for k = 3, 0, -1 do
+      local idx = math.floor(v / 64 ^ k) % 64
+      chars[#chars + 1] = string.sub(B64, idx + 1, idx + 1)
+    end
+    if not b then chars[3] = '=' end
+    if not c then chars[4] = '=' end
+    out[#out + 1] = table.concat(chars)
+  end
+  return table.concat(out)
+end
+
+local function event(id, ts)
+  local body, valid = json_body(id)
+  local extra = ''
+  if not valid then
+    extra = ',"user_id_base64":"' .. base64(id) .. '"'
+  end
+  return '{"user_id":"' .. body .. '"' .. extra ..
+    ',"status":"offline","reason":"stale","ts":' .. ts .. '}'
+end
+
+local ts
 local out = { 1, 0 }
 local stale = 0
-for i = 2, #ARGV do
-  if redis.call('EXISTS', KEYS[i + 1]) == 0 then
+for i = FIRST_ID, #ARGV do
+  if redis.call('EXISTS', KEYS[i - 1]) == 0 then
     stale = stale + 1
     if redis.call('SREM', KEYS[1], ARGV[i]) == 1 then
       out[#out + 1] = ARGV[i]
+      if mode ~= 'none' then
+        if not ts then
+          local t = redis.call('TIME')
+          ts = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+        end
+        local payload = event(ARGV[i], ts)
+        if mode == 'publish' then
+          redis.call('PUBLISH', ARGV[3], payload)
+        elseif ARGV[4] ~= '0' then
+          redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*',
+            'user_id', ARGV[i], 'event', payload)
+        else
+          redis.call('XADD', KEYS[3], '*', 'user_id', ARGV[i], 'event', payload)
+        end
+      end
     end
   end
 end

@@ -50,6 +50,7 @@ for opt in options:
 
 for group, name in settings:
     full = f"{group}.{name}"
+    need("--help", helptext, full)
     need("README.md", readme, full)
     if full not in man5 and not re.search(r"\b%s\b" % re.escape(name), man5):
         missing.append(f"presence-reaper.conf.5: {full}")
