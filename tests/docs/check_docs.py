@@ -67,6 +67,19 @@ for code in ("64", "65", "69", "70", "75", "78"):
     need("presence-reaper.8 EXIT STATUS", man8, code)
     need("README.md", readme, code)
 
+# The example config must be valid and hold the built-in defaults.
+example_dump = subprocess.run(
+    [binary, "-t", "-c", str(root / "packaging/presence-reaper.conf"),
+     "--redis-url", "redis://127.0.0.1:1/0"], capture_output=True, text=True,
+    env={"PATH": "/usr/bin:/bin"})
+default_dump = subprocess.run(
+    [binary, "-t", "-c", "/dev/null", "--redis-url", "redis://127.0.0.1:1/0"],
+    capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+if example_dump.returncode != 0:
+    missing.append(f"packaging/presence-reaper.conf is not valid: {example_dump.stderr}")
+elif example_dump.stdout.splitlines()[1:] != default_dump.stdout.splitlines()[1:]:
+    missing.append("packaging/presence-reaper.conf differs from the built-in defaults")
+
 if missing:
     print("undocumented:\n  " + "\n  ".join(missing))
     sys.exit(1)
