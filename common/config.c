@@ -52,6 +52,7 @@ static const struct setting settings[] = {
 	I("reaper", "batch_size", batch_size, 500, 1, 100000),
 	N("reaper", "max_stale_ratio", max_stale_ratio, 0.9, 0, 1, 0),
 	I("reaper", "guard_min_users", guard_min_users, 100, 0, 2147483647),
+	N("reaper", "repair_missing_ttl", repair_missing_ttl, 0, 0, 86400 * 365, 0),
 	S("leader", "key", leader_key, "presence:reaper:leader", F_NONEMPTY, NULL),
 	N("leader", "lease", lease, 15, 0, 86400, F_POSITIVE),
 	N("leader", "renew", renew, 5, 0, 86400, F_POSITIVE),
@@ -60,6 +61,8 @@ static const struct setting settings[] = {
 	S("events", "channel", events_channel, "presence:events", F_NONEMPTY, NULL),
 	S("events", "stream", events_stream, "presence:events", F_NONEMPTY, NULL),
 	I("events", "stream_maxlen", events_stream_maxlen, 100000, 0, 2147483647),
+	S("metrics", "listen", metrics_listen, "", 0, NULL),
+	S("metrics", "textfile", metrics_textfile, "", 0, NULL),
 	S("log", "level", log_level, "info", 0, "error|warn|info|debug"),
 	S("log", "format", log_format, "text", 0, "text|json"),
 };

@@ -35,6 +35,7 @@ struct cfg {
 	int batch_size;
 	double max_stale_ratio;
 	int guard_min_users;
+	double repair_missing_ttl;	/* seconds; 0 = only report ghosts */
 
 	char *leader_key;
 	double lease;
@@ -45,6 +46,9 @@ struct cfg {
 	char *events_channel;
 	char *events_stream;
 	int events_stream_maxlen;	/* approximate; 0 = no trimming */
+
+	char *metrics_listen;		/* "" = no HTTP listener */
+	char *metrics_textfile;		/* "" = none; written after --once */
 
 	char *log_level;
 	char *log_format;

@@ -19,6 +19,8 @@
 #include "config.h"
 #include "leader.h"
 #include "log.h"
+#include "metrics.h"
+#include "notify.h"
 #include "rconn.h"
 #include "reconcile.h"
 #include "timeutil.h"
@@ -28,6 +30,8 @@
 #define BACKOFF_FLOOR_MS	50
 #define INTERVAL_JITTER		0.05
 
+static int64_t watchdog_ms;	/* systemd watchdog period / 2; 0 = off */
+static int64_t watchdog_last;
 static volatile sig_atomic_t stop_signal;
 static volatile sig_atomic_t reload_requested;
 static int wake_pipe[2] = { -1, -1 };
@@ -41,10 +45,39 @@ struct daemon {
 	struct backoff backoff;
 	int is_leader;
 	int conn_failures;	/* consecutive, for "log once" */
+	int ready_sent;		/* READY=1 went to systemd */
 	char holder[LEADER_TOKEN_MAX];	/* last lock holder seen as standby */
 	int64_t next_cycle;
 	int64_t renew_due;
 };
+
+static void
+set_leader(struct daemon *d, int is_leader)
+{
+	d->is_leader = is_leader;
+	metrics_leader(is_leader);
+}
+
+/* Liveness: how long the loop may go without a tick before /healthz fails. */
+static int64_t
+health_window_ms(const struct cfg *c)
+{
+	double longest = c->interval > c->renew ? c->interval : c->renew;
+
+	/* A slow or absent Redis delays ticks by at most these timeouts. */
+	return (int64_t)((3 * longest + c->connect_timeout + c->command_timeout) * 1000);
+}
+
+/* Waits between attempts never exceed the loop's own period. */
+static int64_t
+retry_delay_ms(struct daemon *d)
+{
+	double longest = d->cfg.interval > d->cfg.renew ? d->cfg.interval : d->cfg.renew;
+	int64_t delay = backoff_next(&d->backoff, rnd_u64());
+	int64_t cap = (int64_t)(longest * 1000);
+
+	return delay < cap ? delay : (cap > BACKOFF_FLOOR_MS ? cap : BACKOFF_FLOOR_MS);
+}
 
 static void
 on_signal(int sig)
@@ -82,19 +115,37 @@ setup_signals(void)
 	return 0;
 }
 
-/* Sleep until deadline (mono ms) or until a signal arrives. */
+/* The loop is alive: for /healthz and for systemd's watchdog. */
+static void
+keepalive(void)
+{
+	metrics_tick();
+	if (watchdog_ms > 0 && mono_ms() - watchdog_last >= watchdog_ms) {
+		notify_watchdog();
+		watchdog_last = mono_ms();
+	}
+}
+
+/* Sleep until deadline (mono ms) or until a signal arrives, staying alive. */
 static void
 sleep_until(int64_t deadline)
 {
-	int64_t left = deadline - mono_ms();
 	struct pollfd p = { .fd = wake_pipe[0], .events = POLLIN };
 	char buf[64];
 
-	if (stop_signal || reload_requested || left <= 0)
-		return;
-	if (poll(&p, 1, left > 60000 ? 60000 : (int)left) > 0)
-		while (read(wake_pipe[0], buf, sizeof(buf)) > 0)
-			;
+	for (;;) {
+		int64_t left = deadline - mono_ms();
+
+		keepalive();
+		if (stop_signal || reload_requested || left <= 0)
+			return;
+		if (watchdog_ms > 0 && left > watchdog_ms)
+			left = watchdog_ms;
+		if (poll(&p, 1, left > 60000 ? 60000 : (int)left) > 0) {
+			while (read(wake_pipe[0], buf, sizeof(buf)) > 0)
+				;
+		}
+	}
 }
 
 /* Say once that shutdown has begun; may run while a Redis reply is awaited. */
@@ -105,6 +156,7 @@ note_shutdown(void)
 
 	if (stop_signal && !said) {
 		said = 1;
+		notify_stopping();
 		log_info("shutting down (signal %d)", (int)stop_signal);
 	}
 }
@@ -166,9 +218,11 @@ drop_conn(struct daemon *d, const char *why)
 	log_warnx("redis connection lost: %s", why);
 	rconn_close(d->conn);
 	d->conn = NULL;
+	metrics_redis_up(0);
+	metrics_redis_error();
 	if (d->is_leader)
 		log_info("leadership suspended until redis is reachable again");
-	d->is_leader = 0;
+	set_leader(d, 0);
 }
 
 static void
@@ -211,10 +265,16 @@ ensure_conn(struct daemon *d)
 			    d->conn_failures);
 		else
 			log_info("connected to %s", ep);
+		if (!d->ready_sent) {
+			notify_ready();
+			d->ready_sent = 1;
+		}
 		d->conn_failures = 0;
 		backoff_reset(&d->backoff);
+		metrics_redis_up(1);
 		return 0;
 	}
+	metrics_redis_error();
 	/* Say it once at warn (error for credentials), then only at debug. */
 	if (d->conn_failures++ == 0) {
 		if (kind == RCONN_EAUTH)
@@ -224,7 +284,7 @@ ensure_conn(struct daemon *d)
 	} else {
 		log_debug("connect attempt %d failed: %s", d->conn_failures, err);
 	}
-	sleep_until(mono_ms() + backoff_next(&d->backoff, rnd_u64()));
+	sleep_until(mono_ms() + retry_delay_ms(d));
 	return -1;
 }
 
@@ -264,7 +324,7 @@ renew_lease(struct daemon *d)
 		log_warnx("lost leadership: lock %s is no longer ours", d->cfg.leader_key);
 	else
 		log_warnx("lease renewal failed: %s", err);
-	d->is_leader = 0;
+	set_leader(d, 0);
 	return -1;
 }
 
@@ -274,6 +334,7 @@ tick(void *arg)
 {
 	struct daemon *d = arg;
 
+	keepalive();
 	if (stop_signal)
 		return 1;
 	if (d->cli.dry_run)
@@ -284,8 +345,10 @@ tick(void *arg)
 static void
 log_cycle(const struct daemon *d, const struct reconcile_stats *st)
 {
-	if (d->cli.dry_run)
-	{
+	notify_status("%s: scanned=%llu stale=%llu removed=%llu batches=%llu duration=%.3fs",
+	    d->cli.dry_run ? "dry-run" : "cycle done", st->scanned, st->stale, st->removed,
+	    st->batches, st->seconds);
+	if (d->cli.dry_run) {
 		log_info("dry-run: scanned=%llu stale=%llu (nothing removed)", st->scanned,
 		    st->stale);
 		log_debug("dry-run: batches=%llu duration=%.3fs", st->batches, st->seconds);
@@ -293,6 +356,40 @@ log_cycle(const struct daemon *d, const struct reconcile_stats *st)
 		log_info("cycle done: scanned=%llu stale=%llu removed=%llu batches=%llu "
 		    "duration=%.3fs", st->scanned, st->stale, st->removed, st->batches,
 		    st->seconds);
+}
+
+static enum metrics_cycle_result
+cycle_metric(enum reconcile_result res)
+{
+	switch (res) {
+	case RECONCILE_OK:
+		return MC_OK;
+	case RECONCILE_GUARD:
+		return MC_GUARD;
+	case RECONCILE_NOT_LEADER:
+		return MC_NOT_LEADER;
+	case RECONCILE_STOPPED:
+		return MC_INTERRUPTED;
+	case RECONCILE_DATA:
+	case RECONCILE_CONN:
+	case RECONCILE_INTERNAL:
+		break;
+	}
+	return MC_ERROR;
+}
+
+/* Socket sets without a TTL never expire: their users stay online for ever. */
+static void
+log_ghosts(const struct daemon *d, const struct reconcile_stats *st)
+{
+	if (d->cfg.repair_missing_ttl > 0 && !d->cli.dry_run)
+		log_warnx("ghosts: %llu socket sets had no TTL (e.g. %s); gave them %g s "
+		    "(reaper.repair_missing_ttl)", st->ghosts, st->ghost_sample,
+		    d->cfg.repair_missing_ttl);
+	else
+		log_warnx("ghosts: %llu socket sets have no TTL and never expire (e.g. %s); "
+		    "set reaper.repair_missing_ttl to give them one", st->ghosts,
+		    st->ghost_sample);
 }
 
 /* Run one pass and log it. Returns the reconcile result. */
@@ -305,6 +402,10 @@ run_cycle(struct daemon *d)
 	res = reconcile_cycle(&d->rec, d->conn, &st);
 	if (res == RECONCILE_STOPPED && rconn_broken(d->conn))
 		res = RECONCILE_CONN;	/* the lease renewal between batches broke it */
+	metrics_cycle(cycle_metric(res), st.scanned, st.removed, st.ghosts, st.online,
+	    st.seconds);
+	if (st.ghosts)
+		log_ghosts(d, &st);
 	switch (res) {
 	case RECONCILE_OK:
 		log_cycle(d, &st);
@@ -315,7 +416,7 @@ run_cycle(struct daemon *d)
 		break;
 	case RECONCILE_NOT_LEADER:
 		log_warnx("%s", d->rec.err);
-		d->is_leader = 0;
+		set_leader(d, 0);
 		break;
 	case RECONCILE_GUARD:
 	case RECONCILE_DATA:
@@ -344,7 +445,7 @@ release_lock(struct daemon *d)
 		log_warnx("lock %s was no longer ours at release", d->cfg.leader_key);
 	else
 		log_warnx("lock release failed: %s (it expires with its lease)", err);
-	d->is_leader = 0;
+	set_leader(d, 0);
 }
 
 /* Standby or leader: take the lock if free. -1 on a connection problem. */
@@ -357,7 +458,7 @@ try_lead(struct daemon *d)
 	rc = leader_acquire(&d->leader, d->conn, holder, sizeof(holder), err, sizeof(err));
 	if (rc == 1) {
 		log_info("became leader (token %s)", d->leader.token);
-		d->is_leader = 1;
+		set_leader(d, 1);
 		d->holder[0] = '\0';
 		d->renew_due = mono_ms() + renew_ms(&d->cfg);
 		if (d->next_cycle == 0 || d->next_cycle > mono_ms())
@@ -385,11 +486,13 @@ reload(struct daemon *d)
 	int reconnect;
 
 	reload_requested = 0;
+	notify_reloading();
 	log_info("SIGHUP: reloading %s", d->cli.config_path);
 	if (load_config(&d->cli, &next, err, sizeof(err)) < 0) {
 		print_errors(err);
 		log_error("reload failed, keeping the old configuration");
 		cfg_free(&next);
+		notify_ready();
 		return;
 	}
 	reconnect = memcmp(&next.url, &d->cfg.url, sizeof(next.url)) != 0 ||
@@ -419,8 +522,10 @@ reload(struct daemon *d)
 	d->rec.tick = tick;
 	d->rec.tick_arg = d;
 	apply_logging(&d->cli, &d->cfg);
+	metrics_set_health_window(health_window_ms(&d->cfg));
 	d->next_cycle = mono_ms();
 	log_info("configuration reloaded%s", reconnect ? " (reconnecting)" : "");
+	notify_ready();
 }
 
 /* The daemon: never exits because of Redis; only a signal ends it. */
@@ -430,6 +535,7 @@ run_loop(struct daemon *d)
 	while (!stop_signal) {
 		int64_t now, wake;
 
+		keepalive();
 		if (reload_requested)
 			reload(d);
 		if (ensure_conn(d) < 0)
@@ -437,7 +543,7 @@ run_loop(struct daemon *d)
 		now = mono_ms();
 		if (!d->cli.dry_run && !d->is_leader) {
 			if (try_lead(d) < 0) {
-				sleep_until(now + backoff_next(&d->backoff, rnd_u64()));
+				sleep_until(now + retry_delay_ms(d));
 				continue;
 			}
 			if (!d->is_leader) {
@@ -492,6 +598,18 @@ exit_for_connect(int kind)
 	return kind == RCONN_EAUTH ? EX_CONFIG : EX_UNAVAILABLE;
 }
 
+/* --once: leave the metrics for node_exporter's textfile collector. */
+static void
+write_textfile(const struct daemon *d)
+{
+	char err[512];
+
+	if (d->cfg.metrics_textfile[0] == '\0')
+		return;
+	if (metrics_write_textfile(d->cfg.metrics_textfile, err, sizeof(err)) < 0)
+		log_error("%s", err);
+}
+
 /* --once: one pass, release, exit with a status cron can act on. */
 static int
 run_once(struct daemon *d)
@@ -523,12 +641,13 @@ run_once(struct daemon *d)
 				return EX_UNAVAILABLE;
 			return strstr(err, "NOPERM") ? EX_CONFIG : EX_SOFTWARE;
 		}
-		d->is_leader = 1;
+		set_leader(d, 1);
 		d->renew_due = mono_ms() + renew_ms(&d->cfg);
 	}
 	rc = exit_for(run_cycle(d));
 	note_shutdown();
 	release_lock(d);
+	write_textfile(d);
 	return rc;
 }
 
@@ -611,6 +730,16 @@ main(int argc, char **argv)
 		return EX_OSERR;
 	}
 	rconn_set_interrupt_hook(note_shutdown);
+	metrics_init(d.cli.dry_run, health_window_ms(&d.cfg));
+	if (!d.cli.once) {
+		watchdog_ms = notify_watchdog_interval_ms();
+		watchdog_last = mono_ms();
+	}
+	if (d.cfg.metrics_listen[0] &&
+	    metrics_http_start(d.cfg.metrics_listen, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return EX_CONFIG;
+	}
 	leader_init(&d.leader, d.cfg.leader_key, d.cfg.lease, d.cfg.identity, rnd_u64());
 	reconcile_init(&d.rec, &d.cfg, d.cli.dry_run ? NULL : &d.leader, d.cli.dry_run,
 	    stdout);
@@ -618,6 +747,7 @@ main(int argc, char **argv)
 	d.rec.tick_arg = &d;
 	backoff_init(&d.backoff, BACKOFF_BASE_MS, BACKOFF_CAP_MS, BACKOFF_FLOOR_MS);
 	rc = d.cli.once ? run_once(&d) : run_loop(&d);
+	metrics_http_stop();
 out:
 	rconn_close(d.conn);
 	reconcile_free(&d.rec);

@@ -13,10 +13,11 @@
 
 /*
  * Reap script argv: EVALSHA sha numkeys online lock stream key*n
- * token mode channel maxlen id*n.
+ * token mode channel maxlen repair_ms id*n.
  */
 #define REAP_LEAD 6
-#define REAP_MID 4
+#define REAP_MID 5
+#define GHOST_SAMPLE 5
 
 void
 reconcile_init(struct reconcile *r, const struct cfg *cfg, struct leader *leader,
@@ -276,6 +277,8 @@ append_reap(struct reconcile *r, struct rconn *c, redisReply *members, size_t *a
 		return RECONCILE_INTERNAL;
 	snprintf(b->numkeys, sizeof(b->numkeys), "%zu", n + 3);
 	snprintf(b->maxlen, sizeof(b->maxlen), "%d", cfg->events_stream_maxlen);
+	snprintf(b->repair, sizeof(b->repair), "%lld",
+	    (long long)(cfg->repair_missing_ttl * 1000.0));
 	set_arg(b, 2, b->numkeys, strlen(b->numkeys));
 	set_arg(b, 3, cfg->online_set, strlen(cfg->online_set));
 	set_arg(b, 4, r->leader->key, strlen(r->leader->key));
@@ -284,6 +287,7 @@ append_reap(struct reconcile *r, struct rconn *c, redisReply *members, size_t *a
 	set_arg(b, mid + 1, cfg->events_mode, strlen(cfg->events_mode));
 	set_arg(b, mid + 2, cfg->events_channel, strlen(cfg->events_channel));
 	set_arg(b, mid + 3, b->maxlen, strlen(b->maxlen));
+	set_arg(b, mid + 4, b->repair, strlen(b->repair));
 	for (size_t i = 0; i < n; i++)
 		set_arg(b, mid + REAP_MID + i, members->element[i]->str,
 		    members->element[i]->len);
@@ -293,35 +297,62 @@ append_reap(struct reconcile *r, struct rconn *c, redisReply *members, size_t *a
 	return 0;
 }
 
-/* Judge the reap script's reply: { status, stale, removed... }. */
+/* Remember a few ghost IDs, escaped, for the cycle's warning. */
+static void
+note_ghost(struct reconcile *r, const redisReply *id, struct reconcile_stats *st)
+{
+	size_t n = strlen(st->ghost_sample);
+
+	st->ghosts++;
+	if (st->ghosts > GHOST_SAMPLE || n + 8 >= sizeof(st->ghost_sample))
+		return;
+	snprintf(st->ghost_sample + n, sizeof(st->ghost_sample) - n, "%s\"%.60s\"",
+	    n ? ", " : "", escaped(r, id->str, id->len));
+}
+
+/* Judge the reap script's reply: { status, stale, nremoved, removed..., ghosts... }. */
 static int
 reap_result(struct reconcile *r, redisReply *rep, struct reconcile_stats *st)
 {
+	long long nremoved;
+
 	if (rep->type == REDIS_REPLY_ERROR) {
 		snprintf(r->err, sizeof(r->err), "reap script: %s", rep->str);
 		return RECONCILE_DATA;
 	}
 	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 ||
 	    rep->element[0]->type != REDIS_REPLY_INTEGER ||
-	    rep->element[1]->type != REDIS_REPLY_INTEGER) {
-		snprintf(r->err, sizeof(r->err), "reap script: malformed reply");
-		return RECONCILE_DATA;
-	}
+	    rep->element[1]->type != REDIS_REPLY_INTEGER)
+		goto malformed;
 	if (rep->element[0]->integer == 0) {
 		snprintf(r->err, sizeof(r->err),
 		    "lost leadership: lock %s is no longer ours; stopping the pass",
 		    r->leader->key);
 		return RECONCILE_NOT_LEADER;
 	}
+	if (rep->elements < 3 || rep->element[2]->type != REDIS_REPLY_INTEGER)
+		goto malformed;
+	nremoved = rep->element[2]->integer;
+	if (nremoved < 0 || (size_t)nremoved > rep->elements - 3)
+		goto malformed;
 	st->stale += (unsigned long long)rep->element[1]->integer;
-	for (size_t i = 2; i < rep->elements; i++) {
+	for (size_t i = 3; i < rep->elements; i++) {
 		const redisReply *id = rep->element[i];
 
-		st->removed++;
-		if (log_get_level() >= LOG_LVL_DEBUG && id->type == REDIS_REPLY_STRING)
-			log_debug("removed stale user %s", escaped(r, id->str, id->len));
+		if (id->type != REDIS_REPLY_STRING)
+			goto malformed;
+		if (i < 3 + (size_t)nremoved) {
+			st->removed++;
+			if (log_get_level() >= LOG_LVL_DEBUG)
+				log_debug("removed stale user %s", escaped(r, id->str, id->len));
+		} else {
+			note_ghost(r, id, st);
+		}
 	}
 	return 0;
+malformed:
+	snprintf(r->err, sizeof(r->err), "reap script: malformed reply");
+	return RECONCILE_DATA;
 }
 
 /* Check one batch: the fenced script, or in dry-run a read-only EXISTS pipeline. */

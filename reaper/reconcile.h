@@ -28,6 +28,8 @@ struct reconcile_stats {
 	unsigned long long stale;	/* members found without a socket set */
 	unsigned long long removed;	/* SREM that returned 1 */
 	unsigned long long batches;
+	unsigned long long ghosts;	/* socket sets without a TTL */
+	char ghost_sample[400];		/* a few of their IDs, escaped and quoted */
 	long long online;		/* SCARD at the start, -1 unknown */
 	double seconds;
 };
@@ -49,6 +51,7 @@ struct batchbuf {
 	size_t arenasz;
 	char numkeys[16];
 	char maxlen[16];
+	char repair[24];
 	char *esc;		/* escaped ID for printing */
 	size_t escsz;
 };

@@ -9,6 +9,7 @@ packages=(
   check                                # unit tests
   redis-server redis-tools             # integration tests and the demo
   python3 python3-redis python3-pytest # integration test driver
+  python3-prometheus-client            # strict parse of the metrics text
   mandoc                               # man page lint
   libsystemd-dev systemd               # sd_notify; systemd-analyze checks the unit
   libmicrohttpd-dev                    # metrics and health endpoint

@@ -4,16 +4,21 @@
 -- KEYS[1]    online set
 -- KEYS[2]    leader lock
 -- KEYS[3]    event stream (declared always; written only in stream mode)
--- KEYS[4..]  socket set of each user, in the order of ARGV[5..]
+-- KEYS[4..]  socket set of each user, in the order of ARGV[6..]
 -- ARGV[1]    our leader token (fencing)
 -- ARGV[2]    event mode: "none", "publish" or "stream"
 -- ARGV[3]    publish channel
 -- ARGV[4]    stream MAXLEN (approximate; "0" = no trimming)
--- ARGV[5..]  user IDs (arbitrary bytes)
+-- ARGV[5]    TTL in ms to give socket sets that have none ("0" = only report)
+-- ARGV[6..]  user IDs (arbitrary bytes)
 --
--- Returns { status, stale, removed_id... }: status 0 = not leader (nothing
--- was touched), 1 = done; stale = users whose socket set was missing;
--- then the IDs this call actually removed (SREM returned 1).
+-- Returns { status, stale, nremoved, removed_id..., ghost_id... }:
+-- status 0 = not leader (nothing was touched), 1 = done; stale = users
+-- whose socket set was missing; the IDs this call actually removed (SREM
+-- returned 1); then the users whose socket set exists without a TTL
+-- ("ghosts": it would never expire, so they would be online for ever).
+--
+-- PTTL answers both questions in one call: -2 = no socket set, -1 = no TTL.
 --
 -- Check and removal run in one script, so a user who reconnects between
 -- them cannot be lost; the token check means a paused or partitioned
@@ -24,7 +29,8 @@ if redis.call('GET', KEYS[2]) ~= ARGV[1] then
   return { 0, 0 }
 end
 
-local FIRST_ID = 5
+local FIRST_ID = 6
+local repair_ms = ARGV[5]
 local mode = ARGV[2]
 
 -- JSON string body for any byte string. Valid UTF-8 passes through (JSON
@@ -108,10 +114,18 @@ local function event(id, ts)
 end
 
 local ts
-local out = { 1, 0 }
+local out = { 1, 0, 0 }
+local ghosts = {}
 local stale = 0
 for i = FIRST_ID, #ARGV do
-  if redis.call('EXISTS', KEYS[i - 1]) == 0 then
+  local key = KEYS[i - 2]
+  local ttl = redis.call('PTTL', key)
+  if ttl == -1 then
+    ghosts[#ghosts + 1] = ARGV[i]
+    if repair_ms ~= '0' then
+      redis.call('PEXPIRE', key, repair_ms)
+    end
+  elseif ttl == -2 then
     stale = stale + 1
     if redis.call('SREM', KEYS[1], ARGV[i]) == 1 then
       out[#out + 1] = ARGV[i]
@@ -134,4 +148,8 @@ for i = FIRST_ID, #ARGV do
   end
 end
 out[2] = stale
+out[3] = #out - 3
+for _, g in ipairs(ghosts) do
+  out[#out + 1] = g
+end
 return out

@@ -1,0 +1,431 @@
+#include "metrics.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "build-config.h"
+#include "timeutil.h"
+
+#define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define RENDER_MAX 16384
+
+static const char *const result_names[MC_NRESULTS] = {
+	"ok", "guard", "error", "not_leader", "interrupted",
+};
+
+struct snapshot {
+	int dry_run;
+	int is_leader;
+	int redis_up;
+	unsigned long long leader_changes;
+	unsigned long long cycles[MC_NRESULTS];
+	unsigned long long scanned, removed, ghosts, redis_errors;
+	long long online;
+	double cycle_seconds;
+	double last_success;
+	int64_t last_tick_ms;
+	int64_t health_window_ms;
+	double start_time;
+};
+
+static struct {
+	pthread_mutex_t mu;
+	struct snapshot s;
+} m = { .mu = PTHREAD_MUTEX_INITIALIZER, .s = { .online = -1 } };
+
+static struct MHD_Daemon *httpd;
+
+static double
+wall_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void
+metrics_init(int dry_run, int64_t health_window_ms)
+{
+	pthread_mutex_lock(&m.mu);
+	m.s.dry_run = dry_run;
+	m.s.health_window_ms = health_window_ms;
+	m.s.last_tick_ms = mono_ms();
+	m.s.start_time = wall_seconds();
+	pthread_mutex_unlock(&m.mu);
+}
+
+void
+metrics_set_health_window(int64_t ms)
+{
+	pthread_mutex_lock(&m.mu);
+	m.s.health_window_ms = ms;
+	pthread_mutex_unlock(&m.mu);
+}
+
+void
+metrics_tick(void)
+{
+	int64_t now = mono_ms();
+
+	pthread_mutex_lock(&m.mu);
+	m.s.last_tick_ms = now;
+	pthread_mutex_unlock(&m.mu);
+}
+
+void
+metrics_leader(int is_leader)
+{
+	pthread_mutex_lock(&m.mu);
+	if (is_leader != m.s.is_leader)
+		m.s.leader_changes++;
+	m.s.is_leader = is_leader;
+	pthread_mutex_unlock(&m.mu);
+}
+
+void
+metrics_redis_up(int up)
+{
+	pthread_mutex_lock(&m.mu);
+	m.s.redis_up = up;
+	pthread_mutex_unlock(&m.mu);
+}
+
+void
+metrics_redis_error(void)
+{
+	pthread_mutex_lock(&m.mu);
+	m.s.redis_errors++;
+	pthread_mutex_unlock(&m.mu);
+}
+
+void
+metrics_cycle(enum metrics_cycle_result res, unsigned long long scanned,
+    unsigned long long removed, unsigned long long ghosts, long long online,
+    double seconds)
+{
+	pthread_mutex_lock(&m.mu);
+	m.s.cycles[res]++;
+	m.s.scanned += scanned;
+	m.s.removed += removed;
+	m.s.ghosts += ghosts;
+	if (online >= 0)
+		m.s.online = online;
+	m.s.cycle_seconds = seconds;
+	if (res == MC_OK)
+		m.s.last_success = wall_seconds();
+	pthread_mutex_unlock(&m.mu);
+}
+
+int
+metrics_healthy(void)
+{
+	int64_t now = mono_ms();
+	int ok;
+
+	pthread_mutex_lock(&m.mu);
+	ok = now - m.s.last_tick_ms <= m.s.health_window_ms;
+	pthread_mutex_unlock(&m.mu);
+	return ok;
+}
+
+int
+metrics_ready(void)
+{
+	int up;
+
+	pthread_mutex_lock(&m.mu);
+	up = m.s.redis_up;
+	pthread_mutex_unlock(&m.mu);
+	return up;
+}
+
+struct out {
+	char *buf;
+	size_t sz, len;
+};
+
+static void __attribute__((format(printf, 2, 3)))
+emit(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->len + 1 >= o->sz)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(o->buf + o->len, o->sz - o->len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		o->len = o->len + (size_t)n < o->sz ? o->len + (size_t)n : o->sz - 1;
+}
+
+static void
+family(struct out *o, const char *name, const char *type, const char *help)
+{
+	emit(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* The standard process_* metrics, from /proc/self. */
+static void
+render_process(struct out *o, double start_time)
+{
+	unsigned long utime = 0, stime = 0, vsize = 0;
+	long rss = 0, tck = sysconf(_SC_CLK_TCK);
+	struct rlimit rl;
+	char stat[1024];
+	int fd, nfds = 0;
+	DIR *dir;
+	ssize_t n;
+
+	if ((fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC)) >= 0) {
+		n = read(fd, stat, sizeof(stat) - 1);
+		close(fd);
+		if (n > 0) {
+			char *p;
+
+			stat[n] = '\0';
+			/* Fields after the command name, which may hold spaces. */
+			if ((p = strrchr(stat, ')')) != NULL)
+				sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu "
+				    "%*d %*d %*d %*d %*d %*d %*u %lu %ld", &utime, &stime, &vsize, &rss);
+		}
+	}
+	if ((dir = opendir("/proc/self/fd")) != NULL) {
+		while (readdir(dir) != NULL)
+			nfds++;
+		nfds -= 3;	/* ".", ".." and the directory's own descriptor */
+		closedir(dir);
+	}
+	family(o, "process_cpu_seconds_total", "counter", "User and system CPU time spent in seconds.");
+	emit(o, "process_cpu_seconds_total %.2f\n", (double)(utime + stime) / (double)tck);
+	family(o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+	emit(o, "process_resident_memory_bytes %ld\n", rss * sysconf(_SC_PAGESIZE));
+	family(o, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+	emit(o, "process_virtual_memory_bytes %lu\n", vsize);
+	family(o, "process_start_time_seconds", "gauge",
+	    "Start time of the process since unix epoch in seconds.");
+	emit(o, "process_start_time_seconds %.3f\n", start_time);
+	family(o, "process_open_fds", "gauge", "Number of open file descriptors.");
+	emit(o, "process_open_fds %d\n", nfds);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		family(o, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+		emit(o, "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+	}
+}
+
+size_t
+metrics_render(char *buf, size_t bufsz)
+{
+	struct out o = { buf, bufsz, 0 };
+	struct snapshot s;
+
+	if (bufsz == 0)
+		return 0;
+	buf[0] = '\0';
+	pthread_mutex_lock(&m.mu);
+	s = m.s;
+	pthread_mutex_unlock(&m.mu);
+
+	family(&o, "presence_reaper_build_info", "gauge", "Build information; always 1.");
+	emit(&o, "presence_reaper_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
+	family(&o, "presence_reaper_is_leader", "gauge", "1 while this instance holds the leader lock.");
+	emit(&o, "presence_reaper_is_leader %d\n", s.is_leader);
+	family(&o, "presence_reaper_leader_changes_total", "counter",
+	    "Times this instance gained or lost leadership.");
+	emit(&o, "presence_reaper_leader_changes_total %llu\n", s.leader_changes);
+	family(&o, "presence_reaper_cycles_total", "counter", "Reconcile cycles by result.");
+	for (int i = 0; i < MC_NRESULTS; i++)
+		emit(&o, "presence_reaper_cycles_total{result=\"%s\"} %llu\n", result_names[i],
+		    s.cycles[i]);
+	family(&o, "presence_reaper_users_scanned_total", "counter",
+	    "Members of the online set scanned.");
+	emit(&o, "presence_reaper_users_scanned_total %llu\n", s.scanned);
+	family(&o, "presence_reaper_users_removed_total", "counter",
+	    "Stale users removed from the online set.");
+	emit(&o, "presence_reaper_users_removed_total %llu\n", s.removed);
+	family(&o, "presence_reaper_ghosts_total", "counter",
+	    "Socket sets found without a TTL (they never expire).");
+	emit(&o, "presence_reaper_ghosts_total %llu\n", s.ghosts);
+	if (s.online >= 0) {
+		family(&o, "presence_reaper_online_users", "gauge",
+		    "Size of the online set at the last cycle.");
+		emit(&o, "presence_reaper_online_users %lld\n", s.online);
+	}
+	family(&o, "presence_reaper_cycle_duration_seconds", "gauge",
+	    "Duration of the last cycle in seconds.");
+	emit(&o, "presence_reaper_cycle_duration_seconds %.6f\n", s.cycle_seconds);
+	family(&o, "presence_reaper_last_success_timestamp_seconds", "gauge",
+	    "Unix time of the last successful cycle; 0 before the first.");
+	emit(&o, "presence_reaper_last_success_timestamp_seconds %.3f\n", s.last_success);
+	family(&o, "presence_reaper_redis_errors_total", "counter",
+	    "Redis connection and command errors.");
+	emit(&o, "presence_reaper_redis_errors_total %llu\n", s.redis_errors);
+	family(&o, "presence_reaper_guard_tripped_total", "counter",
+	    "Cycles in which the stale-ratio guard refused to remove.");
+	emit(&o, "presence_reaper_guard_tripped_total %llu\n", s.cycles[MC_GUARD]);
+	family(&o, "presence_reaper_dry_run", "gauge", "1 when running with --dry-run.");
+	emit(&o, "presence_reaper_dry_run %d\n", s.dry_run);
+	render_process(&o, s.start_time);
+	return o.len;
+}
+
+static enum MHD_Result
+respond(struct MHD_Connection *conn, unsigned status, const char *type, const char *body,
+    size_t len)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", type);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result
+handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+    const char *version, const char *upload, size_t *upload_size, void **state)
+{
+	(void)cls; (void)version; (void)upload; (void)upload_size; (void)state;
+
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+		return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain",
+		    "method not allowed\n", 19);
+	if (strcmp(url, "/metrics") == 0) {
+		char *buf = malloc(RENDER_MAX);
+		enum MHD_Result ret;
+
+		if (buf == NULL)
+			return MHD_NO;
+		ret = respond(conn, MHD_HTTP_OK, CONTENT_TYPE, buf, metrics_render(buf, RENDER_MAX));
+		free(buf);
+		return ret;
+	}
+	if (strcmp(url, "/healthz") == 0)
+		return metrics_healthy() ? respond(conn, MHD_HTTP_OK, "text/plain", "ok\n", 3)
+		    : respond(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain",
+		    "main loop stalled\n", 18);
+	if (strcmp(url, "/readyz") == 0)
+		return metrics_ready() ? respond(conn, MHD_HTTP_OK, "text/plain", "ok\n", 3)
+		    : respond(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain",
+		    "redis unreachable\n", 18);
+	return respond(conn, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n", 10);
+}
+
+/* Split "host:port" / "[v6]:port" / ":port". */
+static int
+split_listen(const char *listen, char *host, size_t hostsz, char *port, size_t portsz)
+{
+	const char *colon;
+
+	if (listen[0] == '[') {
+		const char *rb = strchr(listen, ']');
+
+		if (rb == NULL || rb[1] != ':')
+			return -1;
+		snprintf(host, hostsz, "%.*s", (int)(rb - listen - 1), listen + 1);
+		colon = rb + 1;
+	} else {
+		if ((colon = strrchr(listen, ':')) == NULL)
+			return -1;
+		snprintf(host, hostsz, "%.*s", (int)(colon - listen), listen);
+	}
+	snprintf(port, portsz, "%s", colon + 1);
+	return port[0] ? 0 : -1;
+}
+
+int
+metrics_http_start(const char *listen, char *err, size_t errlen)
+{
+	struct addrinfo hints, *res = NULL;
+	char host[256], port[16];
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
+	int rc;
+
+	if (split_listen(listen, host, sizeof(host), port, sizeof(port)) < 0) {
+		snprintf(err, errlen, "metrics.listen: \"%s\" is not host:port", listen);
+		return -1;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if ((rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res)) != 0) {
+		snprintf(err, errlen, "metrics.listen %s: %s", listen, gai_strerror(rc));
+		return -1;
+	}
+	if (res->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	/* Bounded everything: a slow or hostile client cannot hold the server. */
+	httpd = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
+	    MHD_OPTION_SOCK_ADDR, res->ai_addr,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)16,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)5,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+	    MHD_OPTION_END);
+	freeaddrinfo(res);
+	if (httpd == NULL) {
+		snprintf(err, errlen, "metrics.listen %s: cannot listen (%s)", listen,
+		    errno ? strerror(errno) : "address in use?");
+		return -1;
+	}
+	return 0;
+}
+
+void
+metrics_http_stop(void)
+{
+	if (httpd)
+		MHD_stop_daemon(httpd);
+	httpd = NULL;
+}
+
+int
+metrics_write_textfile(const char *path, char *err, size_t errlen)
+{
+	char tmp[4200], *buf;
+	size_t len;
+	FILE *f;
+
+	if ((buf = malloc(RENDER_MAX)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	len = metrics_render(buf, RENDER_MAX);
+	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+	if ((f = fopen(tmp, "w")) == NULL)
+		goto fail;
+	if (fwrite(buf, 1, len, f) != len || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+		fclose(f);
+		unlink(tmp);
+		goto fail;
+	}
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		unlink(tmp);
+		goto fail;
+	}
+	free(buf);
+	return 0;
+fail:
+	snprintf(err, errlen, "metrics.textfile %s: %s", path, strerror(errno));
+	free(buf);
+	return -1;
+}

@@ -1,0 +1,48 @@
+/*
+ * metrics: counters and gauges of the reaper, rendered in the Prometheus
+ * text format 0.0.4, served over HTTP by libmicrohttpd (/metrics,
+ * /healthz, /readyz) and, for --once, written as a node_exporter textfile.
+ *
+ * The main loop updates the state; the HTTP thread only reads a snapshot.
+ * Every function is thread-safe (one mutex; never held across I/O).
+ */
+#ifndef PR_METRICS_H
+#define PR_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum metrics_cycle_result {
+	MC_OK, MC_GUARD, MC_ERROR, MC_NOT_LEADER, MC_INTERRUPTED, MC_NRESULTS
+};
+
+void metrics_init(int dry_run, int64_t health_window_ms);
+void metrics_set_health_window(int64_t ms);
+
+/* The main loop is alive: called at every wake-up and between batches. */
+void metrics_tick(void);
+void metrics_leader(int is_leader);
+void metrics_redis_up(int up);
+void metrics_redis_error(void);
+void metrics_cycle(enum metrics_cycle_result res, unsigned long long scanned,
+    unsigned long long removed, unsigned long long ghosts, long long online,
+    double seconds);
+
+/* Render the exposition text into buf; returns its length (truncated to fit). */
+size_t metrics_render(char *buf, size_t bufsz);
+
+/* 1 when the loop ticked within the health window. */
+int metrics_healthy(void);
+int metrics_ready(void);
+
+/*
+ * Listen on "host:port", "[v6]:port" or ":port" (all interfaces) and serve
+ * in a thread of libmicrohttpd's. Returns 0, or -1 with a message in err.
+ */
+int metrics_http_start(const char *listen, char *err, size_t errlen);
+void metrics_http_stop(void);
+
+/* Write the metrics to path atomically (temp file in the same folder + rename). */
+int metrics_write_textfile(const char *path, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,250 @@
+"""/metrics, /healthz, /readyz, the --once textfile, ghosts and sd_notify."""
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from harness import binary, free_port, wait_until
+
+
+def get(port, path, timeout=2):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.getheader("Content-Type"), r.read().decode()
+    finally:
+        c.close()
+
+
+def scrape(port):
+    status, ctype, body = get(port, "/metrics")
+    assert status == 200
+    assert ctype == "text/plain; version=0.0.4; charset=utf-8", ctype
+    samples = {}
+    for fam in text_string_to_metric_families(body):   # strict parser: raises on bad text
+        for s in fam.samples:
+            key = s.name + ("{%s}" % ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+                            if s.labels else "")
+            samples[key] = s.value
+    return samples
+
+
+def start_with_metrics(h, settings=None, pod="m-1", args=()):
+    port = free_port()
+    conf = {"metrics.listen": f"127.0.0.1:{port}"}
+    conf.update(settings or {})
+    d = h.start(["-c", h.config(conf)] + list(args), env={"POD_NAME": pod}, name=pod)
+    wait_until(lambda: _answers(port), 10, what="the metrics listener")
+    return d, port
+
+
+def _answers(port):
+    try:
+        return get(port, "/healthz")[0] in (200, 503)
+    except OSError:
+        return False
+
+
+def test_metrics_move_as_the_reaper_works(h):
+    h.rt.connect_many([b"live-1", b"live-2"])
+    d, port = start_with_metrics(h)
+    d.wait_cycles(1, 10)
+    m = scrape(port)
+    assert m["presence_reaper_build_info{version=\"0.1.0\"}"] == 1
+    assert m["presence_reaper_is_leader"] == 1
+    assert m["presence_reaper_dry_run"] == 0
+    assert m["presence_reaper_leader_changes_total"] >= 1
+    assert m["presence_reaper_online_users"] == 2
+    assert m["presence_reaper_last_success_timestamp_seconds"] > time.time() - 60
+    assert m["process_resident_memory_bytes"] > 0
+    assert "process_cpu_seconds_total" in m and "process_open_fds" in m
+    before = m["presence_reaper_users_removed_total"]
+    ok_before = m["presence_reaper_cycles_total{result=\"ok\"}"]
+    h.rt.connect_many([b"gone-1", b"gone-2", b"gone-3"])
+    h.rt.crash_many([b"gone-1", b"gone-2", b"gone-3"])
+    wait_until(lambda: scrape(port)["presence_reaper_users_removed_total"] >= before + 3, 10,
+               what="users_removed_total to grow by 3")
+    m = scrape(port)
+    assert m["presence_reaper_cycles_total{result=\"ok\"}"] > ok_before
+    assert m["presence_reaper_users_scanned_total"] >= 5
+    assert m["presence_reaper_online_users"] == 2 or h.members() == {b"live-1", b"live-2"}
+
+
+def test_standby_exports_and_is_healthy(h):
+    d1, p1 = start_with_metrics(h, pod="m-lead")
+    wait_until(lambda: scrape(p1)["presence_reaper_is_leader"] == 1, 10, what="a leader")
+    d2, p2 = start_with_metrics(h, pod="m-standby")
+    d2.wait_log("standby", 10)
+    assert scrape(p2)["presence_reaper_is_leader"] == 0
+    assert get(p2, "/healthz")[0] == 200
+    assert get(p2, "/readyz")[0] == 200
+
+
+def test_guard_metric(h):
+    h.rt.connect_many([b"u%d" % i for i in range(150)])
+    d, port = start_with_metrics(h, {"keys.socket_suffix": ":wrong"})
+    wait_until(lambda: scrape(port)["presence_reaper_guard_tripped_total"] >= 1, 10,
+               what="guard_tripped_total")
+    assert scrape(port)["presence_reaper_cycles_total{result=\"guard\"}"] >= 1
+    assert len(h.members()) == 150
+
+
+def test_health_stays_ok_while_redis_is_down_and_ready_follows_redis(h):
+    d, port = start_with_metrics(h)
+    d.wait_cycles(1, 10)
+    assert get(port, "/readyz")[0] == 200
+    h.redis.stop()
+    wait_until(lambda: get(port, "/readyz")[0] == 503, 10, what="/readyz to report Redis down")
+    t_end = time.monotonic() + 4
+    while time.monotonic() < t_end:        # several health windows
+        assert get(port, "/healthz")[0] == 200
+        time.sleep(0.2)
+    assert scrape(port)["presence_reaper_redis_errors_total"] >= 1
+    h.redis_back()
+    wait_until(lambda: get(port, "/readyz")[0] == 200, 15, what="/readyz back to 200")
+
+
+def test_healthz_fails_when_the_loop_is_wedged(h):
+    """The main loop blocks on a log pipe nobody reads; the HTTP thread says so."""
+    stale = [b"w" * 4000 + b"%d" % i for i in range(300)]
+    h.rt.connect_many(stale)
+    h.rt.crash_many(stale)
+    port = free_port()
+    conf = h.config({"metrics.listen": f"127.0.0.1:{port}", "reaper.max_stale_ratio": 1.0,
+                     "redis.command_timeout": 0.5, "redis.connect_timeout": 0.5})
+    # -v logs every removed ID: ~1.2 MB into a 64 KB pipe that is never read.
+    p = subprocess.Popen([binary(), "-c", conf, "-v"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, env=h.env({"POD_NAME": "wedged"}))
+    try:
+        wait_until(lambda: _answers(port), 10, what="the metrics listener")
+        # window = 3 * interval + connect + command timeouts = 1.5 + 1 s
+        wait_until(lambda: get(port, "/healthz")[0] == 503, 15, what="/healthz to fail")
+    finally:
+        p.kill()
+        p.wait()
+        p.stderr.close()
+
+
+def test_bad_http_requests_do_not_hurt(h):
+    d, port = start_with_metrics(h)
+    d.wait_cycles(1, 10)
+    # garbage
+    s = socket.create_connection(("127.0.0.1", port), timeout=3)
+    s.sendall(b"\x00\xff\x16\x03\x01garbage\r\n\r\n")
+    try:
+        reply = s.recv(4096)            # a 400, or the connection closed
+        assert not reply.startswith(b"HTTP/1.1 200"), reply[:80]
+    except (socket.timeout, ConnectionResetError):
+        pass                            # or dropped later by the connection timeout
+    s.close()
+    # oversized headers
+    s = socket.create_connection(("127.0.0.1", port), timeout=3)
+    try:
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200000 + b"\r\n\r\n")
+        reply = s.recv(4096)
+        assert not reply.startswith(b"HTTP/1.1 200"), reply[:80]
+    except (BrokenPipeError, ConnectionResetError, socket.timeout):
+        pass
+    s.close()
+    # slow clients hold connections open, half a request each
+    slow = []
+    for _ in range(8):
+        c = socket.create_connection(("127.0.0.1", port), timeout=3)
+        c.sendall(b"GET /metr")
+        slow.append(c)
+    t0 = time.monotonic()
+    assert get(port, "/healthz")[0] == 200
+    assert time.monotonic() - t0 < 1, "a slow client stalled the listener"
+    assert get(port, "/nope")[0] == 404
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    c.request("POST", "/metrics", body=b"x" * 1000)
+    assert c.getresponse().status == 405
+    c.close()
+    for c in slow:
+        c.close()
+    # and the daemon still reaps
+    h.rt.connect_many([b"after-abuse"])
+    h.rt.crash_many([b"after-abuse"])
+    wait_until(lambda: b"after-abuse" not in h.members(), 10, what="reaping after abuse")
+    assert d.alive()
+
+
+def test_textfile_after_once(h):
+    h.rt.connect_many([b"a", b"z"])
+    h.rt.crash_many([b"z"])
+    path = os.path.join(h.dir, "reaper.prom")
+    rc, _, err = h.run(["-c", h.config({"metrics.textfile": path}), "--once"])
+    assert rc == 0, err
+    text = open(path).read()
+    samples = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    assert samples["presence_reaper_users_removed_total"] == 1
+    assert samples["presence_reaper_online_users"] == 2
+    assert not [f for f in os.listdir(h.dir) if f.startswith("reaper.prom.")], "temp file left"
+
+
+def test_ghosts_reported_and_left_alone_by_default(h):
+    h.rt.connect_many([b"ghost-1", b"ghost-2", b"fine"])
+    h.r.persist(h.rt.key(b"ghost-1"))
+    h.r.persist(h.rt.key(b"ghost-2"))
+    port = free_port()
+    rc, _, err = h.run(["-c", h.config({"metrics.textfile": os.path.join(h.dir, "g.prom")}),
+                        "--once"])
+    assert rc == 0, err
+    assert "ghosts: 2 socket sets have no TTL" in err and "ghost-1" in err, err
+    assert h.r.ttl(h.rt.key(b"ghost-1")) == -1
+    assert h.members() == {b"ghost-1", b"ghost-2", b"fine"}
+    text = open(os.path.join(h.dir, "g.prom")).read()
+    assert "presence_reaper_ghosts_total 2" in text
+    del port
+
+
+def test_ghosts_repaired_when_asked(h):
+    h.rt.connect_many([b"ghost-1", b"fine"])
+    h.r.persist(h.rt.key(b"ghost-1"))
+    rc, _, err = h.run(["-c", h.config({"reaper.repair_missing_ttl": 90}), "--once"])
+    assert rc == 0, err
+    assert "gave them 90 s" in err, err
+    assert 80 <= h.r.ttl(h.rt.key(b"ghost-1")) <= 90
+    # dry-run never repairs
+    h.r.persist(h.rt.key(b"ghost-1"))
+    rc, _, err = h.run(["-c", h.config({"reaper.repair_missing_ttl": 90}), "--dry-run", "--once"])
+    assert rc == 0, err
+    assert h.r.ttl(h.rt.key(b"ghost-1")) == -1
+
+
+def test_sd_notify_protocol(h):
+    d = tempfile.mkdtemp(dir=h.dir)
+    path = os.path.join(d, "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(0.2)
+    got = []
+
+    def drain():
+        while True:
+            try:
+                got.append(sock.recv(4096).decode())
+            except socket.timeout:
+                return True
+
+    dm = h.start(["-c", h.config()], env={"POD_NAME": "sd", "NOTIFY_SOCKET": path,
+                                          "WATCHDOG_USEC": "600000"}, name="sd")
+    # WATCHDOG_PID must name the daemon; without it libsystemd accepts any pid.
+    dm.wait_cycles(1, 10)
+    wait_until(lambda: drain() and any("STATUS=cycle done:" in g for g in got), 10,
+               what="STATUS after a cycle")
+    assert "READY=1" in got, got
+    assert got.index("READY=1") < [i for i, g in enumerate(got) if g.startswith("STATUS=")][0]
+    wait_until(lambda: drain() and got.count("WATCHDOG=1") >= 2, 5, what="WATCHDOG=1 pings")
+    dm.signal(signal.SIGTERM)
+    assert dm.wait_exit(3) == 0
+    drain()
+    assert "STOPPING=1" in got, got
+    sock.close()
