@@ -53,6 +53,7 @@ static const struct setting settings[] = {
 	N("reaper", "max_stale_ratio", max_stale_ratio, 0.9, 0, 1, 0),
 	I("reaper", "guard_min_users", guard_min_users, 100, 0, 2147483647),
 	N("reaper", "repair_missing_ttl", repair_missing_ttl, 0, 0, 86400 * 365, 0),
+	N("reaper", "max_rate", max_rate, 0, 0, 1e9, 0),
 	S("leader", "key", leader_key, "presence:reaper:leader", F_NONEMPTY, NULL),
 	N("leader", "lease", lease, 15, 0, 86400, F_POSITIVE),
 	N("leader", "renew", renew, 5, 0, 86400, F_POSITIVE),

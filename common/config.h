@@ -36,6 +36,7 @@ struct cfg {
 	double max_stale_ratio;
 	int guard_min_users;
 	double repair_missing_ttl;	/* seconds; 0 = only report ghosts */
+	double max_rate;		/* users checked per second; 0 = unlimited */
 
 	char *leader_key;
 	double lease;

@@ -161,6 +161,14 @@ note_shutdown(void)
 	}
 }
 
+/* reaper.max_rate pacing: the same interruptible sleep as the loop's. */
+static void
+pace_sleep(void *arg, int64_t deadline)
+{
+	(void)arg;
+	sleep_until(deadline);
+}
+
 static void
 print_errors(const char *errs)
 {
@@ -520,6 +528,7 @@ reload(struct daemon *d)
 	reconcile_init(&d->rec, &d->cfg, d->cli.dry_run ? NULL : &d->leader,
 	    d->cli.dry_run, stdout);
 	d->rec.tick = tick;
+	d->rec.sleep_until = pace_sleep;
 	d->rec.tick_arg = d;
 	apply_logging(&d->cli, &d->cfg);
 	metrics_set_health_window(health_window_ms(&d->cfg));
@@ -559,6 +568,18 @@ run_loop(struct daemon *d)
 		}
 		if (now >= d->next_cycle) {
 			d->next_cycle = now + interval_ms(&d->cfg);
+			/*
+			 * Confirm the lease first: a pass with nothing stale runs no
+			 * fenced script, so this is where a lost lock shows.
+			 */
+			if (d->is_leader) {
+				d->renew_due = now;
+				if (renew_lease(d) < 0) {
+					if (rconn_broken(d->conn))
+						drop_conn(d, rconn_errstr(d->conn));
+					continue;
+				}
+			}
 			run_cycle(d);
 			continue;
 		}
@@ -744,6 +765,7 @@ main(int argc, char **argv)
 	reconcile_init(&d.rec, &d.cfg, d.cli.dry_run ? NULL : &d.leader, d.cli.dry_run,
 	    stdout);
 	d.rec.tick = tick;
+	d.rec.sleep_until = pace_sleep;
 	d.rec.tick_arg = &d;
 	backoff_init(&d.backoff, BACKOFF_BASE_MS, BACKOFF_CAP_MS, BACKOFF_FLOOR_MS);
 	rc = d.cli.once ? run_once(&d) : run_loop(&d);

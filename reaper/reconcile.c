@@ -10,6 +10,11 @@
 #include "timeutil.h"
 
 #define GUARD_SAMPLE "1000"
+#define GHOST_SAMPLE 5
+
+/* PTTL answers: no such key, or a key without a TTL. */
+#define PTTL_MISSING -2
+#define PTTL_PERSISTENT -1
 
 /*
  * Reap script argv: EVALSHA sha numkeys online lock stream key*n
@@ -17,7 +22,6 @@
  */
 #define REAP_LEAD 6
 #define REAP_MID 5
-#define GHOST_SAMPLE 5
 
 void
 reconcile_init(struct reconcile *r, const struct cfg *cfg, struct leader *leader,
@@ -33,15 +37,39 @@ reconcile_init(struct reconcile *r, const struct cfg *cfg, struct leader *leader
 	idset_init(&r->printed);
 }
 
+static void
+batchbuf_free(struct batchbuf *b)
+{
+	free(b->argv);
+	free(b->argvlen);
+	free(b->arena);
+	memset(b, 0, sizeof(*b));
+}
+
+static void
+batch_release(struct batch *b)
+{
+	if (b->reply)
+		freeReplyObject(b->reply);
+	b->reply = NULL;
+	b->ncand = 0;
+}
+
 void
 reconcile_free(struct reconcile *r)
 {
-	free(r->buf.argv);
-	free(r->buf.argvlen);
-	free(r->buf.arena);
-	free(r->buf.esc);
+	batchbuf_free(&r->scan);
+	batchbuf_free(&r->reap);
+	batch_release(&r->cur);
+	batch_release(&r->prev);
+	free(r->cur.cand);
+	free(r->prev.cand);
+	free(r->esc);
 	idset_clear(&r->printed);
-	memset(&r->buf, 0, sizeof(r->buf));
+	r->cur.cand = r->prev.cand = NULL;
+	r->cur.candcap = r->prev.candcap = 0;
+	r->esc = NULL;
+	r->escsz = 0;
 }
 
 static int
@@ -59,17 +87,17 @@ grow(void **p, size_t *cap, size_t want, size_t elsz)
 }
 
 /*
- * Fill argv[lead..lead+n) with the socket keys of members[0..n) (laid out in
- * the reused arena) and make room for nargs arguments in all.
+ * Lay the socket keys of members[idx[i]] (or members[i] when idx is NULL)
+ * out in b's arena as argv[lead + i], with room for nargs arguments in all.
  */
 static int
-build_keys(struct reconcile *r, redisReply **members, size_t n, size_t lead, size_t nargs)
+build_keys(struct reconcile *r, struct batchbuf *b, redisReply **members, const size_t *idx,
+    size_t n, size_t lead, size_t nargs)
 {
-	struct batchbuf *b = &r->buf;
 	size_t need = 0, off = 0, cap = b->nargs;
 
 	for (size_t i = 0; i < n; i++)
-		need += keys_socket_len(&r->keys, members[i]->len);
+		need += keys_socket_len(&r->keys, members[idx ? idx[i] : i]->len);
 	if (grow((void **)&b->arena, &b->arenasz, need ? need : 1, 1) < 0 ||
 	    grow((void **)&b->argv, &cap, nargs, sizeof(*b->argv)) < 0 ||
 	    grow((void **)&b->argvlen, &b->nargs, nargs, sizeof(*b->argvlen)) < 0) {
@@ -77,9 +105,10 @@ build_keys(struct reconcile *r, redisReply **members, size_t n, size_t lead, siz
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
+		const redisReply *m = members[idx ? idx[i] : i];
+
 		b->argv[lead + i] = b->arena + off;
-		b->argvlen[lead + i] = keys_socket(&r->keys, b->arena + off,
-		    members[i]->str, members[i]->len);
+		b->argvlen[lead + i] = keys_socket(&r->keys, b->arena + off, m->str, m->len);
 		off += b->argvlen[lead + i];
 	}
 	return 0;
@@ -88,12 +117,10 @@ build_keys(struct reconcile *r, redisReply **members, size_t n, size_t lead, siz
 static const char *
 escaped(struct reconcile *r, const char *s, size_t len)
 {
-	size_t need = 4 * len + 1;
-
-	if (grow((void **)&r->buf.esc, &r->buf.escsz, need, 1) < 0)
+	if (grow((void **)&r->esc, &r->escsz, 4 * len + 1, 1) < 0)
 		return "(out of memory)";
-	escape_id(r->buf.esc, r->buf.escsz, s, len);
-	return r->buf.esc;
+	escape_id(r->esc, r->escsz, s, len);
+	return r->esc;
 }
 
 /* Every element of a member list must be a string. */
@@ -125,56 +152,109 @@ conn_error(struct reconcile *r, struct rconn *c)
 	return RECONCILE_CONN;
 }
 
-/* Queue EXISTS for the n socket keys already in argv[0..n). */
+/* Read and drop the replies still queued, so the connection stays in step. */
 static int
-exists_append(struct reconcile *r, struct rconn *c, size_t n)
+drain(struct reconcile *r, struct rconn *c)
 {
-	const char *argv[2] = { "EXISTS", NULL };
-	size_t argvlen[2] = { 6, 0 };
+	while (rconn_pending(c) > 0) {
+		redisReply *rep;
 
+		if (rconn_get_reply(c, &rep) < 0)
+			return conn_error(r, c);
+		freeReplyObject(rep);
+	}
+	return 0;
+}
+
+/* Queue PTTL for the n socket keys of members (argv of r->scan). */
+static int
+screen_append(struct reconcile *r, struct rconn *c, redisReply **members, size_t n)
+{
+	const char *argv[2] = { "PTTL", NULL };
+	size_t argvlen[2] = { 4, 0 };
+
+	if (build_keys(r, &r->scan, members, NULL, n, 0, n) < 0)
+		return RECONCILE_INTERNAL;
 	for (size_t i = 0; i < n; i++) {
-		argv[1] = r->buf.argv[i];
-		argvlen[1] = r->buf.argvlen[i];
+		argv[1] = r->scan.argv[i];
+		argvlen[1] = r->scan.argvlen[i];
 		if (rconn_append(c, 2, argv, argvlen) < 0)
 			return conn_error(r, c);
 	}
 	return 0;
 }
 
+static void
+note_ghost(struct reconcile *r, const redisReply *id, struct reconcile_stats *st)
+{
+	size_t n = strlen(st->ghost_sample);
+
+	st->ghosts++;
+	if (st->ghosts > GHOST_SAMPLE || n + 8 >= sizeof(st->ghost_sample))
+		return;
+	snprintf(st->ghost_sample + n, sizeof(st->ghost_sample) - n, "%s\"%.60s\"",
+	    n ? ", " : "", escaped(r, id->str, id->len));
+}
+
+static int
+add_candidate(struct reconcile *r, struct batch *b, size_t i)
+{
+	if (b->ncand == b->candcap &&
+	    grow((void **)&b->cand, &b->candcap, b->candcap ? 2 * b->candcap : 64,
+	    sizeof(*b->cand)) < 0) {
+		snprintf(r->err, sizeof(r->err), "out of memory");
+		return RECONCILE_INTERNAL;
+	}
+	b->cand[b->ncand++] = i;
+	return 0;
+}
+
 /*
- * Read n EXISTS replies and count the zeros; when print_members is given,
- * print each stale member the first time this cycle sees it (and count
- * only those).
+ * Read the n PTTL replies of a batch. Stale members (no socket set) become
+ * candidates for the reap script, or in dry-run are printed once; ghosts
+ * (a socket set without TTL) are counted, and are candidates when they are
+ * to be repaired. Any reply that is not an integer is a data error, but
+ * every reply is still read so the pipeline stays in step.
  */
 static int
-exists_read(struct reconcile *r, struct rconn *c, size_t n, redisReply **print_members,
-    int *stale)
+screen_read(struct reconcile *r, struct rconn *c, struct batch *b, redisReply **members,
+    size_t n, struct reconcile_stats *st)
 {
+	int repair = !r->dry_run && r->cfg->repair_missing_ttl > 0;
 	int rc = 0;
 
-	*stale = 0;
+	b->ncand = 0;
 	for (size_t i = 0; i < n; i++) {
 		redisReply *rep;
+		long long ttl;
 
 		if (rconn_get_reply(c, &rep) < 0)
 			return conn_error(r, c);
 		if (rep->type != REDIS_REPLY_INTEGER) {
-			/* Keep reading: the pipeline must be drained in order. */
 			if (rc == 0)
-				snprintf(r->err, sizeof(r->err), "EXISTS: %s",
+				snprintf(r->err, sizeof(r->err), "PTTL: %s",
 				    rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
 			rc = RECONCILE_DATA;
-		} else if (rep->integer == 0) {
-			if (print_members == NULL) {
-				(*stale)++;
-			} else if (idset_add(&r->printed, print_members[i]->str,
-			    print_members[i]->len) != 0) {
-				(*stale)++;
-				fprintf(r->out, "%s\n", escaped(r, print_members[i]->str,
-				    print_members[i]->len));
+			freeReplyObject(rep);
+			continue;
+		}
+		ttl = rep->integer;
+		freeReplyObject(rep);
+		if (rc != 0)
+			continue;
+		if (ttl == PTTL_PERSISTENT) {
+			note_ghost(r, members[i], st);
+			if (repair)
+				rc = add_candidate(r, b, i);
+		} else if (ttl == PTTL_MISSING) {
+			if (!r->dry_run) {
+				st->stale++;
+				rc = add_candidate(r, b, i);
+			} else if (idset_add(&r->printed, members[i]->str, members[i]->len) != 0) {
+				st->stale++;
+				fprintf(r->out, "%s\n", escaped(r, members[i]->str, members[i]->len));
 			}
 		}
-		freeReplyObject(rep);
 	}
 	return rc;
 }
@@ -208,19 +288,27 @@ reconcile_probe(struct reconcile *r, struct rconn *c, struct guard_probe *g)
 		rc = data_error(r, rep, "SRANDMEMBER");
 		goto out;
 	}
-	if ((rc = check_members(r, rep, "SRANDMEMBER")) < 0) {
+	if (check_members(r, rep, "SRANDMEMBER") < 0) {
 		rc = RECONCILE_DATA;
 		goto out;
 	}
-	if (build_keys(r, rep->element, rep->elements, 0, rep->elements) < 0) {
-		rc = RECONCILE_INTERNAL;
-		goto out;
-	}
-	if ((rc = exists_append(r, c, rep->elements)) != 0 ||
-	    (rc = exists_read(r, c, rep->elements, NULL, &g->stale)) != 0)
+	if ((rc = screen_append(r, c, rep->element, rep->elements)) != 0)
 		goto out;
 	g->sampled = (int)rep->elements;
-	g->tripped = g->applies &&
+	for (size_t i = 0; i < rep->elements; i++) {
+		redisReply *t;
+
+		if (rconn_get_reply(c, &t) < 0) {
+			rc = conn_error(r, c);
+			goto out;
+		}
+		if (t->type == REDIS_REPLY_INTEGER && t->integer == PTTL_MISSING)
+			g->stale++;
+		else if (t->type != REDIS_REPLY_INTEGER && rc == 0)
+			rc = data_error(r, t, "PTTL");
+		freeReplyObject(t);
+	}
+	g->tripped = rc == 0 && g->applies &&
 	    (double)g->stale / (double)g->sampled > cfg->max_stale_ratio;
 out:
 	freeReplyObject(rep);
@@ -264,53 +352,45 @@ set_arg(struct batchbuf *b, size_t i, const char *s, size_t len)
 	b->argvlen[i] = len;
 }
 
-/* Queue the fenced reap script for one batch. */
+/* Queue the fenced reap script for the candidates of batch b. */
 static int
-append_reap(struct reconcile *r, struct rconn *c, redisReply *members, size_t *argc)
+reap_append(struct reconcile *r, struct rconn *c, const struct batch *b, size_t *argc)
 {
 	const struct cfg *cfg = r->cfg;
-	struct batchbuf *b = &r->buf;
-	size_t n = members->elements, mid = REAP_LEAD + n;
+	struct batchbuf *rb = &r->reap;
+	redisReply **members = b->reply->element[1]->element;
+	size_t n = b->ncand, mid = REAP_LEAD + n;
 
 	*argc = REAP_LEAD + n + REAP_MID + n;
-	if (build_keys(r, members->element, n, REAP_LEAD, *argc) < 0)
+	if (build_keys(r, rb, members, b->cand, n, REAP_LEAD, *argc) < 0)
 		return RECONCILE_INTERNAL;
-	snprintf(b->numkeys, sizeof(b->numkeys), "%zu", n + 3);
-	snprintf(b->maxlen, sizeof(b->maxlen), "%d", cfg->events_stream_maxlen);
-	snprintf(b->repair, sizeof(b->repair), "%lld",
+	snprintf(rb->numkeys, sizeof(rb->numkeys), "%zu", n + 3);
+	snprintf(rb->maxlen, sizeof(rb->maxlen), "%d", cfg->events_stream_maxlen);
+	snprintf(rb->repair, sizeof(rb->repair), "%lld",
 	    (long long)(cfg->repair_missing_ttl * 1000.0));
-	set_arg(b, 2, b->numkeys, strlen(b->numkeys));
-	set_arg(b, 3, cfg->online_set, strlen(cfg->online_set));
-	set_arg(b, 4, r->leader->key, strlen(r->leader->key));
-	set_arg(b, 5, cfg->events_stream, strlen(cfg->events_stream));
-	set_arg(b, mid, r->leader->token, strlen(r->leader->token));
-	set_arg(b, mid + 1, cfg->events_mode, strlen(cfg->events_mode));
-	set_arg(b, mid + 2, cfg->events_channel, strlen(cfg->events_channel));
-	set_arg(b, mid + 3, b->maxlen, strlen(b->maxlen));
-	set_arg(b, mid + 4, b->repair, strlen(b->repair));
+	set_arg(rb, 2, rb->numkeys, strlen(rb->numkeys));
+	set_arg(rb, 3, cfg->online_set, strlen(cfg->online_set));
+	set_arg(rb, 4, r->leader->key, strlen(r->leader->key));
+	set_arg(rb, 5, cfg->events_stream, strlen(cfg->events_stream));
+	set_arg(rb, mid, r->leader->token, strlen(r->leader->token));
+	set_arg(rb, mid + 1, cfg->events_mode, strlen(cfg->events_mode));
+	set_arg(rb, mid + 2, cfg->events_channel, strlen(cfg->events_channel));
+	set_arg(rb, mid + 3, rb->maxlen, strlen(rb->maxlen));
+	set_arg(rb, mid + 4, rb->repair, strlen(rb->repair));
 	for (size_t i = 0; i < n; i++)
-		set_arg(b, mid + REAP_MID + i, members->element[i]->str,
-		    members->element[i]->len);
-	if (script_append(c, &r->reap_script, (int)*argc, b->argv, b->argvlen,
+		set_arg(rb, mid + REAP_MID + i, members[b->cand[i]]->str,
+		    members[b->cand[i]]->len);
+	if (script_append(c, &r->reap_script, (int)*argc, rb->argv, rb->argvlen,
 	    r->err, sizeof(r->err)) < 0)
 		return rconn_broken(c) ? RECONCILE_CONN : RECONCILE_DATA;
 	return 0;
 }
 
-/* Remember a few ghost IDs, escaped, for the cycle's warning. */
-static void
-note_ghost(struct reconcile *r, const redisReply *id, struct reconcile_stats *st)
-{
-	size_t n = strlen(st->ghost_sample);
-
-	st->ghosts++;
-	if (st->ghosts > GHOST_SAMPLE || n + 8 >= sizeof(st->ghost_sample))
-		return;
-	snprintf(st->ghost_sample + n, sizeof(st->ghost_sample) - n, "%s\"%.60s\"",
-	    n ? ", " : "", escaped(r, id->str, id->len));
-}
-
-/* Judge the reap script's reply: { status, stale, nremoved, removed..., ghosts... }. */
+/*
+ * Judge the reap script's reply: { status, stale, nremoved, removed...,
+ * ghosts... }. Stale users and ghosts were counted by the screening pass;
+ * here only what the script actually removed counts.
+ */
 static int
 reap_result(struct reconcile *r, redisReply *rep, struct reconcile_stats *st)
 {
@@ -321,8 +401,7 @@ reap_result(struct reconcile *r, redisReply *rep, struct reconcile_stats *st)
 		return RECONCILE_DATA;
 	}
 	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 ||
-	    rep->element[0]->type != REDIS_REPLY_INTEGER ||
-	    rep->element[1]->type != REDIS_REPLY_INTEGER)
+	    rep->element[0]->type != REDIS_REPLY_INTEGER)
 		goto malformed;
 	if (rep->element[0]->integer == 0) {
 		snprintf(r->err, sizeof(r->err),
@@ -335,19 +414,14 @@ reap_result(struct reconcile *r, redisReply *rep, struct reconcile_stats *st)
 	nremoved = rep->element[2]->integer;
 	if (nremoved < 0 || (size_t)nremoved > rep->elements - 3)
 		goto malformed;
-	st->stale += (unsigned long long)rep->element[1]->integer;
-	for (size_t i = 3; i < rep->elements; i++) {
+	for (size_t i = 3; i < 3 + (size_t)nremoved; i++) {
 		const redisReply *id = rep->element[i];
 
 		if (id->type != REDIS_REPLY_STRING)
 			goto malformed;
-		if (i < 3 + (size_t)nremoved) {
-			st->removed++;
-			if (log_get_level() >= LOG_LVL_DEBUG)
-				log_debug("removed stale user %s", escaped(r, id->str, id->len));
-		} else {
-			note_ghost(r, id, st);
-		}
+		st->removed++;
+		if (log_get_level() >= LOG_LVL_DEBUG)
+			log_debug("removed stale user %s", escaped(r, id->str, id->len));
 	}
 	return 0;
 malformed:
@@ -355,52 +429,108 @@ malformed:
 	return RECONCILE_DATA;
 }
 
-/* Check one batch: the fenced script, or in dry-run a read-only EXISTS pipeline. */
+/* Read the reap script's reply; on NOSCRIPT load it and run the batch again. */
 static int
-check_batch(struct reconcile *r, struct rconn *c, redisReply *members, int more,
-    const char *cursor, redisReply **next, struct reconcile_stats *st)
+reap_read(struct reconcile *r, struct rconn *c, size_t argc, struct reconcile_stats *st)
 {
-	size_t n = members->elements, argc = 0;
-	redisReply *rep = NULL;
-	int rc = 0, stale = 0;
+	redisReply *rep;
+	int rc;
 
-	*next = NULL;
-	if (r->dry_run) {
-		if (build_keys(r, members->element, n, 0, n) < 0)
-			return RECONCILE_INTERNAL;
-		/* The next SSCAN travels with the EXISTS batch, in one round trip. */
-		if ((rc = exists_append(r, c, n)) != 0 ||
-		    (more && (rc = append_sscan(r, c, cursor)) != 0))
-			return rc;
-		rc = exists_read(r, c, n, members->element, &stale);
-		if (rc == RECONCILE_CONN)
-			return rc;
-		st->stale += (unsigned long long)stale;
-	} else {
-		if ((rc = append_reap(r, c, members, &argc)) != 0)
-			return rc;
-		if (more && (rc = append_sscan(r, c, cursor)) != 0)
-			return rc;
-		if (rconn_get_reply(c, &rep) < 0)
-			return conn_error(r, c);
-	}
-	if (more && rconn_get_reply(c, next) < 0) {
-		if (rep)
-			freeReplyObject(rep);
+	if (rconn_get_reply(c, &rep) < 0)
 		return conn_error(r, c);
-	}
-	if (rep != NULL && script_is_noscript(rep)) {
-		/* Script cache flushed under us: load and run this batch again. */
+	if (script_is_noscript(rep)) {
 		freeReplyObject(rep);
 		r->reap_script.sha[0] = '\0';
-		rep = script_call(c, &r->reap_script, (int)argc, r->buf.argv, r->buf.argvlen,
+		rep = script_call(c, &r->reap_script, (int)argc, r->reap.argv, r->reap.argvlen,
 		    r->err, sizeof(r->err));
 		if (rep == NULL)
 			return rconn_broken(c) ? RECONCILE_CONN : RECONCILE_DATA;
 	}
-	if (rep != NULL) {
-		rc = reap_result(r, rep, st);
-		freeReplyObject(rep);
+	rc = reap_result(r, rep, st);
+	freeReplyObject(rep);
+	return rc;
+}
+
+/* Wait when reaper.max_rate says the pass is ahead of its budget. */
+static void
+pace(struct reconcile *r, int64_t start, unsigned long long scanned)
+{
+	int64_t due;
+
+	if (r->cfg->max_rate <= 0 || r->sleep_until == NULL)
+		return;
+	due = start + (int64_t)((double)scanned * 1000.0 / r->cfg->max_rate);
+	if (due > mono_ms())
+		r->sleep_until(r->tick_arg, due);
+}
+
+/*
+ * One round trip per batch: the PTTL screening of this batch, the next
+ * SSCAN and the reap script for the previous batch's candidates all go out
+ * together, and their replies come back in that order.
+ */
+static int
+pass(struct reconcile *r, struct rconn *c, struct reconcile_stats *st, int64_t start)
+{
+	struct batch tmp;
+	int rc;
+
+	/* Load the script now: it cannot be loaded later with replies in flight. */
+	if (!r->dry_run && r->reap_script.sha[0] == '\0' &&
+	    script_load(c, &r->reap_script, r->err, sizeof(r->err)) < 0)
+		return rconn_broken(c) ? RECONCILE_CONN : RECONCILE_DATA;
+	if ((rc = append_sscan(r, c, "0")) != 0)
+		return rc;
+	if (rconn_get_reply(c, &r->cur.reply) < 0)
+		return conn_error(r, c);
+	for (;;) {
+		const char *cursor;
+		redisReply *members, *next = NULL;
+		size_t argc = 0, n;
+		int more, reaping;
+
+		if ((rc = parse_sscan(r, r->cur.reply, &cursor, &members)) != 0)
+			return rc;
+		n = members->elements;
+		more = strcmp(cursor, "0") != 0;
+		st->scanned += n;
+		st->batches += n > 0;
+		if ((rc = screen_append(r, c, members->element, n)) != 0 ||
+		    (more && (rc = append_sscan(r, c, cursor)) != 0))
+			return rc;
+		reaping = r->prev.ncand > 0;
+		if (reaping && (rc = reap_append(r, c, &r->prev, &argc)) != 0)
+			return rc;
+		rc = screen_read(r, c, &r->cur, members->element, n, st);
+		if (rc == 0 && more && rconn_get_reply(c, &next) < 0)
+			rc = conn_error(r, c);
+		if (rc == 0 && reaping)
+			rc = reap_read(r, c, argc, st);
+		if (next && rc != 0)
+			freeReplyObject(next);
+		if (rc != 0)
+			return rc;
+		batch_release(&r->prev);
+		tmp = r->prev;
+		r->prev = r->cur;
+		r->cur = tmp;
+		r->cur.reply = next;
+		if (!more)
+			break;
+		pace(r, start, st->scanned);
+		if (r->tick && r->tick(r->tick_arg) != 0) {
+			rc = RECONCILE_STOPPED;
+			break;
+		}
+	}
+	/* The last batch's candidates, also when stopping: finish what was screened. */
+	if (r->prev.ncand > 0) {
+		size_t argc;
+		int rrc;
+
+		if ((rrc = reap_append(r, c, &r->prev, &argc)) != 0 ||
+		    (rrc = reap_read(r, c, argc, st)) != 0)
+			return rrc;
 	}
 	return rc;
 }
@@ -410,7 +540,6 @@ reconcile_cycle(struct reconcile *r, struct rconn *c, struct reconcile_stats *st
 {
 	int64_t start = mono_ms();
 	struct guard_probe g;
-	redisReply *cur = NULL, *next = NULL;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
@@ -431,41 +560,13 @@ reconcile_cycle(struct reconcile *r, struct rconn *c, struct reconcile_stats *st
 		rc = RECONCILE_GUARD;
 		goto out;
 	}
-	if ((rc = append_sscan(r, c, "0")) != 0)
-		goto out;
-	if (rconn_get_reply(c, &cur) < 0) {
-		rc = conn_error(r, c);
-		goto out;
-	}
-	for (;;) {
-		const char *cursor;
-		redisReply *members;
-		int more;
-
-		if ((rc = parse_sscan(r, cur, &cursor, &members)) != 0)
-			goto out;
-		more = strcmp(cursor, "0") != 0;
-		st->scanned += members->elements;
-		if (members->elements > 0) {
-			st->batches++;
-			rc = check_batch(r, c, members, more, cursor, &next, st);
-		} else if (more) {
-			if ((rc = append_sscan(r, c, cursor)) == 0 && rconn_get_reply(c, &next) < 0)
-				rc = conn_error(r, c);
-		}
-		freeReplyObject(cur);
-		cur = next;
-		next = NULL;
-		if (rc != 0 || !more)
-			goto out;
-		if (r->tick && r->tick(r->tick_arg) != 0) {
-			rc = RECONCILE_STOPPED;
-			goto out;
-		}
-	}
+	rc = pass(r, c, st, start);
 out:
-	if (cur)
-		freeReplyObject(cur);
+	if (rc != 0 && rc != RECONCILE_CONN && rc != RECONCILE_STOPPED && !rconn_broken(c) &&
+	    drain(r, c) != 0)
+		rc = RECONCILE_CONN;
+	batch_release(&r->cur);
+	batch_release(&r->prev);
 	if (r->out)
 		fflush(r->out);
 	st->seconds = (double)(mono_ms() - start) / 1000.0;

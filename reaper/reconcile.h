@@ -42,7 +42,7 @@ struct guard_probe {
 	int tripped;
 };
 
-/* Buffers reused from batch to batch, so memory stays flat as the set grows. */
+/* Argument vectors reused from batch to batch, so memory stays flat. */
 struct batchbuf {
 	const char **argv;
 	size_t *argvlen;
@@ -52,8 +52,13 @@ struct batchbuf {
 	char numkeys[16];
 	char maxlen[16];
 	char repair[24];
-	char *esc;		/* escaped ID for printing */
-	size_t escsz;
+};
+
+/* One SSCAN batch and the members the screening pass found worth a script. */
+struct batch {
+	redisReply *reply;	/* the SSCAN reply that owns the member strings */
+	size_t *cand;		/* indexes of candidates in the member array */
+	size_t ncand, candcap;
 };
 
 struct reconcile {
@@ -64,9 +69,15 @@ struct reconcile {
 	FILE *out;		/* dry-run: stale IDs, one per line, escaped */
 	/* Called between batches; non-zero stops the pass (shutdown, lost lease). */
 	int (*tick)(void *arg);
+	/* Sleep until a CLOCK_MONOTONIC deadline in ms (reaper.max_rate pacing). */
+	void (*sleep_until)(void *arg, int64_t deadline);
 	void *tick_arg;
 	struct script reap_script;
-	struct batchbuf buf;
+	struct batchbuf scan;	/* PTTL keys of the batch being screened */
+	struct batchbuf reap;	/* reap script arguments of the previous batch */
+	struct batch cur, prev;
+	char *esc;		/* escaped ID for printing */
+	size_t escsz;
 	struct idset printed;	/* dry-run: IDs printed this cycle */
 	char err[512];
 };
@@ -83,7 +94,12 @@ void reconcile_free(struct reconcile *r);
  */
 int reconcile_probe(struct reconcile *r, struct rconn *c, struct guard_probe *g);
 
-/* One full pass: guard, then SSCAN batches. Message in r->err unless OK. */
+/*
+ * One full pass: the guard, then for each SSCAN batch a read-only screening
+ * pass (pipelined PTTL of every socket key, travelling with the next SSCAN)
+ * and, for the previous batch's candidates only, the atomic fenced reap
+ * script. Message in r->err unless OK.
+ */
 enum reconcile_result reconcile_cycle(struct reconcile *r, struct rconn *c,
     struct reconcile_stats *st);
 

@@ -31,8 +31,15 @@ int
 script_append(struct rconn *c, struct script *s, int argc, const char **argv,
     size_t *argvlen, char *err, size_t errlen)
 {
-	if (s->sha[0] == '\0' && script_load(c, s, err, errlen) < 0)
-		return -1;
+	if (s->sha[0] == '\0') {
+		/* SCRIPT LOAD reads its reply at once: never behind queued commands. */
+		if (rconn_pending(c) > 0) {
+			snprintf(err, errlen, "%s script not loaded before pipelining", s->name);
+			return -1;
+		}
+		if (script_load(c, s, err, errlen) < 0)
+			return -1;
+	}
 	argv[0] = "EVALSHA";
 	argvlen[0] = 7;
 	argv[1] = s->sha;

@@ -21,7 +21,8 @@ int script_load(struct rconn *c, struct script *s, char *err, size_t errlen);
 /*
  * Queue EVALSHA. argv[0] and argv[1] are reserved: this fills them with
  * "EVALSHA" and the SHA; argv[2] must be numkeys. Loads the script first
- * when its SHA is not known yet.
+ * when its SHA is not known yet, which needs an empty pipeline: callers
+ * that pipeline load it beforehand with script_load().
  */
 int script_append(struct rconn *c, struct script *s, int argc, const char **argv,
     size_t *argvlen, char *err, size_t errlen);
