@@ -1,0 +1,97 @@
+#!/usr/bin/python3
+"""bench-smoke: the whole benchmark at a tiny size, checked.
+
+Usage: smoke.py BENCH_PY [bench.py options naming the programs]
+
+Runs the main table at 2000 users (1 pass), the batch curve at 2000 users
+and a 3-second idle run, then checks that each table has its rows, every
+cell that should hold a number does, and that the benchmark saw the old loop
+and presence-reaper leave exactly the live users online. bench.py itself
+stops with an error when either method leaves anything else.
+"""
+import re
+import subprocess
+import sys
+import time
+
+USERS = 2000 + 14       # presence-gen -n 2000 --odd
+LIVE = 1980 + 7         # 1% of the 2000 stale, 7 of the 14 odd IDs stale
+METHODS = ("ceiling", "presence-reaper", "old loop")
+NUMBER = r"-?[\d,]+(\.\d+)?"
+
+
+def rows(out, header_start):
+    """Cells of the Markdown table whose header starts with header_start."""
+    lines = out.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("| " + header_start):
+            body = []
+            for row in lines[i + 2:]:
+                if not row.startswith("|"):
+                    break
+                body.append([c.strip() for c in row.strip("|").split("|")])
+            return body
+    raise AssertionError(f"no table starting with '{header_start}' in:\n{out}")
+
+
+def numeric(cells, what):
+    for c in cells:
+        if not re.fullmatch(NUMBER, c):
+            raise AssertionError(f"{what}: '{c}' is not a number")
+
+
+def longest(cell, what):
+    if not re.fullmatch(r"(< )?\d+\.\d+ ms( [A-Z]+)?", cell):
+        raise AssertionError(f"{what}: longest command '{cell}'")
+
+
+def check(out):
+    table = rows(out, "users | method")
+    by_method = {r[1]: r for r in table if r[0] == str(USERS)}
+    for m in METHODS:
+        r = by_method.get(m)
+        if r is None:
+            raise AssertionError(f"no row for {m} at {USERS} users:\n{out}")
+        numeric(r[2:7] + r[8:10], m)
+        longest(r[7], m)
+    if f"the online set was exactly the {LIVE} live users" not in out:
+        raise AssertionError(f"no correctness line for {LIVE} live users:\n{out}")
+    curve = rows(out, "reaper.batch_size")
+    if [r[0] for r in curve] != ["50", "500"]:
+        raise AssertionError(f"batch curve rows: {curve}")
+    for r in curve:
+        numeric(r[1:3] + r[4:6], f"batch_size {r[0]}")
+        longest(r[3], f"batch_size {r[0]}")
+    idle = rows(out, "commands sent")
+    if len(idle) != 1:
+        raise AssertionError(f"idle table: {idle}")
+    numeric(idle[0][0:3] + idle[0][4:5], "idle")
+    if "EVALSHA" not in idle[0][3] and "SSCAN" not in idle[0][3]:
+        raise AssertionError(f"idle run sent no cycle commands: {idle[0][3]}")
+
+
+def main(argv):
+    bench, opts = argv[0], argv[1:]
+    t0 = time.monotonic()
+    p = subprocess.run([sys.executable, bench, "--sizes", "2000", "--repeat", "1", "--odd",
+                        "--all", "--curve-size", "2000", "--curve-batches", "50,500",
+                        "--idle-users", "2000", "--idle-seconds", "3"] + opts,
+                       capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - t0
+    print(p.stdout)
+    print(p.stderr, file=sys.stderr)
+    if p.returncode == 77:
+        return 77
+    if p.returncode != 0:
+        print(f"bench.py exited with {p.returncode}", file=sys.stderr)
+        return 1
+    check(p.stdout)
+    if took >= 30:
+        print(f"the smoke benchmark took {took:.1f} s (limit 30 s)", file=sys.stderr)
+        return 1
+    print(f"smoke benchmark ok in {took:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
