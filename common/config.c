@@ -12,7 +12,7 @@
 
 #include "log.h"
 
-enum cfg_type { CT_STRING, CT_INT, CT_NUMBER };
+enum cfg_type { CT_STRING, CT_INT, CT_NUMBER, CT_BOOL };
 
 #define F_SECRET	0x01	/* never printed */
 #define F_NONEMPTY	0x02	/* "" is not allowed */
@@ -34,6 +34,8 @@ struct setting {
 	{ g, n, CT_STRING, offsetof(struct cfg, field), def, 0, 0, 0, fl, ch }
 #define I(g, n, field, def, lo, hi) \
 	{ g, n, CT_INT, offsetof(struct cfg, field), NULL, def, lo, hi, 0, NULL }
+#define B(g, n, field, def) \
+	{ g, n, CT_BOOL, offsetof(struct cfg, field), NULL, def, 0, 1, 0, NULL }
 #define N(g, n, field, def, lo, hi, fl) \
 	{ g, n, CT_NUMBER, offsetof(struct cfg, field), NULL, def, lo, hi, fl, NULL }
 
@@ -54,6 +56,8 @@ static const struct setting settings[] = {
 	I("reaper", "guard_min_users", guard_min_users, 100, 0, 2147483647),
 	N("reaper", "repair_missing_ttl", repair_missing_ttl, 0, 0, 86400 * 365, 0),
 	N("reaper", "max_rate", max_rate, 0, 0, 1e9, 0),
+	B("reaper", "watch_expiry", watch_expiry, 0),
+	B("reaper", "enable_notifications", enable_notifications, 0),
 	S("leader", "key", leader_key, "presence:reaper:leader", F_NONEMPTY, NULL),
 	N("leader", "lease", lease, 15, 0, 86400, F_POSITIVE),
 	N("leader", "renew", renew, 5, 0, 86400, F_POSITIVE),
@@ -145,7 +149,7 @@ cfg_defaults(struct cfg *c)
 
 		if (s->type == CT_STRING)
 			cfg_set_string(str_field(c, s), s->def_s);
-		else if (s->type == CT_INT)
+		else if (s->type == CT_INT || s->type == CT_BOOL)
 			*int_field(c, s) = (int)s->def_n;
 		else
 			*num_field(c, s) = s->def_n;
@@ -221,6 +225,15 @@ read_value(struct cfg *c, const struct setting *s, config_setting_t *cs,
 			return -1;
 		}
 		cfg_set_string(str_field(c, s), str);
+		return 0;
+	}
+	if (s->type == CT_BOOL) {
+		if (t != CONFIG_TYPE_BOOL) {
+			errf(err, errlen, "%s: %s.%s: wrong type (expected true or false)",
+			    where, s->group, s->name);
+			return -1;
+		}
+		*int_field(c, s) = config_setting_get_bool(cs) ? 1 : 0;
 		return 0;
 	}
 	if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64)
@@ -545,6 +558,9 @@ cfg_dump(const struct cfg *c, void (*out)(void *ctx, const char *line), void *ct
 				v = "(redacted)";
 			}
 			quote(v, val, sizeof(val));
+		} else if (s->type == CT_BOOL) {
+			snprintf(val, sizeof(val), "%s",
+			    *(const int *)((const char *)c + s->off) ? "true" : "false");
 		} else if (s->type == CT_INT) {
 			int v = *(const int *)((const char *)c + s->off);
 
@@ -575,6 +591,8 @@ cfg_help(void (*out)(void *ctx, const char *line), void *ctx)
 		snprintf(name, sizeof(name), "%s.%s", s->group, s->name);
 		if (s->type == CT_STRING)
 			snprintf(range, sizeof(range), "%s", s->choices ? s->choices : "");
+		else if (s->type == CT_BOOL)
+			snprintf(range, sizeof(range), "true|false");
 		else if (s->flags & F_POSITIVE)
 			snprintf(range, sizeof(range), "> 0");
 		else if (s->type == CT_INT)
@@ -584,6 +602,9 @@ cfg_help(void (*out)(void *ctx, const char *line), void *ctx)
 		if (s->type == CT_STRING)
 			snprintf(line, sizeof(line), "  %-28s \"%s\"%s%s", name, s->def_s,
 			    range[0] ? "  " : "", range);
+		else if (s->type == CT_BOOL)
+			snprintf(line, sizeof(line), "  %-28s %s  %s", name,
+			    s->def_n ? "true" : "false", range);
 		else
 			snprintf(line, sizeof(line), "  %-28s %.*f  %s", name,
 			    s->type == CT_INT ? 0 : (s->def_n == (int)s->def_n ? 0 : 1),

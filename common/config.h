@@ -37,6 +37,8 @@ struct cfg {
 	int guard_min_users;
 	double repair_missing_ttl;	/* seconds; 0 = only report ghosts */
 	double max_rate;		/* users checked per second; 0 = unlimited */
+	int watch_expiry;		/* reap on key-expiry events too */
+	int enable_notifications;	/* may CONFIG SET notify-keyspace-events */
 
 	char *leader_key;
 	double lease;

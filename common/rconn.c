@@ -326,6 +326,50 @@ rconn_get_reply(struct rconn *c, redisReply **reply)
 	return 0;
 }
 
+int
+rconn_poll_reply(struct rconn *c, redisReply **reply)
+{
+	void *r = NULL;
+
+	*reply = NULL;
+	if (c->broken)
+		return -1;
+	if (flush_out(c, mono_ms() + c->command_timeout_ms) < 0)
+		return -1;
+	for (;;) {
+		char buf[16384];
+		ssize_t n;
+
+		if (redisReaderGetReply(c->reader, &r) != REDIS_OK)
+			return fail(c, "protocol error: %s", c->reader->errstr);
+		if (r != NULL)
+			break;
+		n = c->tr->read(c, buf, sizeof(buf));
+		if (n > 0) {
+			if (redisReaderFeed(c->reader, buf, (size_t)n) != REDIS_OK)
+				return fail(c, "protocol error: %s", c->reader->errstr);
+			continue;
+		}
+		if (n == 0)
+			return fail(c, "connection closed by redis");
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		return fail(c, "read from redis: %s", strerror(errno));
+	}
+	if (c->pending > 0)	/* pushed messages were never asked for */
+		c->pending--;
+	*reply = r;
+	return 1;
+}
+
+int
+rconn_fd(const struct rconn *c)
+{
+	return c->fd;
+}
+
 redisReply *
 rconn_call(struct rconn *c, int argc, const char **argv, const size_t *argvlen)
 {

@@ -62,6 +62,16 @@ int rconn_get_reply(struct rconn *c, redisReply **reply);
 redisReply *rconn_call(struct rconn *c, int argc, const char **argv, const size_t *argvlen);
 redisReply *rconn_calll(struct rconn *c, const char *arg0, ...);
 
+/*
+ * Pub/sub: send what is queued, then return a reply (or pushed message)
+ * only if one can be had without waiting. 1 with *reply set, 0 when
+ * nothing is there yet, -1 on a transport error (connection broken).
+ */
+int rconn_poll_reply(struct rconn *c, redisReply **reply);
+
+/* The socket, for poll(2) by a caller that waits on several things. */
+int rconn_fd(const struct rconn *c);
+
 /* Replies still expected for queued commands. */
 int rconn_pending(const struct rconn *c);
 int rconn_broken(const struct rconn *c);

@@ -24,12 +24,14 @@
 #include "rconn.h"
 #include "reconcile.h"
 #include "timeutil.h"
+#include "watch.h"
 
 #define BACKOFF_BASE_MS		100
 #define BACKOFF_CAP_MS		5000
 #define BACKOFF_FLOOR_MS	50
 #define INTERVAL_JITTER		0.05
 
+static int wake_fd = -1;		/* the expiry subscription, when there is one */
 static int64_t watchdog_ms;	/* systemd watchdog period / 2; 0 = off */
 static int64_t watchdog_last;
 static volatile sig_atomic_t stop_signal;
@@ -49,6 +51,10 @@ struct daemon {
 	char holder[LEADER_TOKEN_MAX];	/* last lock holder seen as standby */
 	int64_t next_cycle;
 	int64_t renew_due;
+	struct watch watch;
+	int64_t watch_retry_at;
+	int watch_warned;	/* said once that the server sends no expiry events */
+	unsigned long long event_removed;	/* since the last pass's summary */
 };
 
 static void
@@ -130,7 +136,10 @@ keepalive(void)
 static void
 sleep_until(int64_t deadline)
 {
-	struct pollfd p = { .fd = wake_pipe[0], .events = POLLIN };
+	struct pollfd p[2] = {
+		{ .fd = wake_pipe[0], .events = POLLIN },
+		{ .fd = wake_fd, .events = POLLIN },
+	};
 	char buf[64];
 
 	for (;;) {
@@ -141,9 +150,11 @@ sleep_until(int64_t deadline)
 			return;
 		if (watchdog_ms > 0 && left > watchdog_ms)
 			left = watchdog_ms;
-		if (poll(&p, 1, left > 60000 ? 60000 : (int)left) > 0) {
+		if (poll(p, wake_fd >= 0 ? 2 : 1, left > 60000 ? 60000 : (int)left) > 0) {
 			while (read(wake_pipe[0], buf, sizeof(buf)) > 0)
 				;
+			if (wake_fd >= 0 && p[1].revents)
+				return;	/* expiry events to read */
 		}
 	}
 }
@@ -239,20 +250,25 @@ endpoint(const struct cfg *c, char *out, size_t outsz)
 	rurl_format_redacted(&c->url, out, outsz);
 }
 
+static void
+conn_opts(const struct daemon *d, struct rconn_opts *o, char *name, size_t namesz)
+{
+	leader_client_name(d->cfg.identity, name, namesz);
+	o->url = &d->cfg.url;
+	o->connect_timeout_ms = (int)(d->cfg.connect_timeout * 1000);
+	o->command_timeout_ms = (int)(d->cfg.command_timeout * 1000);
+	o->client_name = name;
+}
+
 /* Connect once. Returns 0, or the rconn_err kind with a message in err. */
 static int
 try_connect(struct daemon *d, char *err, size_t errlen)
 {
-	char name[300];
-	struct rconn_opts o = {
-		.url = &d->cfg.url,
-		.connect_timeout_ms = (int)(d->cfg.connect_timeout * 1000),
-		.command_timeout_ms = (int)(d->cfg.command_timeout * 1000),
-		.client_name = name,
-	};
+	struct rconn_opts o;
 	enum rconn_err kind;
+	char name[300];
 
-	leader_client_name(d->cfg.identity, name, sizeof(name));
+	conn_opts(d, &o, name, sizeof(name));
 	d->conn = rconn_connect(&o, &kind, err, errlen);
 	return d->conn ? 0 : (int)kind;
 }
@@ -414,6 +430,12 @@ run_cycle(struct daemon *d)
 	    st.seconds);
 	if (st.ghosts)
 		log_ghosts(d, &st);
+	if (d->cfg.watch_expiry && !d->cli.dry_run) {
+		log_info("since the last pass: %llu removed by the pass, %llu on key-expiry "
+		    "events (%llu events)", st.removed, d->event_removed, d->watch.events);
+		d->event_removed = 0;
+		d->watch.events = 0;
+	}
 	switch (res) {
 	case RECONCILE_OK:
 		log_cycle(d, &st);
@@ -514,6 +536,8 @@ reload(struct daemon *d)
 			rconn_close(d->conn);
 		d->conn = NULL;
 	}
+	watch_free(&d->watch);
+	watch_init(&d->watch);
 	reconcile_free(&d->rec);
 	cfg_free(&d->cfg);
 	d->cfg = next;
@@ -537,6 +561,96 @@ reload(struct daemon *d)
 	notify_ready();
 }
 
+/* Say what the server's notify-keyspace-events means for watching; enable on request. */
+static void
+check_notifications(struct daemon *d)
+{
+	char flags[64], err[256];
+	int ready = watch_server_ready(d->conn, flags, sizeof(flags), err, sizeof(err));
+
+	if (ready == 1 || d->watch_warned)
+		return;
+	d->watch_warned = 1;
+	if (ready < 0) {
+		log_warnx("reaper.watch_expiry: cannot read notify-keyspace-events (%s); "
+		    "subscribing anyway", err);
+	} else if (d->cfg.enable_notifications) {
+		if (watch_server_enable(d->conn, flags, err, sizeof(err)) == 0)
+			log_warnx("reaper.watch_expiry: set the server's notify-keyspace-events "
+			    "from \"%s\" to include Ex (reaper.enable_notifications)", flags);
+		else
+			log_warnx("reaper.watch_expiry: %s", err);
+	} else {
+		log_warnx("reaper.watch_expiry: the server's notify-keyspace-events is \"%s\", "
+		    "without E and x: no key-expiry events will arrive and only the periodic "
+		    "pass reaps. Set it (CONFIG SET notify-keyspace-events Ex) or "
+		    "reaper.enable_notifications = true", flags);
+	}
+}
+
+/* Reap the users whose socket sets expired, through the fenced script. */
+static void
+reap_events(struct daemon *d)
+{
+	struct reconcile_stats st;
+	enum reconcile_result res;
+
+	res = reconcile_reap_ids(&d->rec, d->conn, (const char *const *)d->watch.ids,
+	    d->watch.lens, d->watch.n, &st);
+	log_debug("expiry events: checked %zu users, removed %llu", d->watch.n, st.removed);
+	watch_clear(&d->watch);
+	if (res == RECONCILE_OK) {
+		d->event_removed += st.removed;
+		metrics_event_removals(st.removed);
+	} else if (res == RECONCILE_NOT_LEADER) {
+		log_warnx("%s", d->rec.err);
+		set_leader(d, 0);
+	} else if (res == RECONCILE_CONN) {
+		drop_conn(d, d->rec.err);
+	} else {
+		log_error("%s", d->rec.err);
+	}
+}
+
+/*
+ * Event-driven reaping, leader only: subscribe, read what arrived, and reap
+ * when a small batch is due. Losing the subscription is logged; the
+ * periodic pass still reaps and the subscription is retried.
+ */
+static void
+watch_step(struct daemon *d, int64_t now)
+{
+	char name[300];
+	struct rconn_opts o;
+
+	if (!d->is_leader || d->conn == NULL) {
+		if (d->watch.sub) {
+			watch_unsubscribe(&d->watch);
+			log_info("stopped watching key expiry (not leader)");
+		}
+		watch_clear(&d->watch);
+		return;
+	}
+	if (d->watch.sub == NULL && now >= d->watch_retry_at) {
+		check_notifications(d);
+		conn_opts(d, &o, name, sizeof(name));
+		if (watch_subscribe(&d->watch, &o, d->cfg.url.db) == 0) {
+			log_info("watching key expiry on %s", d->watch.channel);
+		} else {
+			log_warnx("cannot watch key expiry: %s; retrying", d->watch.err);
+			d->watch_retry_at = now + retry_delay_ms(d);
+		}
+	}
+	if (d->watch.sub && watch_read(&d->watch, &d->rec.keys) < 0) {
+		log_warnx("key-expiry subscription lost: %s; the periodic pass still reaps",
+		    d->watch.err);
+		metrics_redis_error();
+		d->watch_retry_at = now + retry_delay_ms(d);
+	}
+	if (watch_due(&d->watch, now, (size_t)d->cfg.batch_size))
+		reap_events(d);
+}
+
 /* The daemon: never exits because of Redis; only a signal ends it. */
 static int
 run_loop(struct daemon *d)
@@ -550,6 +664,8 @@ run_loop(struct daemon *d)
 		if (ensure_conn(d) < 0)
 			continue;
 		now = mono_ms();
+		if (!d->is_leader && d->watch.sub)
+			watch_step(d, now);	/* a standby does not subscribe */
 		if (!d->cli.dry_run && !d->is_leader) {
 			if (try_lead(d) < 0) {
 				sleep_until(now + retry_delay_ms(d));
@@ -565,6 +681,11 @@ run_loop(struct daemon *d)
 			if (rconn_broken(d->conn))
 				drop_conn(d, rconn_errstr(d->conn));
 			continue;
+		}
+		if (d->cfg.watch_expiry && !d->cli.dry_run) {
+			watch_step(d, now);
+			if (d->conn == NULL)
+				continue;
 		}
 		if (now >= d->next_cycle) {
 			d->next_cycle = now + interval_ms(&d->cfg);
@@ -586,9 +707,14 @@ run_loop(struct daemon *d)
 		wake = d->next_cycle;
 		if (d->is_leader && d->renew_due < wake)
 			wake = d->renew_due;
+		if (d->watch.n > 0 && d->watch.first_ms + WATCH_FLUSH_MS < wake)
+			wake = d->watch.first_ms + WATCH_FLUSH_MS;
+		wake_fd = d->watch.sub ? rconn_fd(d->watch.sub) : -1;
 		sleep_until(wake);
+		wake_fd = -1;
 	}
 	note_shutdown();
+	watch_free(&d->watch);
 	release_lock(d);
 	return EX_OK;
 }
@@ -693,6 +819,18 @@ check_config(struct daemon *d)
 		return kind == RCONN_EAUTH ? EX_CONFIG : EX_OK;
 	}
 	printf("# redis %s: reachable\n", ep);
+	if (d->cfg.watch_expiry) {
+		char flags[64], werr[256];
+		int ready = watch_server_ready(d->conn, flags, sizeof(flags), werr, sizeof(werr));
+
+		if (ready < 0)
+			printf("# key-expiry events: cannot tell (%s)\n", werr);
+		else
+			printf("# key-expiry events: notify-keyspace-events is \"%s\": %s\n", flags,
+			    ready ? "ok" : d->cfg.enable_notifications ?
+			    "missing E and x; the leader will add them" :
+			    "missing E and x; only the periodic pass will reap");
+	}
 	reconcile_init(&d->rec, &d->cfg, NULL, 1, NULL);
 	if ((rc = reconcile_probe(&d->rec, d->conn, &g)) != 0) {
 		printf("# guard probe: %s\n", d->rec.err);
@@ -768,6 +906,7 @@ main(int argc, char **argv)
 	d.rec.sleep_until = pace_sleep;
 	d.rec.tick_arg = &d;
 	backoff_init(&d.backoff, BACKOFF_BASE_MS, BACKOFF_CAP_MS, BACKOFF_FLOOR_MS);
+	watch_init(&d.watch);
 	rc = d.cli.once ? run_once(&d) : run_loop(&d);
 	metrics_http_stop();
 out:

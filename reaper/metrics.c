@@ -31,7 +31,7 @@ struct snapshot {
 	int redis_up;
 	unsigned long long leader_changes;
 	unsigned long long cycles[MC_NRESULTS];
-	unsigned long long scanned, removed, ghosts, redis_errors;
+	unsigned long long scanned, removed, ghosts, redis_errors, event_removed;
 	long long online;
 	double cycle_seconds;
 	double last_success;
@@ -126,6 +126,15 @@ metrics_cycle(enum metrics_cycle_result res, unsigned long long scanned,
 	m.s.cycle_seconds = seconds;
 	if (res == MC_OK)
 		m.s.last_success = wall_seconds();
+	pthread_mutex_unlock(&m.mu);
+}
+
+void
+metrics_event_removals(unsigned long long removed)
+{
+	pthread_mutex_lock(&m.mu);
+	m.s.removed += removed;
+	m.s.event_removed += removed;
 	pthread_mutex_unlock(&m.mu);
 }
 
@@ -256,6 +265,9 @@ metrics_render(char *buf, size_t bufsz)
 	family(&o, "presence_reaper_users_removed_total", "counter",
 	    "Stale users removed from the online set.");
 	emit(&o, "presence_reaper_users_removed_total %llu\n", s.removed);
+	family(&o, "presence_reaper_event_removals_total", "counter",
+	    "Stale users removed on key-expiry events (part of users_removed_total).");
+	emit(&o, "presence_reaper_event_removals_total %llu\n", s.event_removed);
 	family(&o, "presence_reaper_ghosts_total", "counter",
 	    "Socket sets found without a TTL (they never expire).");
 	emit(&o, "presence_reaper_ghosts_total %llu\n", s.ghosts);

@@ -28,6 +28,9 @@ void metrics_cycle(enum metrics_cycle_result res, unsigned long long scanned,
     unsigned long long removed, unsigned long long ghosts, long long online,
     double seconds);
 
+/* Users removed on key-expiry events (also counted in users_removed_total). */
+void metrics_event_removals(unsigned long long removed);
+
 /* Render the exposition text into buf; returns its length (truncated to fit). */
 size_t metrics_render(char *buf, size_t bufsz);
 

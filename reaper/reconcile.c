@@ -9,7 +9,10 @@
 #include "scripts.h"
 #include "timeutil.h"
 
-#define GUARD_SAMPLE "1000"
+#define GUARD_ROUNDS 10
+#define GUARD_COUNT_N 100
+#define GUARD_COUNT "100"	/* 10 x 100 = 1000 sampled members */
+#define GUARD_SMALL "1000"
 #define GHOST_SAMPLE 5
 
 /* PTTL answers: no such key, or a key without a TTL. */
@@ -65,6 +68,11 @@ reconcile_free(struct reconcile *r)
 	free(r->cur.cand);
 	free(r->prev.cand);
 	free(r->esc);
+	free(r->ids);
+	free(r->lens);
+	r->ids = NULL;
+	r->lens = NULL;
+	r->idscap = 0;
 	idset_clear(&r->printed);
 	r->cur.cand = r->prev.cand = NULL;
 	r->cur.candcap = r->prev.candcap = 0;
@@ -87,17 +95,17 @@ grow(void **p, size_t *cap, size_t want, size_t elsz)
 }
 
 /*
- * Lay the socket keys of members[idx[i]] (or members[i] when idx is NULL)
- * out in b's arena as argv[lead + i], with room for nargs arguments in all.
+ * Lay the socket keys of ids[0..n) out in b's arena as argv[lead + i], with
+ * room for nargs arguments in all.
  */
 static int
-build_keys(struct reconcile *r, struct batchbuf *b, redisReply **members, const size_t *idx,
-    size_t n, size_t lead, size_t nargs)
+build_keys(struct reconcile *r, struct batchbuf *b, const char *const *ids,
+    const size_t *lens, size_t n, size_t lead, size_t nargs)
 {
 	size_t need = 0, off = 0, cap = b->nargs;
 
 	for (size_t i = 0; i < n; i++)
-		need += keys_socket_len(&r->keys, members[idx ? idx[i] : i]->len);
+		need += keys_socket_len(&r->keys, lens[i]);
 	if (grow((void **)&b->arena, &b->arenasz, need ? need : 1, 1) < 0 ||
 	    grow((void **)&b->argv, &cap, nargs, sizeof(*b->argv)) < 0 ||
 	    grow((void **)&b->argvlen, &b->nargs, nargs, sizeof(*b->argvlen)) < 0) {
@@ -105,11 +113,29 @@ build_keys(struct reconcile *r, struct batchbuf *b, redisReply **members, const 
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
+		b->argv[lead + i] = b->arena + off;
+		b->argvlen[lead + i] = keys_socket(&r->keys, b->arena + off, ids[i], lens[i]);
+		off += b->argvlen[lead + i];
+	}
+	return 0;
+}
+
+/* Point r->ids / r->lens at members[idx[i]] (or members[i] when idx is NULL). */
+static int
+gather(struct reconcile *r, redisReply **members, const size_t *idx, size_t n)
+{
+	size_t cap = r->idscap;
+
+	if (grow((void **)&r->ids, &cap, n ? n : 1, sizeof(*r->ids)) < 0 ||
+	    grow((void **)&r->lens, &r->idscap, n ? n : 1, sizeof(*r->lens)) < 0) {
+		snprintf(r->err, sizeof(r->err), "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
 		const redisReply *m = members[idx ? idx[i] : i];
 
-		b->argv[lead + i] = b->arena + off;
-		b->argvlen[lead + i] = keys_socket(&r->keys, b->arena + off, m->str, m->len);
-		off += b->argvlen[lead + i];
+		r->ids[i] = m->str;
+		r->lens[i] = m->len;
 	}
 	return 0;
 }
@@ -173,7 +199,8 @@ screen_append(struct reconcile *r, struct rconn *c, redisReply **members, size_t
 	const char *argv[2] = { "PTTL", NULL };
 	size_t argvlen[2] = { 4, 0 };
 
-	if (build_keys(r, &r->scan, members, NULL, n, 0, n) < 0)
+	if (gather(r, members, NULL, n) < 0 ||
+	    build_keys(r, &r->scan, r->ids, r->lens, n, 0, n) < 0)
 		return RECONCILE_INTERNAL;
 	for (size_t i = 0; i < n; i++) {
 		argv[1] = r->scan.argv[i];
@@ -259,6 +286,68 @@ screen_read(struct reconcile *r, struct rconn *c, struct batch *b, redisReply **
 	return rc;
 }
 
+/* Read n PTTL replies of the guard sample. */
+static int
+probe_read(struct reconcile *r, struct rconn *c, size_t n, struct guard_probe *g)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		redisReply *t;
+
+		if (rconn_get_reply(c, &t) < 0)
+			return conn_error(r, c);
+		if (t->type == REDIS_REPLY_INTEGER) {
+			g->sampled++;
+			g->stale += t->integer == PTTL_MISSING;
+		} else if (rc == 0) {
+			rc = data_error(r, t, "PTTL");
+		}
+		freeReplyObject(t);
+	}
+	return rc;
+}
+
+/*
+ * Sample GUARD_ROUNDS x GUARD_COUNT random members and count those whose
+ * socket set is gone. Several small SRANDMEMBER calls rather than one of
+ * 1000: on a large set each call costs Redis about 2 us per member, and no
+ * single call may block it for long. A member drawn twice counts twice,
+ * which does not bias the fraction.
+ */
+static int
+guard_sample(struct reconcile *r, struct rconn *c, struct guard_probe *g)
+{
+	redisReply *rep[GUARD_ROUNDS] = { NULL };
+	/* A set of up to 1000 is cheap to return whole, and then seen exactly. */
+	int small = g->online <= GUARD_ROUNDS * GUARD_COUNT_N;
+	int rounds = small ? 1 : GUARD_ROUNDS;
+	int rc = 0;
+
+	for (int i = 0; i < rounds; i++)
+		if (rconn_appendl(c, "SRANDMEMBER", r->cfg->online_set,
+		    small ? GUARD_SMALL : GUARD_COUNT, NULL) < 0)
+			return conn_error(r, c);
+	for (int i = 0; i < rounds; i++)
+		if (rconn_get_reply(c, &rep[i]) < 0) {
+			rc = conn_error(r, c);
+			goto out;
+		}
+	for (int i = 0; i < rounds && rc == 0; i++) {
+		if (rep[i]->type != REDIS_REPLY_ARRAY)
+			rc = data_error(r, rep[i], "SRANDMEMBER");
+		else if (check_members(r, rep[i], "SRANDMEMBER") < 0)
+			rc = RECONCILE_DATA;
+		else if ((rc = screen_append(r, c, rep[i]->element, rep[i]->elements)) == 0)
+			rc = probe_read(r, c, rep[i]->elements, g);
+	}
+out:
+	for (int i = 0; i < GUARD_ROUNDS; i++)
+		if (rep[i])
+			freeReplyObject(rep[i]);
+	return rc;
+}
+
 int
 reconcile_probe(struct reconcile *r, struct rconn *c, struct guard_probe *g)
 {
@@ -281,37 +370,9 @@ reconcile_probe(struct reconcile *r, struct rconn *c, struct guard_probe *g)
 	if (g->online == 0)
 		return 0;
 
-	rep = rconn_calll(c, "SRANDMEMBER", cfg->online_set, GUARD_SAMPLE, NULL);
-	if (rep == NULL)
-		return conn_error(r, c);
-	if (rep->type != REDIS_REPLY_ARRAY) {
-		rc = data_error(r, rep, "SRANDMEMBER");
-		goto out;
-	}
-	if (check_members(r, rep, "SRANDMEMBER") < 0) {
-		rc = RECONCILE_DATA;
-		goto out;
-	}
-	if ((rc = screen_append(r, c, rep->element, rep->elements)) != 0)
-		goto out;
-	g->sampled = (int)rep->elements;
-	for (size_t i = 0; i < rep->elements; i++) {
-		redisReply *t;
-
-		if (rconn_get_reply(c, &t) < 0) {
-			rc = conn_error(r, c);
-			goto out;
-		}
-		if (t->type == REDIS_REPLY_INTEGER && t->integer == PTTL_MISSING)
-			g->stale++;
-		else if (t->type != REDIS_REPLY_INTEGER && rc == 0)
-			rc = data_error(r, t, "PTTL");
-		freeReplyObject(t);
-	}
-	g->tripped = rc == 0 && g->applies &&
+	rc = guard_sample(r, c, g);
+	g->tripped = rc == 0 && g->applies && g->sampled > 0 &&
 	    (double)g->stale / (double)g->sampled > cfg->max_stale_ratio;
-out:
-	freeReplyObject(rep);
 	return rc;
 }
 
@@ -352,17 +413,17 @@ set_arg(struct batchbuf *b, size_t i, const char *s, size_t len)
 	b->argvlen[i] = len;
 }
 
-/* Queue the fenced reap script for the candidates of batch b. */
+/* Queue the fenced reap script for users ids[0..n). */
 static int
-reap_append(struct reconcile *r, struct rconn *c, const struct batch *b, size_t *argc)
+reap_append_ids(struct reconcile *r, struct rconn *c, const char *const *ids,
+    const size_t *lens, size_t n, size_t *argc)
 {
 	const struct cfg *cfg = r->cfg;
 	struct batchbuf *rb = &r->reap;
-	redisReply **members = b->reply->element[1]->element;
-	size_t n = b->ncand, mid = REAP_LEAD + n;
+	size_t mid = REAP_LEAD + n;
 
 	*argc = REAP_LEAD + n + REAP_MID + n;
-	if (build_keys(r, rb, members, b->cand, n, REAP_LEAD, *argc) < 0)
+	if (build_keys(r, rb, ids, lens, n, REAP_LEAD, *argc) < 0)
 		return RECONCILE_INTERNAL;
 	snprintf(rb->numkeys, sizeof(rb->numkeys), "%zu", n + 3);
 	snprintf(rb->maxlen, sizeof(rb->maxlen), "%d", cfg->events_stream_maxlen);
@@ -378,12 +439,20 @@ reap_append(struct reconcile *r, struct rconn *c, const struct batch *b, size_t 
 	set_arg(rb, mid + 3, rb->maxlen, strlen(rb->maxlen));
 	set_arg(rb, mid + 4, rb->repair, strlen(rb->repair));
 	for (size_t i = 0; i < n; i++)
-		set_arg(rb, mid + REAP_MID + i, members[b->cand[i]]->str,
-		    members[b->cand[i]]->len);
+		set_arg(rb, mid + REAP_MID + i, ids[i], lens[i]);
 	if (script_append(c, &r->reap_script, (int)*argc, rb->argv, rb->argvlen,
 	    r->err, sizeof(r->err)) < 0)
 		return rconn_broken(c) ? RECONCILE_CONN : RECONCILE_DATA;
 	return 0;
+}
+
+/* Queue the fenced reap script for the candidates of batch b. */
+static int
+reap_append(struct reconcile *r, struct rconn *c, const struct batch *b, size_t *argc)
+{
+	if (gather(r, b->reply->element[1]->element, b->cand, b->ncand) < 0)
+		return RECONCILE_INTERNAL;
+	return reap_append_ids(r, c, r->ids, r->lens, b->ncand, argc);
 }
 
 /*
@@ -533,6 +602,26 @@ pass(struct reconcile *r, struct rconn *c, struct reconcile_stats *st, int64_t s
 			return rrc;
 	}
 	return rc;
+}
+
+enum reconcile_result
+reconcile_reap_ids(struct reconcile *r, struct rconn *c, const char *const *ids,
+    const size_t *lens, size_t n, struct reconcile_stats *st)
+{
+	size_t argc;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	st->online = -1;
+	r->err[0] = '\0';
+	if (n == 0)
+		return RECONCILE_OK;
+	if (r->reap_script.sha[0] == '\0' &&
+	    script_load(c, &r->reap_script, r->err, sizeof(r->err)) < 0)
+		return rconn_broken(c) ? RECONCILE_CONN : RECONCILE_DATA;
+	if ((rc = reap_append_ids(r, c, ids, lens, n, &argc)) == 0)
+		rc = reap_read(r, c, argc, st);
+	return (enum reconcile_result)rc;
 }
 
 enum reconcile_result

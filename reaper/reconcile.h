@@ -78,6 +78,9 @@ struct reconcile {
 	struct batch cur, prev;
 	char *esc;		/* escaped ID for printing */
 	size_t escsz;
+	const char **ids;	/* the users of the script being built */
+	size_t *lens;
+	size_t idscap;
 	struct idset printed;	/* dry-run: IDs printed this cycle */
 	char err[512];
 };
@@ -102,5 +105,13 @@ int reconcile_probe(struct reconcile *r, struct rconn *c, struct guard_probe *g)
  */
 enum reconcile_result reconcile_cycle(struct reconcile *r, struct rconn *c,
     struct reconcile_stats *st);
+
+/*
+ * Run the atomic fenced reap script on the given users (key-expiry
+ * events): each is removed only if its socket set is still gone. Counts
+ * removals in st->removed. Needs an empty pipeline.
+ */
+enum reconcile_result reconcile_reap_ids(struct reconcile *r, struct rconn *c,
+    const char *const *ids, const size_t *lens, size_t n, struct reconcile_stats *st);
 
 #endif

@@ -16,7 +16,7 @@ binary = sys.argv[2]
 
 config_c = (root / "common/config.c").read_text()
 cli_c = (root / "reaper/cli.c").read_text()
-settings = re.findall(r'^\s*[SIN]\("(\w+)", "(\w+)"', config_c, re.M)
+settings = re.findall(r'^\s*[SINB]\("(\w+)", "(\w+)"', config_c, re.M)
 options = re.findall(r'^\s*\{ "([\w-]+)",', cli_c, re.M)
 assert len(settings) >= 20, f"settings table not found ({len(settings)})"
 assert len(options) >= 10, f"option table not found ({len(options)})"

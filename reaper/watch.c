@@ -1,0 +1,197 @@
+#include "watch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "timeutil.h"
+
+void
+watch_init(struct watch *w)
+{
+	memset(w, 0, sizeof(*w));
+	idset_init(&w->seen);
+}
+
+void
+watch_clear(struct watch *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		free(w->ids[i]);
+	w->n = 0;
+	w->first_ms = 0;
+	idset_clear(&w->seen);
+}
+
+void
+watch_free(struct watch *w)
+{
+	watch_unsubscribe(w);
+	watch_clear(w);
+	free(w->ids);
+	free(w->lens);
+	w->ids = NULL;
+	w->lens = NULL;
+	w->cap = 0;
+}
+
+int
+watch_server_ready(struct rconn *c, char *flags, size_t flagsz, char *err, size_t errlen)
+{
+	redisReply *r = rconn_calll(c, "CONFIG", "GET", "notify-keyspace-events", NULL);
+	int rc = -1;
+
+	flags[0] = '\0';
+	if (r == NULL) {
+		snprintf(err, errlen, "%s", rconn_errstr(c));
+		return -1;
+	}
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[1]->type == REDIS_REPLY_STRING) {
+		const char *v = r->element[1]->str;
+
+		snprintf(flags, flagsz, "%s", v);
+		rc = strchr(v, 'E') && (strchr(v, 'x') || strchr(v, 'A'));
+	} else {
+		snprintf(err, errlen, "CONFIG GET notify-keyspace-events: %s",
+		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+int
+watch_server_enable(struct rconn *c, const char *flags, char *err, size_t errlen)
+{
+	char want[64];
+	redisReply *r;
+	int rc = -1;
+
+	snprintf(want, sizeof(want), "%s%s%s", flags, strchr(flags, 'E') ? "" : "E",
+	    strchr(flags, 'x') || strchr(flags, 'A') ? "" : "x");
+	if ((r = rconn_calll(c, "CONFIG", "SET", "notify-keyspace-events", want, NULL)) == NULL) {
+		snprintf(err, errlen, "%s", rconn_errstr(c));
+		return -1;
+	}
+	if (r->type == REDIS_REPLY_STATUS)
+		rc = 0;
+	else
+		snprintf(err, errlen, "CONFIG SET notify-keyspace-events: %s",
+		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+	freeReplyObject(r);
+	return rc;
+}
+
+int
+watch_subscribe(struct watch *w, const struct rconn_opts *o, int db)
+{
+	enum rconn_err kind;
+	redisReply *r;
+
+	snprintf(w->channel, sizeof(w->channel), "__keyevent@%d__:expired", db);
+	if ((w->sub = rconn_connect(o, &kind, w->err, sizeof(w->err))) == NULL)
+		return -1;
+	if ((r = rconn_calll(w->sub, "SUBSCRIBE", w->channel, NULL)) == NULL) {
+		snprintf(w->err, sizeof(w->err), "SUBSCRIBE: %s", rconn_errstr(w->sub));
+		goto fail;
+	}
+	if (r->type != REDIS_REPLY_ARRAY) {
+		snprintf(w->err, sizeof(w->err), "SUBSCRIBE %s: %s", w->channel,
+		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		freeReplyObject(r);
+		goto fail;
+	}
+	freeReplyObject(r);
+	return 0;
+fail:
+	rconn_close(w->sub);
+	w->sub = NULL;
+	return -1;
+}
+
+void
+watch_unsubscribe(struct watch *w)
+{
+	/* Closing the connection ends the subscription; no UNSUBSCRIBE round trip. */
+	rconn_close(w->sub);
+	w->sub = NULL;
+}
+
+/* The user of a socket-set key, or -1 when the key is not one of ours. */
+static int
+user_of(const struct keyfmt *k, const char *key, size_t len, const char **id, size_t *idlen)
+{
+	if (len < k->prefix_len + k->suffix_len ||
+	    memcmp(key, k->prefix, k->prefix_len) != 0 ||
+	    memcmp(key + len - k->suffix_len, k->suffix, k->suffix_len) != 0)
+		return -1;
+	*id = key + k->prefix_len;
+	*idlen = len - k->prefix_len - k->suffix_len;
+	return 0;
+}
+
+static int
+queue(struct watch *w, const char *id, size_t len)
+{
+	char *copy;
+
+	if (idset_add(&w->seen, id, len) != 1)
+		return 0;	/* already queued (or out of memory: the pass catches it) */
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 64;
+		char **ids = realloc(w->ids, cap * sizeof(*ids));
+		size_t *lens;
+
+		if (ids == NULL)
+			return -1;
+		w->ids = ids;
+		if ((lens = realloc(w->lens, cap * sizeof(*lens))) == NULL)
+			return -1;
+		w->lens = lens;
+		w->cap = cap;
+	}
+	if ((copy = malloc(len ? len : 1)) == NULL)
+		return -1;
+	memcpy(copy, id, len);
+	w->ids[w->n] = copy;
+	w->lens[w->n++] = len;
+	if (w->first_ms == 0)
+		w->first_ms = mono_ms();
+	w->events++;
+	return 0;
+}
+
+int
+watch_read(struct watch *w, const struct keyfmt *k)
+{
+	redisReply *r;
+	int rc;
+
+	if (w->sub == NULL)
+		return 0;
+	while ((rc = rconn_poll_reply(w->sub, &r)) == 1) {
+		const char *id;
+		size_t idlen;
+
+		/* ["message", channel, key] */
+		if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+		    r->element[0]->type == REDIS_REPLY_STRING &&
+		    strcmp(r->element[0]->str, "message") == 0 &&
+		    r->element[2]->type == REDIS_REPLY_STRING &&
+		    user_of(k, r->element[2]->str, r->element[2]->len, &id, &idlen) == 0)
+			queue(w, id, idlen);
+		freeReplyObject(r);
+	}
+	if (rc < 0) {
+		snprintf(w->err, sizeof(w->err), "%s", rconn_errstr(w->sub));
+		watch_unsubscribe(w);
+		return -1;
+	}
+	return 0;
+}
+
+int
+watch_due(const struct watch *w, int64_t now, size_t batch)
+{
+	return w->n > 0 && (w->n >= batch || now - w->first_ms >= WATCH_FLUSH_MS);
+}

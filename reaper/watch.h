@@ -1,0 +1,63 @@
+/*
+ * watch: event-driven reaping. The leader subscribes to the server's
+ * key-expiry events (__keyevent@<db>__:expired) on a second connection,
+ * keeps the socket-set keys of the configured prefix/suffix, and queues
+ * their users to be reaped through the same atomic fenced script, briefly
+ * batched. Pub/sub loses events on disconnect, so the periodic pass stays
+ * as the safety net.
+ */
+#ifndef PR_WATCH_H
+#define PR_WATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "idset.h"
+#include "keys.h"
+#include "rconn.h"
+
+#define WATCH_FLUSH_MS 100	/* how long an event may wait for company */
+
+struct watch {
+	struct rconn *sub;	/* NULL while not subscribed */
+	char channel[64];
+	struct idset seen;	/* users queued, to queue each once */
+	char **ids;
+	size_t *lens;
+	size_t n, cap;
+	int64_t first_ms;	/* when the oldest queued event arrived */
+	unsigned long long events;	/* matching expiry events since the last summary */
+	char err[256];
+};
+
+void watch_init(struct watch *w);
+void watch_free(struct watch *w);
+
+/*
+ * Is the server publishing expiry events (notify-keyspace-events holds E
+ * and x, or E and A)? 1 yes, 0 no (the current value in flags), -1 could
+ * not tell (err: e.g. CONFIG is not allowed to this user).
+ */
+int watch_server_ready(struct rconn *c, char *flags, size_t flagsz, char *err, size_t errlen);
+
+/* Add "Ex" to the server's notify-keyspace-events. 0 or -1 (err). */
+int watch_server_enable(struct rconn *c, const char *flags, char *err, size_t errlen);
+
+/* Open the subscriber connection and SUBSCRIBE. 0 or -1 (w->err). */
+int watch_subscribe(struct watch *w, const struct rconn_opts *o, int db);
+void watch_unsubscribe(struct watch *w);
+
+/*
+ * Read every message that is already there; queue the users of matching
+ * keys. 0, or -1 when the subscriber connection broke (it is closed).
+ */
+int watch_read(struct watch *w, const struct keyfmt *k);
+
+/* Queued users should be reaped now: enough of them, or waited long enough. */
+int watch_due(const struct watch *w, int64_t now, size_t batch);
+
+/* Forget the queue after it was reaped. */
+void watch_clear(struct watch *w);
+
+#endif
