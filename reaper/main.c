@@ -352,6 +352,16 @@ renew_lease(struct daemon *d)
 	return -1;
 }
 
+/* Does tick want to run (shutdown, lease renewal due)? Cheap; keeps us alive. */
+static int
+tick_due(void *arg)
+{
+	struct daemon *d = arg;
+
+	keepalive();
+	return stop_signal || (!d->cli.dry_run && mono_ms() >= d->renew_due);
+}
+
 /* Between batches: stop when asked to, or when the lease is lost. */
 static int
 tick(void *arg)
@@ -552,6 +562,7 @@ reload(struct daemon *d)
 	reconcile_init(&d->rec, &d->cfg, d->cli.dry_run ? NULL : &d->leader,
 	    d->cli.dry_run, stdout);
 	d->rec.tick = tick;
+	d->rec.tick_due = tick_due;
 	d->rec.sleep_until = pace_sleep;
 	d->rec.tick_arg = d;
 	apply_logging(&d->cli, &d->cfg);
@@ -903,6 +914,7 @@ main(int argc, char **argv)
 	reconcile_init(&d.rec, &d.cfg, d.cli.dry_run ? NULL : &d.leader, d.cli.dry_run,
 	    stdout);
 	d.rec.tick = tick;
+	d.rec.tick_due = tick_due;
 	d.rec.sleep_until = pace_sleep;
 	d.rec.tick_arg = &d;
 	backoff_init(&d.backoff, BACKOFF_BASE_MS, BACKOFF_CAP_MS, BACKOFF_FLOOR_MS);

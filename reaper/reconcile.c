@@ -63,10 +63,12 @@ reconcile_free(struct reconcile *r)
 {
 	batchbuf_free(&r->scan);
 	batchbuf_free(&r->reap);
-	batch_release(&r->cur);
-	batch_release(&r->prev);
-	free(r->cur.cand);
-	free(r->prev.cand);
+	for (int i = 0; i < RECONCILE_SLOTS; i++) {
+		batch_release(&r->slots[i]);
+		free(r->slots[i].cand);
+		r->slots[i].cand = NULL;
+		r->slots[i].candcap = 0;
+	}
 	free(r->esc);
 	free(r->ids);
 	free(r->lens);
@@ -74,8 +76,6 @@ reconcile_free(struct reconcile *r)
 	r->lens = NULL;
 	r->idscap = 0;
 	idset_clear(&r->printed);
-	r->cur.cand = r->prev.cand = NULL;
-	r->cur.candcap = r->prev.candcap = 0;
 	r->esc = NULL;
 	r->escsz = 0;
 }
@@ -498,7 +498,11 @@ malformed:
 	return RECONCILE_DATA;
 }
 
-/* Read the reap script's reply; on NOSCRIPT load it and run the batch again. */
+/*
+ * Read the reap script's reply. On NOSCRIPT (the script cache was flushed)
+ * load it and run the batch again when nothing else is in flight; inside a
+ * pipelined pass, leave the batch to the next pass (counted in deferred).
+ */
 static int
 reap_read(struct reconcile *r, struct rconn *c, size_t argc, struct reconcile_stats *st)
 {
@@ -507,6 +511,12 @@ reap_read(struct reconcile *r, struct rconn *c, size_t argc, struct reconcile_st
 
 	if (rconn_get_reply(c, &rep) < 0)
 		return conn_error(r, c);
+	if (script_is_noscript(rep) && rconn_pending(c) > 0) {
+		freeReplyObject(rep);
+		r->reap_script.sha[0] = '\0';
+		r->deferred++;
+		return 0;
+	}
 	if (script_is_noscript(rep)) {
 		freeReplyObject(rep);
 		r->reap_script.sha[0] = '\0';
@@ -520,29 +530,121 @@ reap_read(struct reconcile *r, struct rconn *c, size_t argc, struct reconcile_st
 	return rc;
 }
 
-/* Wait when reaper.max_rate says the pass is ahead of its budget. */
-static void
-pace(struct reconcile *r, int64_t start, unsigned long long scanned)
+/* True when reaper.max_rate says the pass is ahead of its budget. */
+static int
+ahead_of_rate(struct reconcile *r, int64_t start, unsigned long long scanned, int64_t *due)
 {
-	int64_t due;
-
 	if (r->cfg->max_rate <= 0 || r->sleep_until == NULL)
-		return;
-	due = start + (int64_t)((double)scanned * 1000.0 / r->cfg->max_rate);
-	if (due > mono_ms())
-		r->sleep_until(r->tick_arg, due);
+		return 0;
+	*due = start + (int64_t)((double)scanned * 1000.0 / r->cfg->max_rate);
+	return *due > mono_ms();
+}
+
+/* The replies a pass expects, in order: one entry per SSCAN, PTTL group or script. */
+enum expect_kind { EXP_SSCAN, EXP_PTTL, EXP_REAP };
+
+struct expect {
+	enum expect_kind kind;
+	int slot;
+	size_t n;	/* PTTL replies in the group; reap script argc */
+};
+
+#define MAX_EXPECT 16
+
+struct pass_state {
+	struct expect q[MAX_EXPECT];
+	int head, len;
+	char cursor[32];	/* where to go on after a pause; "" = none */
+};
+
+static void
+expect(struct pass_state *p, enum expect_kind kind, int slot, size_t n)
+{
+	p->q[(p->head + p->len++) % MAX_EXPECT] = (struct expect){ kind, slot, n };
+}
+
+static int
+free_slot(struct reconcile *r)
+{
+	for (int i = 0; i < RECONCILE_SLOTS; i++)
+		if (r->slots[i].reply == NULL)
+			return i;
+	return -1;
+}
+
+/* An SSCAN reply: keep its batch, ask for the next one, queue its screening. */
+static int
+on_sscan(struct reconcile *r, struct rconn *c, struct pass_state *p, int pause,
+    struct reconcile_stats *st)
+{
+	int slot = free_slot(r), rc;
+	const char *cursor;
+	redisReply *members;
+
+	if (slot < 0) {
+		snprintf(r->err, sizeof(r->err), "internal error: no free batch slot");
+		return RECONCILE_INTERNAL;
+	}
+	if (rconn_get_reply(c, &r->slots[slot].reply) < 0)
+		return conn_error(r, c);
+	if ((rc = parse_sscan(r, r->slots[slot].reply, &cursor, &members)) != 0)
+		return rc;
+	st->scanned += members->elements;
+	st->batches += members->elements > 0;
+	if (strcmp(cursor, "0") != 0) {
+		if (pause || strlen(cursor) >= sizeof(p->cursor)) {
+			snprintf(p->cursor, sizeof(p->cursor), "%.31s", cursor);
+		} else {
+			if ((rc = append_sscan(r, c, cursor)) != 0)
+				return rc;
+			expect(p, EXP_SSCAN, -1, 0);
+		}
+	}
+	if (members->elements == 0) {
+		batch_release(&r->slots[slot]);
+		return 0;
+	}
+	if ((rc = screen_append(r, c, members->element, members->elements)) != 0)
+		return rc;
+	expect(p, EXP_PTTL, slot, members->elements);
+	return 0;
+}
+
+/* A batch's PTTL replies: queue the fenced script for its candidates, if any. */
+static int
+on_pttl(struct reconcile *r, struct rconn *c, struct pass_state *p, const struct expect *e,
+    struct reconcile_stats *st)
+{
+	struct batch *b = &r->slots[e->slot];
+	size_t argc;
+	int rc;
+
+	rc = screen_read(r, c, b, b->reply->element[1]->element, e->n, st);
+	if (rc != 0)
+		return rc;
+	if (r->dry_run || b->ncand == 0) {
+		batch_release(b);
+		return 0;
+	}
+	if ((rc = reap_append(r, c, b, &argc)) != 0)
+		return rc;
+	expect(p, EXP_REAP, e->slot, argc);
+	return 0;
 }
 
 /*
- * One round trip per batch: the PTTL screening of this batch, the next
- * SSCAN and the reap script for the previous batch's candidates all go out
- * together, and their replies come back in that order.
+ * The pass, pipelined: replies are read in order, and whatever a reply
+ * makes possible is queued at once, so Redis always has the next SSCAN and
+ * PTTL batch waiting while this side parses. A batch's fenced script goes
+ * out as soon as its screening is read. Lease renewal, shutdown and rate
+ * pacing need an empty pipeline: when one is due the next SSCAN is held
+ * back until the replies in flight are read.
  */
 static int
 pass(struct reconcile *r, struct rconn *c, struct reconcile_stats *st, int64_t start)
 {
-	struct batch tmp;
-	int rc;
+	struct pass_state p = { .head = 0, .len = 0, .cursor = "" };
+	int rc = 0;
 
 	/* Load the script now: it cannot be loaded later with replies in flight. */
 	if (!r->dry_run && r->reap_script.sha[0] == '\0' &&
@@ -550,58 +652,42 @@ pass(struct reconcile *r, struct rconn *c, struct reconcile_stats *st, int64_t s
 		return rconn_broken(c) ? RECONCILE_CONN : RECONCILE_DATA;
 	if ((rc = append_sscan(r, c, "0")) != 0)
 		return rc;
-	if (rconn_get_reply(c, &r->cur.reply) < 0)
-		return conn_error(r, c);
-	for (;;) {
-		const char *cursor;
-		redisReply *members, *next = NULL;
-		size_t argc = 0, n;
-		int more, reaping;
+	expect(&p, EXP_SSCAN, -1, 0);
+	while (p.len > 0) {
+		struct expect e = p.q[p.head];
+		int64_t due;
 
-		if ((rc = parse_sscan(r, r->cur.reply, &cursor, &members)) != 0)
-			return rc;
-		n = members->elements;
-		more = strcmp(cursor, "0") != 0;
-		st->scanned += n;
-		st->batches += n > 0;
-		if ((rc = screen_append(r, c, members->element, n)) != 0 ||
-		    (more && (rc = append_sscan(r, c, cursor)) != 0))
-			return rc;
-		reaping = r->prev.ncand > 0;
-		if (reaping && (rc = reap_append(r, c, &r->prev, &argc)) != 0)
-			return rc;
-		rc = screen_read(r, c, &r->cur, members->element, n, st);
-		if (rc == 0 && more && rconn_get_reply(c, &next) < 0)
-			rc = conn_error(r, c);
-		if (rc == 0 && reaping)
-			rc = reap_read(r, c, argc, st);
-		if (next && rc != 0)
-			freeReplyObject(next);
+		p.head = (p.head + 1) % MAX_EXPECT;
+		p.len--;
+		if (e.kind == EXP_SSCAN) {
+			int pause = (r->tick_due && r->tick_due(r->tick_arg)) ||
+			    ahead_of_rate(r, start, st->scanned, &due);
+
+			rc = on_sscan(r, c, &p, pause, st);
+		} else if (e.kind == EXP_PTTL) {
+			rc = on_pttl(r, c, &p, &e, st);
+		} else {
+			rc = reap_read(r, c, e.n, st);
+			batch_release(&r->slots[e.slot]);
+		}
 		if (rc != 0)
 			return rc;
-		batch_release(&r->prev);
-		tmp = r->prev;
-		r->prev = r->cur;
-		r->cur = tmp;
-		r->cur.reply = next;
-		if (!more)
-			break;
-		pace(r, start, st->scanned);
-		if (r->tick && r->tick(r->tick_arg) != 0) {
-			rc = RECONCILE_STOPPED;
-			break;
-		}
+		if (p.len > 0 || p.cursor[0] == '\0')
+			continue;
+		/* Drained with more to scan: pace, renew, maybe stop, then go on. */
+		if (ahead_of_rate(r, start, st->scanned, &due))
+			r->sleep_until(r->tick_arg, due);
+		if (r->tick && r->tick(r->tick_arg) != 0)
+			return RECONCILE_STOPPED;
+		if ((rc = append_sscan(r, c, p.cursor)) != 0)
+			return rc;
+		expect(&p, EXP_SSCAN, -1, 0);
+		p.cursor[0] = '\0';
 	}
-	/* The last batch's candidates, also when stopping: finish what was screened. */
-	if (r->prev.ncand > 0) {
-		size_t argc;
-		int rrc;
-
-		if ((rrc = reap_append(r, c, &r->prev, &argc)) != 0 ||
-		    (rrc = reap_read(r, c, argc, st)) != 0)
-			return rrc;
-	}
-	return rc;
+	if (r->deferred)
+		log_warnx("the script cache was flushed during the pass; %llu batches are left "
+		    "for the next pass", r->deferred);
+	return 0;
 }
 
 enum reconcile_result
@@ -634,6 +720,7 @@ reconcile_cycle(struct reconcile *r, struct rconn *c, struct reconcile_stats *st
 	memset(st, 0, sizeof(*st));
 	st->online = -1;
 	r->err[0] = '\0';
+	r->deferred = 0;
 	idset_clear(&r->printed);
 	if ((rc = reconcile_probe(r, c, &g)) != 0)
 		goto out;
@@ -654,8 +741,8 @@ out:
 	if (rc != 0 && rc != RECONCILE_CONN && rc != RECONCILE_STOPPED && !rconn_broken(c) &&
 	    drain(r, c) != 0)
 		rc = RECONCILE_CONN;
-	batch_release(&r->cur);
-	batch_release(&r->prev);
+	for (int i = 0; i < RECONCILE_SLOTS; i++)
+		batch_release(&r->slots[i]);
 	if (r->out)
 		fflush(r->out);
 	st->seconds = (double)(mono_ms() - start) / 1000.0;

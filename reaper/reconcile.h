@@ -54,6 +54,8 @@ struct batchbuf {
 	char repair[24];
 };
 
+#define RECONCILE_SLOTS 8
+
 /* One SSCAN batch and the members the screening pass found worth a script. */
 struct batch {
 	redisReply *reply;	/* the SSCAN reply that owns the member strings */
@@ -67,15 +69,21 @@ struct reconcile {
 	struct leader *leader;	/* NULL in dry-run */
 	int dry_run;
 	FILE *out;		/* dry-run: stale IDs, one per line, escaped */
-	/* Called between batches; non-zero stops the pass (shutdown, lost lease). */
+	/*
+	 * Called between batches with nothing in flight; non-zero stops the
+	 * pass (shutdown, lost lease). tick_due says whether tick wants to run,
+	 * so the pipeline can drain first.
+	 */
 	int (*tick)(void *arg);
+	int (*tick_due)(void *arg);
 	/* Sleep until a CLOCK_MONOTONIC deadline in ms (reaper.max_rate pacing). */
 	void (*sleep_until)(void *arg, int64_t deadline);
 	void *tick_arg;
 	struct script reap_script;
 	struct batchbuf scan;	/* PTTL keys of the batch being screened */
 	struct batchbuf reap;	/* reap script arguments of the previous batch */
-	struct batch cur, prev;
+	struct batch slots[RECONCILE_SLOTS];	/* batches with replies in flight */
+	unsigned long long deferred;	/* batches left for the next pass (NOSCRIPT) */
 	char *esc;		/* escaped ID for printing */
 	size_t escsz;
 	const char **ids;	/* the users of the script being built */
