@@ -280,27 +280,22 @@ flush_out(struct rconn *c, int64_t deadline)
 	return 0;
 }
 
-int
-rconn_get_reply(struct rconn *c, redisReply **reply)
+/*
+ * Decode the next reply, reading from the socket as needed. With
+ * deadline < 0 never wait: 0 when no whole reply is there yet. Otherwise
+ * wait until the deadline (mono ms). 1 with *out set, or -1 (broken).
+ */
+static int
+next_reply(struct rconn *c, int64_t deadline, void **out)
 {
-	int64_t deadline = mono_ms() + c->command_timeout_ms;
-	void *r = NULL;
-
-	*reply = NULL;
-	if (c->broken)
-		return -1;
-	if (c->pending == 0)
-		return fail(c, "no reply expected (internal error)");
-	if (flush_out(c, deadline) < 0)
-		return -1;
 	for (;;) {
 		char buf[16384];
 		ssize_t n;
 
-		if (redisReaderGetReply(c->reader, &r) != REDIS_OK)
+		if (redisReaderGetReply(c->reader, out) != REDIS_OK)
 			return fail(c, "protocol error: %s", c->reader->errstr);
-		if (r != NULL)
-			break;
+		if (*out != NULL)
+			return 1;
 		n = c->tr->read(c, buf, sizeof(buf));
 		if (n > 0) {
 			if (redisReaderFeed(c->reader, buf, (size_t)n) != REDIS_OK)
@@ -313,6 +308,8 @@ rconn_get_reply(struct rconn *c, redisReply **reply)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return fail(c, "read from redis: %s", strerror(errno));
+		if (deadline < 0)
+			return 0;
 		switch (wait_fd(c->fd, POLLIN, deadline)) {
 		case 0:
 			return fail(c, "timed out waiting for redis (%d ms)",
@@ -321,6 +318,21 @@ rconn_get_reply(struct rconn *c, redisReply **reply)
 			return fail(c, "poll: %s", strerror(errno));
 		}
 	}
+}
+
+int
+rconn_get_reply(struct rconn *c, redisReply **reply)
+{
+	int64_t deadline = mono_ms() + c->command_timeout_ms;
+	void *r = NULL;
+
+	*reply = NULL;
+	if (c->broken)
+		return -1;
+	if (c->pending == 0)
+		return fail(c, "no reply expected (internal error)");
+	if (flush_out(c, deadline) < 0 || next_reply(c, deadline, &r) < 0)
+		return -1;
 	c->pending--;
 	*reply = r;
 	return 0;
@@ -330,34 +342,15 @@ int
 rconn_poll_reply(struct rconn *c, redisReply **reply)
 {
 	void *r = NULL;
+	int rc;
 
 	*reply = NULL;
 	if (c->broken)
 		return -1;
 	if (flush_out(c, mono_ms() + c->command_timeout_ms) < 0)
 		return -1;
-	for (;;) {
-		char buf[16384];
-		ssize_t n;
-
-		if (redisReaderGetReply(c->reader, &r) != REDIS_OK)
-			return fail(c, "protocol error: %s", c->reader->errstr);
-		if (r != NULL)
-			break;
-		n = c->tr->read(c, buf, sizeof(buf));
-		if (n > 0) {
-			if (redisReaderFeed(c->reader, buf, (size_t)n) != REDIS_OK)
-				return fail(c, "protocol error: %s", c->reader->errstr);
-			continue;
-		}
-		if (n == 0)
-			return fail(c, "connection closed by redis");
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return 0;
-		return fail(c, "read from redis: %s", strerror(errno));
-	}
+	if ((rc = next_reply(c, -1, &r)) <= 0)
+		return rc;
 	if (c->pending > 0)	/* pushed messages were never asked for */
 		c->pending--;
 	*reply = r;
