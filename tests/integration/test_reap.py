@@ -211,3 +211,15 @@ def test_once_after_script_flush(h):
     rc, _, err = h.run(["-c", h.config(), "--once"])
     assert rc == 0, err
     assert h.members() == live
+
+
+def test_max_rate_spreads_a_pass_over_time(h):
+    live, stale = live_and_stale(h, 2950, 50)
+    rc, _, err = h.run(["-c", h.config({"reaper.max_rate": 1000, "reaper.batch_size": 100,
+                                          "reaper.max_stale_ratio": 1.0}), "--once"])
+    assert rc == 0, err
+    info = cycle_line(err)
+    # 3000 users at 1000/s: the pass sleeps between batches, about 3 s in all
+    # (the last batch needs no wait, hence 2.8 and not 3).
+    assert info["duration"] >= 2.8, info
+    assert info["removed"] == 50 and h.members() == live
