@@ -47,6 +47,12 @@ def longest(cell, what):
         raise AssertionError(f"{what}: longest command '{cell}'")
 
 
+def pair(cell, what):
+    """Two numbers: median pass / worst pass."""
+    if not re.fullmatch(f"{NUMBER} / {NUMBER}", cell):
+        raise AssertionError(f"{what}: '{cell}' is not 'median / worst'")
+
+
 def check(out):
     table = rows(out, "users | method")
     by_method = {r[1]: r for r in table if r[0] == str(USERS)}
@@ -54,16 +60,18 @@ def check(out):
         r = by_method.get(m)
         if r is None:
             raise AssertionError(f"no row for {m} at {USERS} users:\n{out}")
-        numeric(r[2:7] + r[8:11], m)
+        numeric(r[2:7] + r[8:9] + r[10:12], m)
         longest(r[7], m)
+        pair(r[9], m)
     if f"the online set was exactly the {LIVE} live users" not in out:
         raise AssertionError(f"no correctness line for {LIVE} live users:\n{out}")
     curve = rows(out, "reaper.batch_size")
     if [r[0] for r in curve] != ["50", "500"]:
         raise AssertionError(f"batch curve rows: {curve}")
     for r in curve:
-        numeric(r[1:3] + r[4:7], f"batch_size {r[0]}")
+        numeric(r[1:3] + r[4:5] + r[6:8], f"batch_size {r[0]}")
         longest(r[3], f"batch_size {r[0]}")
+        pair(r[5], f"batch_size {r[0]}")
     idle = rows(out, "commands sent")
     if len(idle) != 1:
         raise AssertionError(f"idle table: {idle}")
