@@ -22,11 +22,8 @@ call_int(redisContext *c, const char *cmd, const char *a, size_t alen, const cha
 	redisReply *r;
 	long long v;
 
-	if (redisAppendCommandArgv(c, b != NULL ? 3 : 2, argv, argvlen) != REDIS_OK) {
-		fprintf(stderr, "%s: %s: %s\n", tool_prog, cmd, c->errstr);
-		return -1;
-	}
-	if ((r = tool_reply(c, REDIS_REPLY_INTEGER, cmd)) == NULL)
+	if (tool_append(c, b != NULL ? 3 : 2, argv, argvlen) < 0 ||
+	    (r = tool_reply(c, REDIS_REPLY_INTEGER, cmd)) == NULL)
 		return -1;
 	v = r->integer;
 	freeReplyObject(r);
@@ -51,8 +48,8 @@ old_pass(redisContext *c, const struct tool_opts *o, long long *scanned,
 	int rc = -1;
 
 	*scanned = *stale = *removed = 0;
-	redisAppendCommandArgv(c, 2, argv, argvlen);
-	if ((members = tool_reply(c, REDIS_REPLY_ARRAY, "SMEMBERS")) == NULL)
+	if (tool_append(c, 2, argv, argvlen) < 0 ||
+	    (members = tool_reply(c, REDIS_REPLY_ARRAY, "SMEMBERS")) == NULL)
 		goto fail;
 	if ((gone = calloc(members->elements + 1, sizeof(*gone))) == NULL) {
 		fprintf(stderr, "%s: out of memory\n", tool_prog);

@@ -23,8 +23,8 @@ scan_all(redisContext *c, const struct tool_opts *o, const char *count,
 		size_t argvlen[5] = { 5, strlen(o->online), strlen(cursor), 5, strlen(count) };
 		redisReply *r;
 
-		redisAppendCommandArgv(c, 5, argv, argvlen);
-		if ((r = tool_reply(c, REDIS_REPLY_ARRAY, "SSCAN")) == NULL)
+		if (tool_append(c, 5, argv, argvlen) < 0 ||
+		    (r = tool_reply(c, REDIS_REPLY_ARRAY, "SSCAN")) == NULL)
 			return -1;
 		if (r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
 		    r->element[0]->len >= sizeof(cursor) ||

@@ -163,16 +163,19 @@ append_connect(redisContext *c, const struct gen *g, long long i, const struct u
 		argv[0] = "SADD", argvlen[0] = 4;
 		argv[1] = k->buf, argvlen[1] = k->len;
 		argv[2] = sid, argvlen[2] = sizeof(sid);
-		redisAppendCommandArgv(c, 3, argv, argvlen);
+		if (tool_append(c, 3, argv, argvlen) < 0)
+			return -1;
 		argv[0] = "EXPIRE", argvlen[0] = 6;
 		argv[2] = ttl, argvlen[2] = strlen(ttl);
-		redisAppendCommandArgv(c, 3, argv, argvlen);
+		if (tool_append(c, 3, argv, argvlen) < 0)
+			return -1;
 		n = 2;
 	}
 	argv[0] = "SADD", argvlen[0] = 4;
 	argv[1] = g->o.online, argvlen[1] = strlen(g->o.online);
 	argv[2] = u->id, argvlen[2] = u->len;
-	redisAppendCommandArgv(c, 3, argv, argvlen);
+	if (tool_append(c, 3, argv, argvlen) < 0)
+		return -1;
 	return n + 1;
 }
 

@@ -137,6 +137,17 @@ tool_key_free(struct tool_key *k)
 	k->cap = k->len = 0;
 }
 
+int
+tool_append(redisContext *c, int argc, const char **argv, const size_t *argvlen)
+{
+	if (redisAppendCommandArgv(c, argc, argv, argvlen) != REDIS_OK) {
+		fprintf(stderr, "%s: %s: %s\n", tool_prog, argv[0],
+		    c->err ? c->errstr : "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 redisReply *
 tool_reply(redisContext *c, int want, const char *what)
 {

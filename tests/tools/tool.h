@@ -80,6 +80,12 @@ int tool_socket_key(const struct tool_opts *o, struct tool_key *k, const char *i
 void tool_key_free(struct tool_key *k);
 
 /*
+ * Queue one command (hiredis's redisAppendCommandArgv). Returns 0, or -1
+ * after printing why (out of memory).
+ */
+int tool_append(redisContext *c, int argc, const char **argv, const size_t *argvlen);
+
+/*
  * Read one reply and check it is of type want (REDIS_REPLY_*). Returns the
  * reply (the caller frees it) or NULL after printing what went wrong; the
  * reply is freed on a type mismatch. what names the command for messages.
