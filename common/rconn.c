@@ -236,21 +236,31 @@ rconn_append(struct rconn *c, int argc, const char **argv, const size_t *argvlen
 	return 0;
 }
 
-int
-rconn_appendl(struct rconn *c, const char *arg0, ...)
+/* Queue a NULL-terminated list of C strings (at most 32). */
+static int
+vappendl(struct rconn *c, const char *arg0, va_list ap)
 {
 	const char *argv[32];
 	size_t argvlen[32];
 	int argc = 0;
-	va_list ap;
 
-	va_start(ap, arg0);
 	for (const char *a = arg0; a != NULL && argc < 32; a = va_arg(ap, const char *)) {
 		argv[argc] = a;
 		argvlen[argc++] = strlen(a);
 	}
-	va_end(ap);
 	return rconn_append(c, argc, argv, argvlen);
+}
+
+int
+rconn_appendl(struct rconn *c, const char *arg0, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, arg0);
+	rc = vappendl(c, arg0, ap);
+	va_end(ap);
+	return rc;
 }
 
 static int
@@ -376,19 +386,14 @@ rconn_call(struct rconn *c, int argc, const char **argv, const size_t *argvlen)
 redisReply *
 rconn_calll(struct rconn *c, const char *arg0, ...)
 {
-	const char *argv[32];
-	size_t argvlen[32];
-	int argc = 0;
 	redisReply *r;
 	va_list ap;
+	int rc;
 
 	va_start(ap, arg0);
-	for (const char *a = arg0; a != NULL && argc < 32; a = va_arg(ap, const char *)) {
-		argv[argc] = a;
-		argvlen[argc++] = strlen(a);
-	}
+	rc = vappendl(c, arg0, ap);
 	va_end(ap);
-	if (rconn_append(c, argc, argv, argvlen) < 0 || rconn_get_reply(c, &r) < 0)
+	if (rc < 0 || rconn_get_reply(c, &r) < 0)
 		return NULL;
 	return r;
 }
