@@ -14,6 +14,8 @@
 #define GUARD_COUNT "100"	/* 10 x 100 = 1000 sampled members */
 #define GUARD_SMALL "1000"
 #define GHOST_SAMPLE 5
+/* Smallest EXISTS group worth sending; below it each member gets its PTTL. */
+#define MIN_GROUP 3
 
 /* PTTL answers: no such key, or a key without a TTL. */
 #define PTTL_MISSING -2
@@ -37,7 +39,9 @@ reconcile_init(struct reconcile *r, const struct cfg *cfg, struct leader *leader
 	r->dry_run = dry_run;
 	r->out = out;
 	r->reap_script = (struct script){ "reap", script_reap, "" };
+	r->probe_script = (struct script){ "probe", script_probe, "" };
 	idset_init(&r->printed);
+	idset_init(&r->ghosts);
 }
 
 static void
@@ -62,12 +66,14 @@ void
 reconcile_free(struct reconcile *r)
 {
 	batchbuf_free(&r->scan);
+	batchbuf_free(&r->grp);
 	batchbuf_free(&r->reap);
 	for (int i = 0; i < RECONCILE_SLOTS; i++) {
 		batch_release(&r->slots[i]);
 		free(r->slots[i].cand);
-		r->slots[i].cand = NULL;
-		r->slots[i].candcap = 0;
+		free(r->slots[i].chk);
+		r->slots[i].cand = r->slots[i].chk = NULL;
+		r->slots[i].candcap = r->slots[i].chkcap = 0;
 	}
 	free(r->esc);
 	free(r->ids);
@@ -76,6 +82,7 @@ reconcile_free(struct reconcile *r)
 	r->lens = NULL;
 	r->idscap = 0;
 	idset_clear(&r->printed);
+	idset_clear(&r->ghosts);
 	r->esc = NULL;
 	r->escsz = 0;
 }
@@ -118,6 +125,13 @@ build_keys(struct reconcile *r, struct batchbuf *b, const char *const *ids,
 		off += b->argvlen[lead + i];
 	}
 	return 0;
+}
+
+static void
+set_arg(struct batchbuf *b, size_t i, const char *s, size_t len)
+{
+	b->argv[i] = s;
+	b->argvlen[i] = len;
 }
 
 /* Point r->ids / r->lens at members[idx[i]] (or members[i] when idx is NULL). */
@@ -192,14 +206,15 @@ drain(struct reconcile *r, struct rconn *c)
 	return 0;
 }
 
-/* Queue PTTL for the n socket keys of members (argv of r->scan). */
+/* Queue PTTL for the socket keys of members[idx[i]] (members[i] when idx is NULL). */
 static int
-screen_append(struct reconcile *r, struct rconn *c, redisReply **members, size_t n)
+screen_append(struct reconcile *r, struct rconn *c, redisReply **members, const size_t *idx,
+    size_t n)
 {
 	const char *argv[2] = { "PTTL", NULL };
 	size_t argvlen[2] = { 4, 0 };
 
-	if (gather(r, members, NULL, n) < 0 ||
+	if (gather(r, members, idx, n) < 0 ||
 	    build_keys(r, &r->scan, r->ids, r->lens, n, 0, n) < 0)
 		return RECONCILE_INTERNAL;
 	for (size_t i = 0; i < n; i++) {
@@ -211,11 +226,14 @@ screen_append(struct reconcile *r, struct rconn *c, redisReply **members, size_t
 	return 0;
 }
 
+/* Count a ghost once per cycle, though the guard's sample and the pass may both see it. */
 static void
 note_ghost(struct reconcile *r, const redisReply *id, struct reconcile_stats *st)
 {
 	size_t n = strlen(st->ghost_sample);
 
+	if (st == NULL || idset_add(&r->ghosts, id->str, id->len) == 0)
+		return;
 	st->ghosts++;
 	if (st->ghosts > GHOST_SAMPLE || n + 8 >= sizeof(st->ghost_sample))
 		return;
@@ -223,25 +241,32 @@ note_ghost(struct reconcile *r, const redisReply *id, struct reconcile_stats *st
 	    n ? ", " : "", escaped(r, id->str, id->len));
 }
 
+/* Append i to a grown-on-demand index list. */
 static int
-add_candidate(struct reconcile *r, struct batch *b, size_t i)
+add_index(struct reconcile *r, size_t **v, size_t *len, size_t *cap, size_t i)
 {
-	if (b->ncand == b->candcap &&
-	    grow((void **)&b->cand, &b->candcap, b->candcap ? 2 * b->candcap : 64,
-	    sizeof(*b->cand)) < 0) {
+	if (*len == *cap &&
+	    grow((void **)v, cap, *cap ? 2 * *cap : 64, sizeof(**v)) < 0) {
 		snprintf(r->err, sizeof(r->err), "out of memory");
 		return RECONCILE_INTERNAL;
 	}
-	b->cand[b->ncand++] = i;
+	(*v)[(*len)++] = i;
 	return 0;
 }
 
+static int
+add_candidate(struct reconcile *r, struct batch *b, size_t i)
+{
+	return add_index(r, &b->cand, &b->ncand, &b->candcap, i);
+}
+
 /*
- * Read the n PTTL replies of a batch. Stale members (no socket set) become
- * candidates for the reap script, or in dry-run are printed once; ghosts
- * (a socket set without TTL) are counted, and are candidates when they are
- * to be repaired. Any reply that is not an integer is a data error, but
- * every reply is still read so the pipeline stays in step.
+ * Read the PTTL replies for members[b->chk[0..n)]. Stale members (no
+ * socket set) become candidates for the reap script, or in dry-run are
+ * printed once; ghosts (a socket set without TTL) are counted, and are
+ * candidates when they are to be repaired. Any reply that is not an
+ * integer is a data error, but every reply is still read so the pipeline
+ * stays in step.
  */
 static int
 screen_read(struct reconcile *r, struct rconn *c, struct batch *b, redisReply **members,
@@ -252,6 +277,7 @@ screen_read(struct reconcile *r, struct rconn *c, struct batch *b, redisReply **
 
 	b->ncand = 0;
 	for (size_t i = 0; i < n; i++) {
+		const redisReply *m;
 		redisReply *rep;
 		long long ttl;
 
@@ -269,26 +295,28 @@ screen_read(struct reconcile *r, struct rconn *c, struct batch *b, redisReply **
 		freeReplyObject(rep);
 		if (rc != 0)
 			continue;
+		m = members[b->chk[i]];
 		if (ttl == PTTL_PERSISTENT) {
-			note_ghost(r, members[i], st);
+			note_ghost(r, m, st);
 			if (repair)
-				rc = add_candidate(r, b, i);
+				rc = add_candidate(r, b, b->chk[i]);
 		} else if (ttl == PTTL_MISSING) {
 			if (!r->dry_run) {
 				st->stale++;
-				rc = add_candidate(r, b, i);
-			} else if (idset_add(&r->printed, members[i]->str, members[i]->len) != 0) {
+				rc = add_candidate(r, b, b->chk[i]);
+			} else if (idset_add(&r->printed, m->str, m->len) != 0) {
 				st->stale++;
-				fprintf(r->out, "%s\n", escaped(r, members[i]->str, members[i]->len));
+				fprintf(r->out, "%s\n", escaped(r, m->str, m->len));
 			}
 		}
 	}
 	return rc;
 }
 
-/* Read n PTTL replies of the guard sample. */
+/* Read the n PTTL replies for the guard's sample members[0..n). */
 static int
-probe_read(struct reconcile *r, struct rconn *c, size_t n, struct guard_probe *g)
+probe_read(struct reconcile *r, struct rconn *c, redisReply **members, size_t n,
+    struct guard_probe *g, struct reconcile_stats *st)
 {
 	int rc = 0;
 
@@ -300,6 +328,10 @@ probe_read(struct reconcile *r, struct rconn *c, size_t n, struct guard_probe *g
 		if (t->type == REDIS_REPLY_INTEGER) {
 			g->sampled++;
 			g->stale += t->integer == PTTL_MISSING;
+			if (t->integer == PTTL_PERSISTENT) {
+				g->ghosts++;
+				note_ghost(r, members[i], st);
+			}
 		} else if (rc == 0) {
 			rc = data_error(r, t, "PTTL");
 		}
@@ -309,14 +341,60 @@ probe_read(struct reconcile *r, struct rconn *c, size_t n, struct guard_probe *g
 }
 
 /*
- * Sample GUARD_ROUNDS x GUARD_COUNT random members and count those whose
- * socket set is gone. Several small SRANDMEMBER calls rather than one of
- * 1000: on a large set each call costs Redis about 2 us per member, and no
- * single call may block it for long. A member drawn twice counts twice,
- * which does not bias the fraction.
+ * Check a sample's socket sets with the probe script, one call for the
+ * lot: { missing, ghost_index... }. Read-only, but a script, which a
+ * read-only ACL user may not run: dry runs send one PTTL per member.
  */
 static int
-guard_sample(struct reconcile *r, struct rconn *c, struct guard_probe *g)
+probe_script(struct reconcile *r, struct rconn *c, redisReply **members, size_t n,
+    struct guard_probe *g, struct reconcile_stats *st)
+{
+	struct batchbuf *b = &r->scan;
+	redisReply *rep;
+	int rc = 0;
+
+	if (gather(r, members, NULL, n) < 0 ||
+	    build_keys(r, b, r->ids, r->lens, n, 3, n + 3) < 0)
+		return RECONCILE_INTERNAL;
+	snprintf(b->numkeys, sizeof(b->numkeys), "%zu", n);
+	set_arg(b, 2, b->numkeys, strlen(b->numkeys));
+	rep = script_call(c, &r->probe_script, (int)n + 3, b->argv, b->argvlen, r->err,
+	    sizeof(r->err));
+	if (rep == NULL)
+		return rconn_broken(c) ? RECONCILE_CONN : RECONCILE_DATA;
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+	    rep->element[0]->type != REDIS_REPLY_INTEGER) {
+		rc = data_error(r, rep, "probe script");
+		goto out;
+	}
+	for (size_t i = 1; i < rep->elements; i++)
+		if (rep->element[i]->type != REDIS_REPLY_INTEGER ||
+		    rep->element[i]->integer < 1 || (size_t)rep->element[i]->integer > n) {
+			snprintf(r->err, sizeof(r->err), "probe script: malformed reply");
+			rc = RECONCILE_DATA;
+			goto out;
+		}
+	g->sampled += (int)n;
+	g->stale += (int)rep->element[0]->integer;
+	for (size_t i = 1; i < rep->elements; i++) {
+		g->ghosts++;
+		note_ghost(r, members[rep->element[i]->integer - 1], st);
+	}
+out:
+	freeReplyObject(rep);
+	return rc;
+}
+
+/*
+ * Sample GUARD_ROUNDS x GUARD_COUNT random members and count those whose
+ * socket set is gone, and the ghosts among them. Several small SRANDMEMBER
+ * calls rather than one of 1000: on a large set each call costs Redis about
+ * 2 us per member, and no single call may block it for long. A member drawn
+ * twice counts twice, which does not bias the fraction.
+ */
+static int
+guard_sample(struct reconcile *r, struct rconn *c, struct guard_probe *g,
+    struct reconcile_stats *st)
 {
 	redisReply *rep[GUARD_ROUNDS] = { NULL };
 	/* A set of up to 1000 is cheap to return whole, and then seen exactly. */
@@ -338,8 +416,10 @@ guard_sample(struct reconcile *r, struct rconn *c, struct guard_probe *g)
 			rc = data_error(r, rep[i], "SRANDMEMBER");
 		else if (check_members(r, rep[i], "SRANDMEMBER") < 0)
 			rc = RECONCILE_DATA;
-		else if ((rc = screen_append(r, c, rep[i]->element, rep[i]->elements)) == 0)
-			rc = probe_read(r, c, rep[i]->elements, g);
+		else if (!r->dry_run && rep[i]->elements > 0)
+			rc = probe_script(r, c, rep[i]->element, rep[i]->elements, g, st);
+		else if ((rc = screen_append(r, c, rep[i]->element, NULL, rep[i]->elements)) == 0)
+			rc = probe_read(r, c, rep[i]->element, rep[i]->elements, g, st);
 	}
 out:
 	for (int i = 0; i < GUARD_ROUNDS; i++)
@@ -348,8 +428,8 @@ out:
 	return rc;
 }
 
-int
-reconcile_probe(struct reconcile *r, struct rconn *c, struct guard_probe *g)
+static int
+probe(struct reconcile *r, struct rconn *c, struct guard_probe *g, struct reconcile_stats *st)
 {
 	const struct cfg *cfg = r->cfg;
 	redisReply *rep;
@@ -370,10 +450,16 @@ reconcile_probe(struct reconcile *r, struct rconn *c, struct guard_probe *g)
 	if (g->online == 0)
 		return 0;
 
-	rc = guard_sample(r, c, g);
+	rc = guard_sample(r, c, g, st);
 	g->tripped = rc == 0 && g->applies && g->sampled > 0 &&
 	    (double)g->stale / (double)g->sampled > cfg->max_stale_ratio;
 	return rc;
+}
+
+int
+reconcile_probe(struct reconcile *r, struct rconn *c, struct guard_probe *g)
+{
+	return probe(r, c, g, NULL);
 }
 
 /* Split an SSCAN reply into cursor and members; RECONCILE_DATA on a bad shape. */
@@ -404,13 +490,6 @@ append_sscan(struct reconcile *r, struct rconn *c, const char *cursor)
 	if (rconn_appendl(c, "SSCAN", r->cfg->online_set, cursor, "COUNT", count, NULL) < 0)
 		return conn_error(r, c);
 	return 0;
-}
-
-static void
-set_arg(struct batchbuf *b, size_t i, const char *s, size_t len)
-{
-	b->argv[i] = s;
-	b->argvlen[i] = len;
 }
 
 /* Queue the fenced reap script for users ids[0..n). */
@@ -540,21 +619,22 @@ ahead_of_rate(struct reconcile *r, int64_t start, unsigned long long scanned, in
 	return *due > mono_ms();
 }
 
-/* The replies a pass expects, in order: one entry per SSCAN, PTTL group or script. */
-enum expect_kind { EXP_SSCAN, EXP_PTTL, EXP_REAP };
+/* The replies a pass expects, in order: one entry per SSCAN, EXISTS or PTTL group, or script. */
+enum expect_kind { EXP_SSCAN, EXP_EXISTS, EXP_PTTL, EXP_REAP };
 
 struct expect {
 	enum expect_kind kind;
 	int slot;
-	size_t n;	/* PTTL replies in the group; reap script argc */
+	size_t n;	/* replies in the group; reap script argc */
 };
 
-#define MAX_EXPECT 16
+#define MAX_EXPECT 32
 
 struct pass_state {
 	struct expect q[MAX_EXPECT];
 	int head, len;
-	char cursor[32];	/* where to go on after a pause; "" = none */
+	char cursor[32];	/* the next SSCAN, not sent yet; "" = none */
+	int hold;		/* cursor waits for an empty pipeline (tick, rate) */
 };
 
 static void
@@ -572,42 +652,162 @@ free_slot(struct reconcile *r)
 	return -1;
 }
 
+/*
+ * Members per EXISTS group, or 0 for one PTTL per member. This is group
+ * testing (Dorfman): one EXISTS over g socket keys answers for all g when
+ * none is missing, and a short count sends PTTL for each of them. With a
+ * stale fraction p that costs about 1/g + 1 - (1 - p)^g commands per
+ * member, least near g = 1/sqrt(p): 10 at 1 %, the whole batch when nobody
+ * is stale. p is the larger of the guard's sample and what this pass has
+ * found so far. Ghost repair must see every TTL, so it checks each member.
+ */
+static size_t
+group_size(const struct reconcile *r, const struct reconcile_stats *st, size_t n)
+{
+	double p = r->stale_prior;
+	size_t g = MIN_GROUP;
+
+	if (!r->dry_run && r->cfg->repair_missing_ttl > 0)
+		return 0;
+	if (st->scanned > 0 && (double)st->stale / (double)st->scanned > p)
+		p = (double)st->stale / (double)st->scanned;
+	if ((double)g * (double)g * p > 1.0)
+		return 0;
+	while (g < n && (double)(g + 1) * (double)(g + 1) * p <= 1.0)
+		g++;
+	return g < n ? g : n;
+}
+
+/* Queue one EXISTS per group of b->group socket keys of the batch's n members. */
+static int
+exists_append(struct reconcile *r, struct rconn *c, redisReply **members, size_t n,
+    size_t group)
+{
+	struct batchbuf *gb = &r->grp;
+	size_t cap = gb->nargs;
+
+	if (gather(r, members, NULL, n) < 0 ||
+	    build_keys(r, &r->scan, r->ids, r->lens, n, 0, n) < 0)
+		return RECONCILE_INTERNAL;
+	if (grow((void **)&gb->argv, &cap, group + 1, sizeof(*gb->argv)) < 0 ||
+	    grow((void **)&gb->argvlen, &gb->nargs, group + 1, sizeof(*gb->argvlen)) < 0) {
+		snprintf(r->err, sizeof(r->err), "out of memory building a batch");
+		return RECONCILE_INTERNAL;
+	}
+	set_arg(gb, 0, "EXISTS", 6);
+	for (size_t at = 0; at < n; at += group) {
+		size_t k = n - at < group ? n - at : group;
+
+		memcpy(gb->argv + 1, r->scan.argv + at, k * sizeof(*gb->argv));
+		memcpy(gb->argvlen + 1, r->scan.argvlen + at, k * sizeof(*gb->argvlen));
+		if (rconn_append(c, (int)k + 1, gb->argv, gb->argvlen) < 0)
+			return conn_error(r, c);
+	}
+	return 0;
+}
+
+/* Queue PTTL for the members listed in b->chk. */
+static int
+pttl_append(struct reconcile *r, struct rconn *c, struct pass_state *p, int slot)
+{
+	struct batch *b = &r->slots[slot];
+	int rc;
+
+	if ((rc = screen_append(r, c, b->reply->element[1]->element, b->chk, b->nchk)) != 0)
+		return rc;
+	expect(p, EXP_PTTL, slot, b->nchk);
+	return 0;
+}
+
 /* An SSCAN reply: keep its batch, ask for the next one, queue its screening. */
 static int
-on_sscan(struct reconcile *r, struct rconn *c, struct pass_state *p, int pause,
+on_sscan(struct reconcile *r, struct rconn *c, struct pass_state *p, int hold,
     struct reconcile_stats *st)
 {
 	int slot = free_slot(r), rc;
 	const char *cursor;
 	redisReply *members;
+	struct batch *b;
 
 	if (slot < 0) {
 		snprintf(r->err, sizeof(r->err), "internal error: no free batch slot");
 		return RECONCILE_INTERNAL;
 	}
-	if (rconn_get_reply(c, &r->slots[slot].reply) < 0)
+	b = &r->slots[slot];
+	if (rconn_get_reply(c, &b->reply) < 0)
 		return conn_error(r, c);
-	if ((rc = parse_sscan(r, r->slots[slot].reply, &cursor, &members)) != 0)
+	if ((rc = parse_sscan(r, b->reply, &cursor, &members)) != 0)
 		return rc;
 	st->scanned += members->elements;
 	st->batches += members->elements > 0;
 	if (strcmp(cursor, "0") != 0) {
-		if (pause || strlen(cursor) >= sizeof(p->cursor)) {
-			snprintf(p->cursor, sizeof(p->cursor), "%.31s", cursor);
-		} else {
-			if ((rc = append_sscan(r, c, cursor)) != 0)
+		if (strlen(cursor) >= sizeof(p->cursor)) {
+			snprintf(r->err, sizeof(r->err), "SSCAN %s: cursor too long",
+			    r->cfg->online_set);
+			return RECONCILE_DATA;
+		}
+		snprintf(p->cursor, sizeof(p->cursor), "%s", cursor);
+		p->hold = hold;
+		/* Keep a slot for the next batch's reply before asking for it. */
+		if (!hold && free_slot(r) >= 0 && p->len < MAX_EXPECT - 4) {
+			if ((rc = append_sscan(r, c, p->cursor)) != 0)
 				return rc;
 			expect(p, EXP_SSCAN, -1, 0);
+			p->cursor[0] = '\0';
 		}
 	}
 	if (members->elements == 0) {
-		batch_release(&r->slots[slot]);
+		batch_release(b);
 		return 0;
 	}
-	if ((rc = screen_append(r, c, members->element, members->elements)) != 0)
+	b->group = group_size(r, st, members->elements);
+	b->nchk = 0;
+	if (b->group == 0) {
+		for (size_t i = 0; i < members->elements; i++)
+			if ((rc = add_index(r, &b->chk, &b->nchk, &b->chkcap, i)) != 0)
+				return rc;
+		return pttl_append(r, c, p, slot);
+	}
+	if ((rc = exists_append(r, c, members->element, members->elements, b->group)) != 0)
 		return rc;
-	expect(p, EXP_PTTL, slot, members->elements);
+	expect(p, EXP_EXISTS, slot, members->elements);
 	return 0;
+}
+
+/*
+ * A batch's EXISTS replies, one per group: a group whose count is short of
+ * its size holds a missing socket set, so each of its members gets a PTTL.
+ */
+static int
+on_exists(struct reconcile *r, struct rconn *c, struct pass_state *p, const struct expect *e)
+{
+	struct batch *b = &r->slots[e->slot];
+	int rc = 0;
+
+	b->nchk = 0;
+	for (size_t at = 0; at < e->n; at += b->group) {
+		size_t k = e->n - at < b->group ? e->n - at : b->group;
+		redisReply *rep;
+
+		if (rconn_get_reply(c, &rep) < 0)
+			return conn_error(r, c);
+		if (rep->type != REDIS_REPLY_INTEGER && rc == 0)
+			snprintf(r->err, sizeof(r->err), "EXISTS: %s",
+			    rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+		if (rep->type != REDIS_REPLY_INTEGER)
+			rc = RECONCILE_DATA;
+		else if (rc == 0 && rep->integer < (long long)k)
+			for (size_t i = at; i < at + k && rc == 0; i++)
+				rc = add_index(r, &b->chk, &b->nchk, &b->chkcap, i);
+		freeReplyObject(rep);
+	}
+	if (rc != 0)
+		return rc;
+	if (b->nchk == 0) {
+		batch_release(b);
+		return 0;
+	}
+	return pttl_append(r, c, p, e->slot);
 }
 
 /* A batch's PTTL replies: queue the fenced script for its candidates, if any. */
@@ -643,7 +843,7 @@ on_pttl(struct reconcile *r, struct rconn *c, struct pass_state *p, const struct
 static int
 pass(struct reconcile *r, struct rconn *c, struct reconcile_stats *st, int64_t start)
 {
-	struct pass_state p = { .head = 0, .len = 0, .cursor = "" };
+	struct pass_state p = { .head = 0, .len = 0, .cursor = "", .hold = 0 };
 	int rc = 0;
 
 	/* Load the script now: it cannot be loaded later with replies in flight. */
@@ -660,10 +860,12 @@ pass(struct reconcile *r, struct rconn *c, struct reconcile_stats *st, int64_t s
 		p.head = (p.head + 1) % MAX_EXPECT;
 		p.len--;
 		if (e.kind == EXP_SSCAN) {
-			int pause = (r->tick_due && r->tick_due(r->tick_arg)) ||
+			int hold = (r->tick_due && r->tick_due(r->tick_arg)) ||
 			    ahead_of_rate(r, start, st->scanned, &due);
 
-			rc = on_sscan(r, c, &p, pause, st);
+			rc = on_sscan(r, c, &p, hold, st);
+		} else if (e.kind == EXP_EXISTS) {
+			rc = on_exists(r, c, &p, &e);
 		} else if (e.kind == EXP_PTTL) {
 			rc = on_pttl(r, c, &p, &e, st);
 		} else {
@@ -672,17 +874,22 @@ pass(struct reconcile *r, struct rconn *c, struct reconcile_stats *st, int64_t s
 		}
 		if (rc != 0)
 			return rc;
-		if (p.len > 0 || p.cursor[0] == '\0')
+		if (p.cursor[0] == '\0')
 			continue;
-		/* Drained with more to scan: pace, renew, maybe stop, then go on. */
-		if (ahead_of_rate(r, start, st->scanned, &due))
-			r->sleep_until(r->tick_arg, due);
-		if (r->tick && r->tick(r->tick_arg) != 0)
-			return RECONCILE_STOPPED;
+		if (p.len > 0 && (p.hold || free_slot(r) < 0 || p.len >= MAX_EXPECT - 4))
+			continue;
+		if (p.len == 0) {
+			/* Drained with more to scan: pace, renew, maybe stop, then go on. */
+			if (ahead_of_rate(r, start, st->scanned, &due))
+				r->sleep_until(r->tick_arg, due);
+			if (r->tick && r->tick(r->tick_arg) != 0)
+				return RECONCILE_STOPPED;
+		}
 		if ((rc = append_sscan(r, c, p.cursor)) != 0)
 			return rc;
 		expect(&p, EXP_SSCAN, -1, 0);
 		p.cursor[0] = '\0';
+		p.hold = 0;
 	}
 	if (r->deferred)
 		log_warnx("the script cache was flushed during the pass; %llu batches are left "
@@ -722,9 +929,11 @@ reconcile_cycle(struct reconcile *r, struct rconn *c, struct reconcile_stats *st
 	r->err[0] = '\0';
 	r->deferred = 0;
 	idset_clear(&r->printed);
-	if ((rc = reconcile_probe(r, c, &g)) != 0)
+	idset_clear(&r->ghosts);
+	if ((rc = probe(r, c, &g, st)) != 0)
 		goto out;
 	st->online = g.online;
+	r->stale_prior = g.sampled > 0 ? (double)g.stale / (double)g.sampled : 0.0;
 	if (g.tripped) {
 		snprintf(r->err, sizeof(r->err),
 		    "stale-ratio guard: %d of %d sampled users (%.0f%%) have no socket set, "

@@ -38,6 +38,7 @@ struct guard_probe {
 	long long online;	/* SCARD */
 	int sampled;
 	int stale;
+	int ghosts;		/* sampled socket sets without a TTL */
 	int applies;		/* online >= guard_min_users and ratio < 1 */
 	int tripped;
 };
@@ -59,6 +60,9 @@ struct batchbuf {
 /* One SSCAN batch and the members the screening pass found worth a script. */
 struct batch {
 	redisReply *reply;	/* the SSCAN reply that owns the member strings */
+	size_t group;		/* members per EXISTS group; 0 = PTTL for each */
+	size_t *chk;		/* indexes of the members to PTTL one by one */
+	size_t nchk, chkcap;
 	size_t *cand;		/* indexes of candidates in the member array */
 	size_t ncand, candcap;
 };
@@ -80,7 +84,10 @@ struct reconcile {
 	void (*sleep_until)(void *arg, int64_t deadline);
 	void *tick_arg;
 	struct script reap_script;
-	struct batchbuf scan;	/* PTTL keys of the batch being screened */
+	struct script probe_script;	/* the guard's sample, read-only */
+	struct batchbuf scan;	/* socket keys of the batch being screened */
+	struct batchbuf grp;	/* one EXISTS group's argument vector */
+	double stale_prior;	/* stale fraction the guard saw in its sample */
 	struct batchbuf reap;	/* reap script arguments of the previous batch */
 	struct batch slots[RECONCILE_SLOTS];	/* batches with replies in flight */
 	unsigned long long deferred;	/* batches left for the next pass (NOSCRIPT) */
@@ -90,6 +97,7 @@ struct reconcile {
 	size_t *lens;
 	size_t idscap;
 	struct idset printed;	/* dry-run: IDs printed this cycle */
+	struct idset ghosts;	/* ghosts counted this cycle */
 	char err[512];
 };
 
@@ -107,9 +115,10 @@ int reconcile_probe(struct reconcile *r, struct rconn *c, struct guard_probe *g)
 
 /*
  * One full pass: the guard, then for each SSCAN batch a read-only screening
- * pass (pipelined PTTL of every socket key, travelling with the next SSCAN)
- * and, for the previous batch's candidates only, the atomic fenced reap
- * script. Message in r->err unless OK.
+ * pass (multi-key EXISTS over groups of socket keys, travelling with the
+ * next SSCAN; PTTL for each member of a group that came back short) and,
+ * for the candidates only, the atomic fenced reap script. Message in
+ * r->err unless OK.
  */
 enum reconcile_result reconcile_cycle(struct reconcile *r, struct rconn *c,
     struct reconcile_stats *st);

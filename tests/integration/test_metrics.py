@@ -248,3 +248,30 @@ def test_sd_notify_protocol(h):
     drain()
     assert "STOPPING=1" in got, got
     sock.close()
+
+
+def test_ghosts_all_repaired_in_a_large_set(h):
+    """Repair must find every ghost, not only those the guard's sample draws."""
+    users = [b"u%d" % i for i in range(4000)]
+    ghosts = users[::800]
+    h.rt.connect_many(users)
+    for g in ghosts:
+        h.r.persist(h.rt.key(g))
+    rc, _, err = h.run(["-c", h.config({"reaper.repair_missing_ttl": 90}), "--once"])
+    assert rc == 0, err
+    assert "ghosts: %d socket sets had no TTL" % len(ghosts) in err, err
+    for g in ghosts:
+        assert 80 <= h.r.ttl(h.rt.key(g)) <= 90, g
+    assert h.members() == set(users)
+
+
+def test_ghost_seen_by_sample_and_pass_counts_once(h):
+    """A ghost in a short group is seen by the guard's sample and by the pass: one ghost."""
+    users = [b"u%d" % i for i in range(50)]
+    h.rt.connect_many(users)
+    h.r.persist(h.rt.key(b"u7"))
+    h.rt.crash_many(users[10:20])  # short groups everywhere: the pass PTTLs u7 too
+    rc, _, err = h.run(["-c", h.config({"reaper.max_stale_ratio": 1}), "--once"])
+    assert rc == 0, err
+    assert "ghosts: 1 socket sets have no TTL" in err, err
+    assert h.members() == set(users) - set(users[10:20])

@@ -1,5 +1,7 @@
 """One reconcile cycle: stale users go, live users stay, whatever their IDs."""
 
+import pytest
+
 from harness import CYCLE_EXACT_RE, CYCLE_RE, ONLINE, wait_until
 
 ODD_IDS = [
@@ -223,3 +225,73 @@ def test_max_rate_spreads_a_pass_over_time(h):
     # (the last batch needs no wait, hence 2.8 and not 3).
     assert info["duration"] >= 2.8, info
     assert info["removed"] == 50 and h.members() == live
+
+
+def spread(n_users, every, offset=0):
+    """Users u0..u<n-1>; every <every>th (from offset) is stale."""
+    users = [b"u%d" % i for i in range(n_users)]
+    stale = {u for i, u in enumerate(users) if every and i % every == offset}
+    return users, stale
+
+
+@pytest.mark.parametrize("n,every,batch", [
+    (3000, 0, 500),     # nobody stale: one EXISTS per batch
+    (3000, 1000, 500),  # 0.1 %
+    (3000, 100, 500),   # 1 %
+    (3000, 7, 500),     # 14 %: small groups
+    (3000, 2, 500),     # 50 %: one PTTL per member
+    (999, 10, 37),      # batches and groups that do not divide evenly
+])
+def test_screening_removes_exactly_the_stale(h, n, every, batch):
+    users, stale = spread(n, every, offset=3 if every > 3 else 0)
+    h.rt.connect_many(users)
+    h.rt.crash_many(stale)
+    rc, _, err = h.run(["-c", h.config({"reaper.batch_size": batch,
+                                        "reaper.max_stale_ratio": 1}), "--once"])
+    assert rc == 0, err
+    assert h.members() == set(users) - stale
+    info = cycle_line(err)
+    assert info["stale"] == len(stale) and info["removed"] == len(stale), info
+
+
+def test_screening_checks_groups_before_members(h):
+    """
+    With few stale users the pass asks EXISTS over groups of socket keys and
+    PTTL only inside groups that came back short: far fewer commands than
+    users, and the stale ones still go.
+    """
+    users, stale = spread(5000, 100)  # 1 %
+    h.rt.connect_many(users)
+    h.rt.crash_many(stale)
+    h.r.config_resetstat()
+    rc, _, err = h.run(["-c", h.config(), "--once"])
+    calls = h.commandstats()
+    assert rc == 0, err
+    assert h.members() == set(users) - stale
+    assert 0 < calls.get("exists", 0) < 1000, calls
+    # PTTL only in the (at most 50) groups holding a stale user; the rest ran
+    # inside scripts: the guard's probe (10 x 100 sampled) and the reap script
+    # (one per candidate).
+    pass_pttl = calls.get("pttl", 0) - 1000 - len(stale)
+    assert len(stale) <= pass_pttl < 1500, calls
+
+
+def test_quiet_pass_sends_a_few_commands_per_batch(h):
+    """Nobody stale: per batch one SSCAN and one EXISTS, plus the guard's few calls."""
+    users, _ = spread(5000, 0)
+    h.rt.connect_many(users)
+    h.r.config_resetstat()
+    rc, _, err = h.run(["-c", h.config(), "--once"])
+    calls = h.commandstats()
+    assert rc == 0, err
+    assert h.members() == set(users)
+    calls.pop("config|resetstat", None)
+    batches = calls.get("sscan", 0)
+    assert 8 <= batches <= 14, calls
+    assert batches - 2 <= calls.get("exists", 0) <= batches, calls
+    # PTTL, GET and DEL run only inside scripts: the guard's probe (10 x 100
+    # sampled users) and the lease's. No PTTL from the pass itself.
+    assert calls.get("pttl", 0) <= 1000, calls
+    sent = sum(v for k, v in calls.items()
+               if not k.startswith("info") and k not in ("pttl", "get", "del"))
+    assert sent <= 2 * batches + 30, calls
