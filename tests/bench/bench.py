@@ -190,12 +190,13 @@ class Bench:
         self.users = self.live = 0
 
     # --- data -------------------------------------------------------------
-    def generate(self, n):
+    def generate(self, n, stale=None):
         cli = self.srv.cli
         cli.flushall()
-        self.gen_opts = ["-n", str(n), "--stale", str(self.a.stale)] + \
+        stale = self.a.stale if stale is None else stale
+        self.gen_opts = ["-n", str(n), "--stale", str(stale)] + \
             (["--odd"] if self.a.odd else [])
-        log(f"generating {n} users ({self.a.stale:g} stale)...")
+        log(f"generating {n} users ({stale:g} stale)...")
         _, _, out, _ = run([self.a.gen] + self.redis_opts + self.gen_opts +
                            ["--ttl", str(SOCKET_TTL)], "presence-gen")
         made = fields(out, "created")
@@ -448,12 +449,17 @@ class Monitor:
         return [ln for ln in head.split(b"\r\n")[1:] if ln.startswith(b"+")]
 
 
-def idle_section(b, args):
-    b.generate(args.idle_users)
+def idle_run(b, args, users):
+    """Commands one leader sends in idle_seconds of its loop over users users."""
+    if users:
+        b.generate(users, stale=0)
+    else:
+        b.srv.cli.flushall()
+        b.users = b.live = 0
     b.write_conf()
     mon = Monitor(b.srv.sock)
     errlog = open(os.path.join(b.srv.dir, "leader.log"), "w+")
-    log(f"  leader in the loop for {args.idle_seconds} s...")
+    log(f"  leader in the loop for {args.idle_seconds} s over {users} users...")
     leader = subprocess.Popen([args.reaper, "-c", b.conf], stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=errlog,
                               preexec_fn=_die_with_parent)
@@ -484,12 +490,18 @@ def idle_section(b, args):
     cycles = errlog.read().count("cycle done")
     errlog.close()
     total = sum(sent.values())
-    print(f"\n### Idle leader: {b.users} users, default settings, "
-          f"{args.idle_seconds} s in the loop\n")
-    print("| commands sent | per second | cycles | by command | run by its scripts |")
-    print("|---:|---:|---:|---|---:|")
     by = ", ".join(f"{k} {v}" for k, v in sorted(sent.items(), key=lambda kv: -kv[1]))
-    print(f"| {total} | {total / args.idle_seconds:.2f} | {cycles} | {by} | {inside} |")
+    return f"| {users} | {total} | {total / args.idle_seconds:.2f} | {cycles} | {by} | {inside} |"
+
+
+def idle_section(b, args):
+    rows = [idle_run(b, args, n) for n in args.idle_users]
+    print(f"\n### Idle leader: nobody stale, default settings, {args.idle_seconds:g} s "
+          f"in the loop\n")
+    print("| users | commands sent | per second | cycles | by command | run by its scripts |")
+    print("|---:|---:|---:|---:|---|---:|")
+    for row in rows:
+        print(row)
 
 
 # --- main -------------------------------------------------------------------
@@ -509,7 +521,8 @@ def parse_args(argv):
     p.add_argument("--all", action="store_true", help="table, batch curve and idle")
     p.add_argument("--curve-size", type=int, default=1000000)
     p.add_argument("--curve-batches", default=CURVE_BATCHES)
-    p.add_argument("--idle-users", type=int, default=10000)
+    p.add_argument("--idle-users", default="0,10000,100000",
+                   help="comma-separated user counts for --idle (default %(default)s)")
     p.add_argument("--idle-seconds", type=float, default=60)
     p.add_argument("--no-pin", action="store_true",
                    help="do not pin redis-server and the clients to different CPUs")
@@ -531,6 +544,7 @@ def parse_args(argv):
                 p.error(f"--{key} or --build is needed")
             setattr(a, key, os.path.join(a.build, rel))
     a.sizes = [int(s) for s in a.sizes.split(",")] + ([10000000] if a.large else [])
+    a.idle_users = [int(s) for s in a.idle_users.split(",")]
     a.curve_batches = [int(s) for s in a.curve_batches.split(",")]
     if a.repeat < 1:
         p.error("--repeat must be at least 1")

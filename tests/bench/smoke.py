@@ -4,9 +4,10 @@
 Usage: smoke.py BENCH_PY [bench.py options naming the programs]
 
 Runs the main table at 2000 users (1 pass), the batch curve at 2000 users
-and a 3-second idle run, then checks that each table has its rows, every
-cell that should hold a number does, and that the benchmark saw the old loop
-and presence-reaper leave exactly the live users online. bench.py itself
+and two 3-second idle runs (empty set, 2000 users), then checks that each
+table has its rows, every cell that should hold a number does, and that the
+benchmark saw the old loop and presence-reaper leave exactly the live users
+online. bench.py itself
 stops with an error when either method leaves anything else.
 """
 import re
@@ -72,20 +73,22 @@ def check(out):
         numeric(r[1:3] + r[4:5] + r[6:8], f"batch_size {r[0]}")
         longest(r[3], f"batch_size {r[0]}")
         pair(r[5], f"batch_size {r[0]}")
-    idle = rows(out, "commands sent")
-    if len(idle) != 1:
+    idle = rows(out, "users | commands sent")
+    if [r[0] for r in idle] != ["0", "2000"]:
         raise AssertionError(f"idle table: {idle}")
-    numeric(idle[0][0:3] + idle[0][4:5], "idle")
-    if "EVALSHA" not in idle[0][3] and "SSCAN" not in idle[0][3]:
-        raise AssertionError(f"idle run sent no cycle commands: {idle[0][3]}")
-
+    for r in idle:
+        numeric(r[0:4] + r[5:6], f"idle {r[0]} users")
+    if "SCARD" not in idle[0][4]:
+        raise AssertionError(f"idle run over an empty set sent no SCARD: {idle[0][4]}")
+    if "SSCAN" not in idle[1][4] or "EXISTS" not in idle[1][4]:
+        raise AssertionError(f"idle run sent no pass commands: {idle[1][4]}")
 
 def main(argv):
     bench, opts = argv[0], argv[1:]
     t0 = time.monotonic()
     p = subprocess.run([sys.executable, bench, "--sizes", "2000", "--repeat", "1", "--odd",
                         "--all", "--curve-size", "2000", "--curve-batches", "50,500",
-                        "--idle-users", "2000", "--idle-seconds", "3"] + opts,
+                        "--idle-users", "0,2000", "--idle-seconds", "3"] + opts,
                        capture_output=True, text=True, timeout=60)
     took = time.monotonic() - t0
     print(p.stdout)
