@@ -101,6 +101,20 @@ grow(void **p, size_t *cap, size_t want, size_t elsz)
 	return 0;
 }
 
+/* Room for nargs arguments in b's argv / argvlen. */
+static int
+argv_reserve(struct reconcile *r, struct batchbuf *b, size_t nargs)
+{
+	size_t cap = b->nargs;
+
+	if (grow((void **)&b->argv, &cap, nargs, sizeof(*b->argv)) < 0 ||
+	    grow((void **)&b->argvlen, &b->nargs, nargs, sizeof(*b->argvlen)) < 0) {
+		snprintf(r->err, sizeof(r->err), "out of memory building a batch");
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Lay the socket keys of ids[0..n) out in b's arena as argv[lead + i], with
  * room for nargs arguments in all.
@@ -109,16 +123,16 @@ static int
 build_keys(struct reconcile *r, struct batchbuf *b, const char *const *ids,
     const size_t *lens, size_t n, size_t lead, size_t nargs)
 {
-	size_t need = 0, off = 0, cap = b->nargs;
+	size_t need = 0, off = 0;
 
 	for (size_t i = 0; i < n; i++)
 		need += keys_socket_len(&r->keys, lens[i]);
-	if (grow((void **)&b->arena, &b->arenasz, need ? need : 1, 1) < 0 ||
-	    grow((void **)&b->argv, &cap, nargs, sizeof(*b->argv)) < 0 ||
-	    grow((void **)&b->argvlen, &b->nargs, nargs, sizeof(*b->argvlen)) < 0) {
+	if (grow((void **)&b->arena, &b->arenasz, need ? need : 1, 1) < 0) {
 		snprintf(r->err, sizeof(r->err), "out of memory building a batch");
 		return -1;
 	}
+	if (argv_reserve(r, b, nargs) < 0)
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		b->argv[lead + i] = b->arena + off;
 		b->argvlen[lead + i] = keys_socket(&r->keys, b->arena + off, ids[i], lens[i]);
@@ -653,6 +667,17 @@ free_slot(struct reconcile *r)
 }
 
 /*
+ * Whether the held cursor's SSCAN may go out with replies in flight: not
+ * when it waits for an empty pipeline, nor without a slot for its batch or
+ * room in the queue for what that batch will expect.
+ */
+static int
+sscan_may_go(struct reconcile *r, const struct pass_state *p)
+{
+	return !p->hold && free_slot(r) >= 0 && p->len < MAX_EXPECT - 4;
+}
+
+/*
  * Members per EXISTS group, or 0 for one PTTL per member. This is group
  * testing (Dorfman): one EXISTS over g socket keys answers for all g when
  * none is missing, and a short count sends PTTL for each of them. With a
@@ -673,6 +698,8 @@ group_size(const struct reconcile *r, const struct reconcile_stats *st, size_t n
 		p = (double)st->stale / (double)st->scanned;
 	if ((double)g * (double)g * p > 1.0)
 		return 0;
+	if ((double)n * (double)n * p <= 1.0)
+		return n;
 	while (g < n && (double)(g + 1) * (double)(g + 1) * p <= 1.0)
 		g++;
 	return g < n ? g : n;
@@ -684,16 +711,11 @@ exists_append(struct reconcile *r, struct rconn *c, redisReply **members, size_t
     size_t group)
 {
 	struct batchbuf *gb = &r->grp;
-	size_t cap = gb->nargs;
 
 	if (gather(r, members, NULL, n) < 0 ||
-	    build_keys(r, &r->scan, r->ids, r->lens, n, 0, n) < 0)
+	    build_keys(r, &r->scan, r->ids, r->lens, n, 0, n) < 0 ||
+	    argv_reserve(r, gb, group + 1) < 0)
 		return RECONCILE_INTERNAL;
-	if (grow((void **)&gb->argv, &cap, group + 1, sizeof(*gb->argv)) < 0 ||
-	    grow((void **)&gb->argvlen, &gb->nargs, group + 1, sizeof(*gb->argvlen)) < 0) {
-		snprintf(r->err, sizeof(r->err), "out of memory building a batch");
-		return RECONCILE_INTERNAL;
-	}
 	set_arg(gb, 0, "EXISTS", 6);
 	for (size_t at = 0; at < n; at += group) {
 		size_t k = n - at < group ? n - at : group;
@@ -748,8 +770,8 @@ on_sscan(struct reconcile *r, struct rconn *c, struct pass_state *p, int hold,
 		}
 		snprintf(p->cursor, sizeof(p->cursor), "%s", cursor);
 		p->hold = hold;
-		/* Keep a slot for the next batch's reply before asking for it. */
-		if (!hold && free_slot(r) >= 0 && p->len < MAX_EXPECT - 4) {
+		/* Ahead of this batch's screening, so Redis scans while we wait. */
+		if (sscan_may_go(r, p)) {
 			if ((rc = append_sscan(r, c, p->cursor)) != 0)
 				return rc;
 			expect(p, EXP_SSCAN, -1, 0);
@@ -876,7 +898,7 @@ pass(struct reconcile *r, struct rconn *c, struct reconcile_stats *st, int64_t s
 			return rc;
 		if (p.cursor[0] == '\0')
 			continue;
-		if (p.len > 0 && (p.hold || free_slot(r) < 0 || p.len >= MAX_EXPECT - 4))
+		if (p.len > 0 && !sscan_may_go(r, &p))
 			continue;
 		if (p.len == 0) {
 			/* Drained with more to scan: pace, renew, maybe stop, then go on. */
