@@ -109,17 +109,9 @@ main(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if ((r = tool_opts_parse(&o, ch, optarg)) > 0)
 			continue;
-		if (r == 0 && ch == 'h') {
-			usage(stdout);
-			return 0;
-		}
-		usage(stderr);
-		return 64;
+		tool_option_end(r, ch, usage);
 	}
-	if (optind != argc) {
-		usage(stderr);
-		return 64;
-	}
+	tool_no_operands(argc, argv, usage);
 	if ((c = tool_connect(&o)) == NULL)
 		return 69;
 	t0 = tool_now();

@@ -74,17 +74,9 @@ main(int argc, char **argv)
 			count = optarg;
 			continue;
 		}
-		if (r == 0 && ch == 'h') {
-			usage(stdout);
-			return 0;
-		}
-		usage(stderr);
-		return 64;
+		tool_option_end(r, ch, usage);
 	}
-	if (optind != argc) {
-		usage(stderr);
-		return 64;
-	}
+	tool_no_operands(argc, argv, usage);
 	if ((c = tool_connect(&o)) == NULL)
 		return 69;
 	t0 = tool_now();

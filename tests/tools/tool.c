@@ -171,3 +171,24 @@ tool_reply(redisContext *c, int want, const char *what)
 	}
 	return r;
 }
+
+void
+tool_option_end(int r, int ch, void (*usage)(FILE *))
+{
+	if (r == 0 && ch == 'h') {
+		usage(stdout);
+		exit(0);
+	}
+	usage(stderr);
+	exit(64);
+}
+
+void
+tool_no_operands(int argc, char **argv, void (*usage)(FILE *))
+{
+	if (optind == argc)
+		return;
+	fprintf(stderr, "%s: unexpected argument \"%s\"\n", tool_prog, argv[optind]);
+	usage(stderr);
+	exit(64);
+}

@@ -12,6 +12,7 @@
 
 #include <getopt.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include <hiredis/hiredis.h>
 
@@ -53,6 +54,15 @@ void tool_opts_init(struct tool_opts *o);
  * (message printed on stderr).
  */
 int tool_opts_parse(struct tool_opts *o, int opt, const char *arg);
+
+/*
+ * An option nobody took: -h (r == 0, ch == 'h') prints usage on stdout and
+ * exits 0; anything else prints it on stderr and exits 64.
+ */
+_Noreturn void tool_option_end(int r, int ch, void (*usage)(FILE *));
+
+/* Exit 64 with a message and usage when arguments remain after the options. */
+void tool_no_operands(int argc, char **argv, void (*usage)(FILE *));
 
 /* Parse a whole decimal integer in [min, max]; -1 (message printed) if not. */
 int tool_parse_ll(const char *name, const char *s, long long min, long long max,
