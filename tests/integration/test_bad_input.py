@@ -261,3 +261,22 @@ def test_missing_option_argument(w):
 def test_stray_positional_argument(w):
     rc, out, err = w.run(["-c", w.config(), "--once", "extra"])
     assert rc == EX_USAGE, err
+
+
+
+@pytest.mark.parametrize("denied,where", [
+    ("-exists", "EXISTS"),         # the pass's group screening
+    ("-evalsha", "probe script"),  # the guard's sample
+])
+def test_denied_command_stops_the_pass_with_nothing_removed(h, denied, where):
+    """A reaper user missing a command the pass needs: exit 65, the command named."""
+    # Few stale among many, so the pass screens by groups with EXISTS.
+    users = [b"u%d" % i for i in range(300)]
+    h.rt.connect_many(users)
+    h.rt.crash_many(users[:2])
+    h.r.execute_command("ACL", "SETUSER", "reaper", "on", ">pw", "~*", "+@all", denied)
+    url = "unix://reaper:pw@" + h.redis.sock
+    rc, out, err = h.run(["-c", h.config(url=url), "--once"])
+    assert rc == EX_DATAERR, err
+    assert where in err and "NOPERM" in err, err
+    assert h.members() == set(users)
