@@ -55,6 +55,7 @@ struct daemon {
 	int64_t watch_retry_at;
 	int watch_warned;	/* said once that the server sends no expiry events */
 	unsigned long long event_removed;	/* since the last pass's summary */
+	unsigned long long events_refused;	/* event batches the guard refused in a row */
 };
 
 static void
@@ -132,9 +133,13 @@ keepalive(void)
 	}
 }
 
-/* Sleep until deadline (mono ms) or until a signal arrives, staying alive. */
+/*
+ * Sleep until deadline (mono ms) or until a signal arrives, staying alive.
+ * SIGHUP ends the sleep only when on_reload is set: pacing inside a pass
+ * sleeps on, and the reload waits for the pass to end.
+ */
 static void
-sleep_until(int64_t deadline)
+sleep_wait(int64_t deadline, int on_reload)
 {
 	struct pollfd p[2] = {
 		{ .fd = wake_pipe[0], .events = POLLIN },
@@ -146,7 +151,7 @@ sleep_until(int64_t deadline)
 		int64_t left = deadline - mono_ms();
 
 		keepalive();
-		if (stop_signal || reload_requested || left <= 0)
+		if (stop_signal || (on_reload && reload_requested) || left <= 0)
 			return;
 		if (watchdog_ms > 0 && left > watchdog_ms)
 			left = watchdog_ms;
@@ -157,6 +162,12 @@ sleep_until(int64_t deadline)
 				return;	/* expiry events to read */
 		}
 	}
+}
+
+static void
+sleep_until(int64_t deadline)
+{
+	sleep_wait(deadline, 1);
 }
 
 /* Say once that shutdown has begun; may run while a Redis reply is awaited. */
@@ -172,13 +183,6 @@ note_shutdown(void)
 	}
 }
 
-/* reaper.max_rate pacing: the same interruptible sleep as the loop's. */
-static void
-pace_sleep(void *arg, int64_t deadline)
-{
-	(void)arg;
-	sleep_until(deadline);
-}
 
 static void
 print_errors(const char *errs)
@@ -352,6 +356,24 @@ renew_lease(struct daemon *d)
 	return -1;
 }
 
+/*
+ * reaper.max_rate pacing: sleep until deadline, renewing the lease when it
+ * falls due (a slow rate may pace for longer than the lease). Returns
+ * early on a stop signal or a lost lease; tick() then says which.
+ */
+static void
+pace_sleep(void *arg, int64_t deadline)
+{
+	struct daemon *d = arg;
+	int keep = d->is_leader && !d->cli.dry_run;
+
+	while (!stop_signal && mono_ms() < deadline) {
+		sleep_wait(keep && d->renew_due < deadline ? d->renew_due : deadline, 0);
+		if (keep && renew_lease(d) < 0)
+			return;
+	}
+}
+
 /* Does tick want to run (shutdown, lease renewal due)? Cheap; keeps us alive. */
 static int
 tick_due(void *arg)
@@ -370,10 +392,10 @@ tick(void *arg)
 
 	keepalive();
 	if (stop_signal)
-		return 1;
+		return TICK_STOP;
 	if (d->cli.dry_run)
 		return 0;
-	return renew_lease(d) < 0 ? 1 : 0;
+	return renew_lease(d) < 0 ? TICK_LOST : 0;
 }
 
 static void
@@ -442,9 +464,11 @@ run_cycle(struct daemon *d)
 		log_ghosts(d, &st);
 	if (d->cfg.watch_expiry && !d->cli.dry_run) {
 		log_info("since the last pass: %llu removed by the pass, %llu on key-expiry "
-		    "events (%llu events)", st.removed, d->event_removed, d->watch.events);
+		    "events (%llu events, %llu dropped with the queue full)", st.removed,
+		    d->event_removed, d->watch.events, d->watch.dropped);
 		d->event_removed = 0;
 		d->watch.events = 0;
+		d->watch.dropped = 0;
 	}
 	switch (res) {
 	case RECONCILE_OK:
@@ -498,6 +522,8 @@ try_lead(struct daemon *d)
 	rc = leader_acquire(&d->leader, d->conn, holder, sizeof(holder), err, sizeof(err));
 	if (rc == 1) {
 		log_info("became leader (token %s)", d->leader.token);
+		if (reconcile_check_keys(&d->rec, d->conn) == RECONCILE_DATA)
+			log_error("%s", d->rec.err);
 		set_leader(d, 1);
 		d->holder[0] = '\0';
 		d->renew_due = mono_ms() + renew_ms(&d->cfg);
@@ -522,6 +548,7 @@ static void
 reload(struct daemon *d)
 {
 	char err[CFG_ERR_MAX];
+	struct gwin window;
 	struct cfg next;
 	int reconnect;
 
@@ -547,7 +574,8 @@ reload(struct daemon *d)
 		d->conn = NULL;
 	}
 	watch_free(&d->watch);
-	watch_init(&d->watch);
+	watch_init(&d->watch, (size_t)next.batch_size);
+	window = d->rec.win;
 	reconcile_free(&d->rec);
 	cfg_free(&d->cfg);
 	d->cfg = next;
@@ -561,6 +589,7 @@ reload(struct daemon *d)
 	}
 	reconcile_init(&d->rec, &d->cfg, d->cli.dry_run ? NULL : &d->leader,
 	    d->cli.dry_run, stdout);
+	d->rec.win = window;	/* the guard remembers recent removals across a reload */
 	d->rec.tick = tick;
 	d->rec.tick_due = tick_due;
 	d->rec.sleep_until = pace_sleep;
@@ -599,17 +628,48 @@ check_notifications(struct daemon *d)
 	}
 }
 
-/* Reap the users whose socket sets expired, through the fenced script. */
+/*
+ * The guard refused key-expiry events: the queue goes (the pass and its
+ * own guard judge those users). Said and counted once a refusal spell.
+ */
+static void
+events_refused(struct daemon *d)
+{
+	watch_clear(&d->watch);
+	if (d->events_refused++ == 0) {
+		log_error("%s", d->rec.err);
+		metrics_event_guard();
+	} else {
+		log_debug("key-expiry events: the guard still refuses (%llu batches)",
+		    d->events_refused);
+	}
+}
+
+/*
+ * Reap the oldest reaper.batch_size users whose socket sets expired,
+ * through the guard and the fenced script; the rest wait for the next turn.
+ */
 static void
 reap_events(struct daemon *d)
 {
+	size_t n = d->watch.n < (size_t)d->cfg.batch_size ? d->watch.n :
+	    (size_t)d->cfg.batch_size;
 	struct reconcile_stats st;
 	enum reconcile_result res;
 
 	res = reconcile_reap_ids(&d->rec, d->conn, (const char *const *)d->watch.ids,
-	    d->watch.lens, d->watch.n, &st);
-	log_debug("expiry events: checked %zu users, removed %llu", d->watch.n, st.removed);
-	watch_clear(&d->watch);
+	    d->watch.lens, n, &st);
+	if (res == RECONCILE_GUARD) {
+		events_refused(d);
+		return;
+	}
+	log_debug("expiry events: checked %zu users, removed %llu", n, st.removed);
+	watch_consume(&d->watch, n);
+	if (res == RECONCILE_OK && d->events_refused) {
+		log_info("key-expiry events: the stale-ratio guard allows removal again "
+		    "(it refused %llu batches)", d->events_refused);
+		d->events_refused = 0;
+	}
 	if (res == RECONCILE_OK) {
 		d->event_removed += st.removed;
 		metrics_event_removals(st.removed);
@@ -720,6 +780,8 @@ run_loop(struct daemon *d)
 			wake = d->renew_due;
 		if (d->watch.n > 0 && d->watch.first_ms + WATCH_FLUSH_MS < wake)
 			wake = d->watch.first_ms + WATCH_FLUSH_MS;
+		if (d->watch.more)
+			wake = now;	/* more events wait to be read */
 		wake_fd = d->watch.sub ? rconn_fd(d->watch.sub) : -1;
 		sleep_until(wake);
 		wake_fd = -1;
@@ -736,8 +798,8 @@ exit_for(enum reconcile_result res)
 	switch (res) {
 	case RECONCILE_OK:
 	case RECONCILE_STOPPED:
-	case RECONCILE_NOT_LEADER:
 		return EX_OK;
+	case RECONCILE_NOT_LEADER:	/* lost the lock mid-pass: it did not finish */
 	case RECONCILE_GUARD:
 		return EX_TEMPFAIL;
 	case RECONCILE_DATA:
@@ -786,6 +848,10 @@ run_once(struct daemon *d)
 	if (!d->cli.dry_run) {
 		char holder[LEADER_TOKEN_MAX];
 
+		if ((rc = reconcile_check_keys(&d->rec, d->conn)) != 0) {
+			log_error("%s", d->rec.err);
+			return exit_for((enum reconcile_result)rc);
+		}
 		rc = leader_acquire(&d->leader, d->conn, holder, sizeof(holder), err,
 		    sizeof(err));
 		if (rc == 0) {
@@ -843,6 +909,8 @@ check_config(struct daemon *d)
 			    "missing E and x; only the periodic pass will reap");
 	}
 	reconcile_init(&d->rec, &d->cfg, NULL, 1, NULL);
+	if (reconcile_check_keys(&d->rec, d->conn) != 0)
+		printf("# keys: %s\n", d->rec.err);
 	if ((rc = reconcile_probe(&d->rec, d->conn, &g)) != 0) {
 		printf("# guard probe: %s\n", d->rec.err);
 		return EX_OK;
@@ -918,7 +986,7 @@ main(int argc, char **argv)
 	d.rec.sleep_until = pace_sleep;
 	d.rec.tick_arg = &d;
 	backoff_init(&d.backoff, BACKOFF_BASE_MS, BACKOFF_CAP_MS, BACKOFF_FLOOR_MS);
-	watch_init(&d.watch);
+	watch_init(&d.watch, (size_t)d.cfg.batch_size);
 	rc = d.cli.once ? run_once(&d) : run_loop(&d);
 	metrics_http_stop();
 out:

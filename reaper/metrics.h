@@ -31,6 +31,9 @@ void metrics_cycle(enum metrics_cycle_result res, unsigned long long scanned,
 /* Users removed on key-expiry events (also counted in users_removed_total). */
 void metrics_event_removals(unsigned long long removed);
 
+/* The guard refused a batch of key-expiry events (guard_tripped_total). */
+void metrics_event_guard(void);
+
 /* Render the exposition text into buf; returns its length (truncated to fit). */
 size_t metrics_render(char *buf, size_t bufsz);
 

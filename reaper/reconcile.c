@@ -42,6 +42,7 @@ reconcile_init(struct reconcile *r, const struct cfg *cfg, struct leader *leader
 	r->probe_script = (struct script){ "probe", script_probe, "" };
 	idset_init(&r->printed);
 	idset_init(&r->ghosts);
+	gwin_init(&r->win, cfg->interval);
 }
 
 static void
@@ -244,10 +245,12 @@ screen_append(struct reconcile *r, struct rconn *c, redisReply **members, const 
 static void
 note_ghost(struct reconcile *r, const redisReply *id, struct reconcile_stats *st)
 {
-	size_t n = strlen(st->ghost_sample);
+	size_t n;
 
+	/* -t's probe keeps no statistics. */
 	if (st == NULL || idset_add(&r->ghosts, id->str, id->len) == 0)
 		return;
+	n = strlen(st->ghost_sample);
 	st->ghosts++;
 	if (st->ghosts > GHOST_SAMPLE || n + 8 >= sizeof(st->ghost_sample))
 		return;
@@ -442,6 +445,28 @@ out:
 	return rc;
 }
 
+/*
+ * Would removing `pending` more users now take the guard's stale fraction
+ * (gwin.h: the last sample plus the window's removals) over
+ * max_stale_ratio? Never while the online set, counted before the
+ * window's removals, is below guard_min_users. The fraction goes to *frac.
+ */
+static int
+guard_trips(const struct reconcile *r, unsigned long long pending, double *frac)
+{
+	int64_t now = mono_ms();
+	double f;
+
+	if (r->cfg->max_stale_ratio >= 1.0 ||
+	    gwin_population(&r->win, now) < (long long)r->cfg->guard_min_users ||
+	    gwin_population(&r->win, now) <= 0)
+		return 0;
+	f = gwin_fraction(&r->win, pending, now);
+	if (frac)
+		*frac = f;
+	return f > r->cfg->max_stale_ratio;
+}
+
 static int
 probe(struct reconcile *r, struct rconn *c, struct guard_probe *g, struct reconcile_stats *st)
 {
@@ -465,8 +490,9 @@ probe(struct reconcile *r, struct rconn *c, struct guard_probe *g, struct reconc
 		return 0;
 
 	rc = guard_sample(r, c, g, st);
-	g->tripped = rc == 0 && g->applies && g->sampled > 0 &&
-	    (double)g->stale / (double)g->sampled > cfg->max_stale_ratio;
+	if (rc == 0)
+		gwin_sample(&r->win, g->online, g->sampled, g->stale);
+	g->tripped = rc == 0 && g->sampled > 0 && guard_trips(r, 0, NULL);
 	return rc;
 }
 
@@ -474,6 +500,40 @@ int
 reconcile_probe(struct reconcile *r, struct rconn *c, struct guard_probe *g)
 {
 	return probe(r, c, g, NULL);
+}
+
+/* TYPE key must be want or none; RECONCILE_DATA with a message otherwise. */
+static int
+check_type(struct reconcile *r, struct rconn *c, const char *what, const char *key,
+    const char *want)
+{
+	redisReply *rep = rconn_calll(c, "TYPE", key, NULL);
+	int rc = 0;
+
+	if (rep == NULL)
+		return conn_error(r, c);
+	if (rep->type != REDIS_REPLY_STATUS) {
+		snprintf(r->err, sizeof(r->err), "TYPE %s: %s", key,
+		    rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+		rc = RECONCILE_DATA;
+	} else if (strcmp(rep->str, want) != 0 && strcmp(rep->str, "none") != 0) {
+		snprintf(r->err, sizeof(r->err), "%s %s holds a %.40s, not a %s: the reap "
+		    "script will refuse to remove anyone until it is fixed", what, key,
+		    rep->str, want);
+		rc = RECONCILE_DATA;
+	}
+	freeReplyObject(rep);
+	return rc;
+}
+
+int
+reconcile_check_keys(struct reconcile *r, struct rconn *c)
+{
+	int rc = check_type(r, c, "online set", r->cfg->online_set, "set");
+
+	if (rc == 0 && strcmp(r->cfg->events_mode, "stream") == 0)
+		rc = check_type(r, c, "events stream", r->cfg->events_stream, "stream");
+	return rc;
 }
 
 /* Split an SSCAN reply into cursor and members; RECONCILE_DATA on a bad shape. */
@@ -592,9 +652,8 @@ malformed:
 }
 
 /*
- * Read the reap script's reply. On NOSCRIPT (the script cache was flushed)
- * load it and run the batch again when nothing else is in flight; inside a
- * pipelined pass, leave the batch to the next pass (counted in deferred).
+ * Read the reap script's reply with nothing else in flight. On NOSCRIPT
+ * (the script cache was flushed) load it and run the batch again.
  */
 static int
 reap_read(struct reconcile *r, struct rconn *c, size_t argc, struct reconcile_stats *st)
@@ -604,12 +663,6 @@ reap_read(struct reconcile *r, struct rconn *c, size_t argc, struct reconcile_st
 
 	if (rconn_get_reply(c, &rep) < 0)
 		return conn_error(r, c);
-	if (script_is_noscript(rep) && rconn_pending(c) > 0) {
-		freeReplyObject(rep);
-		r->reap_script.sha[0] = '\0';
-		r->deferred++;
-		return 0;
-	}
 	if (script_is_noscript(rep)) {
 		freeReplyObject(rep);
 		r->reap_script.sha[0] = '\0';
@@ -633,8 +686,11 @@ ahead_of_rate(struct reconcile *r, int64_t start, unsigned long long scanned, in
 	return *due > mono_ms();
 }
 
-/* The replies a pass expects, in order: one entry per SSCAN, EXISTS or PTTL group, or script. */
-enum expect_kind { EXP_SSCAN, EXP_EXISTS, EXP_PTTL, EXP_REAP };
+/*
+ * The replies a pass expects, in order: one entry per SSCAN, EXISTS or
+ * PTTL group, script, or SCRIPT LOAD queued after a NOSCRIPT.
+ */
+enum expect_kind { EXP_SSCAN, EXP_EXISTS, EXP_PTTL, EXP_REAP, EXP_LOAD };
 
 struct expect {
 	enum expect_kind kind;
@@ -705,6 +761,63 @@ group_size(const struct reconcile *r, const struct reconcile_stats *st, size_t n
 	return g < n ? g : n;
 }
 
+/* A batch's screening was read: checked members, stale among them. */
+static void
+runwin_push(struct runwin *w, size_t checked, unsigned long long stale)
+{
+	int i = (w->head + w->n) % RUNWIN_BATCHES;
+
+	if (w->n == RUNWIN_BATCHES)
+		w->head = (w->head + 1) % RUNWIN_BATCHES;
+	else
+		w->n++;
+	w->checked[i] = (unsigned)checked;
+	w->stale[i] = (unsigned)stale;
+}
+
+/*
+ * The running guard (DESIGN §7a): once the pass has checked
+ * guard_min_users, the stale fraction of its newest batches, back to at
+ * least guard_min_users users, may not exceed max_stale_ratio. Realtime
+ * servers that stop refreshing in the middle of a long pass stop it here,
+ * before the batch that shows it is reaped.
+ */
+static int
+running_guard(struct reconcile *r, const struct reconcile_stats *st)
+{
+	unsigned long long want = (unsigned long long)r->cfg->guard_min_users;
+	const struct runwin *w = &r->run;
+	unsigned long long checked = 0, stale = 0;
+
+	if (!r->guard_applies || st->checked < want)
+		return 0;
+	for (int k = w->n - 1; k >= 0 && (checked == 0 || checked < want); k--) {
+		int i = (w->head + k) % RUNWIN_BATCHES;
+
+		checked += w->checked[i];
+		stale += w->stale[i];
+	}
+	if (checked == 0 || (double)stale / (double)checked <= r->cfg->max_stale_ratio)
+		return 0;
+	snprintf(r->err, sizeof(r->err),
+	    "stale-ratio guard: %llu of the last %llu users this pass checked (%.0f%%) have "
+	    "no socket set, above reaper.max_stale_ratio %.2f; stopping the pass after %llu "
+	    "users. Likely cause: the realtime servers stopped refreshing their socket sets",
+	    stale, checked, 100.0 * (double)stale / (double)checked, r->cfg->max_stale_ratio,
+	    st->checked);
+	return RECONCILE_GUARD;
+}
+
+/* A batch's screening is complete: count it, then ask the running guard. */
+static int
+batch_checked(struct reconcile *r, struct reconcile_stats *st, size_t n,
+    unsigned long long stale)
+{
+	st->checked += n;
+	runwin_push(&r->run, n, stale);
+	return running_guard(r, st);
+}
+
 /* Queue one EXISTS per group of b->group socket keys of the batch's n members. */
 static int
 exists_append(struct reconcile *r, struct rconn *c, redisReply **members, size_t n,
@@ -756,6 +869,7 @@ on_sscan(struct reconcile *r, struct rconn *c, struct pass_state *p, int hold,
 		return RECONCILE_INTERNAL;
 	}
 	b = &r->slots[slot];
+	b->noscript = 0;
 	if (rconn_get_reply(c, &b->reply) < 0)
 		return conn_error(r, c);
 	if ((rc = parse_sscan(r, b->reply, &cursor, &members)) != 0)
@@ -801,7 +915,8 @@ on_sscan(struct reconcile *r, struct rconn *c, struct pass_state *p, int hold,
  * its size holds a missing socket set, so each of its members gets a PTTL.
  */
 static int
-on_exists(struct reconcile *r, struct rconn *c, struct pass_state *p, const struct expect *e)
+on_exists(struct reconcile *r, struct rconn *c, struct pass_state *p, const struct expect *e,
+    struct reconcile_stats *st)
 {
 	struct batch *b = &r->slots[e->slot];
 	int rc = 0;
@@ -827,7 +942,7 @@ on_exists(struct reconcile *r, struct rconn *c, struct pass_state *p, const stru
 		return rc;
 	if (b->nchk == 0) {
 		batch_release(b);
-		return 0;
+		return batch_checked(r, st, e->n, 0);
 	}
 	return pttl_append(r, c, p, e->slot);
 }
@@ -838,10 +953,13 @@ on_pttl(struct reconcile *r, struct rconn *c, struct pass_state *p, const struct
     struct reconcile_stats *st)
 {
 	struct batch *b = &r->slots[e->slot];
+	unsigned long long stale = st->stale;
 	size_t argc;
 	int rc;
 
 	rc = screen_read(r, c, b, b->reply->element[1]->element, e->n, st);
+	if (rc == 0)
+		rc = batch_checked(r, st, b->reply->element[1]->elements, st->stale - stale);
 	if (rc != 0)
 		return rc;
 	if (r->dry_run || b->ncand == 0) {
@@ -852,6 +970,160 @@ on_pttl(struct reconcile *r, struct rconn *c, struct pass_state *p, const struct
 		return rc;
 	expect(p, EXP_REAP, e->slot, argc);
 	return 0;
+}
+
+/* A batch's script is lost to NOSCRIPT this many times before it waits for the next pass. */
+#define NOSCRIPT_RETRIES 3
+
+/*
+ * A batch's script came back NOSCRIPT: the script cache was flushed while
+ * the pass ran. The script's SHA cannot change, so a SCRIPT LOAD queued
+ * ahead of the batch's EVALSHA, sent again, lets the pass carry on. A
+ * batch that keeps meeting flushes is left for the next pass (deferred).
+ */
+static int
+requeue_reap(struct reconcile *r, struct rconn *c, struct pass_state *p, int slot)
+{
+	struct batch *b = &r->slots[slot];
+	size_t argc;
+	int rc;
+
+	if (++b->noscript > NOSCRIPT_RETRIES) {
+		r->deferred++;
+		batch_release(b);
+		return 0;
+	}
+	if (rconn_appendl(c, "SCRIPT", "LOAD", r->reap_script.src, NULL) < 0)
+		return conn_error(r, c);
+	expect(p, EXP_LOAD, -1, 0);
+	r->reloads++;
+	if ((rc = reap_append(r, c, b, &argc)) != 0)
+		return rc;
+	expect(p, EXP_REAP, slot, argc);
+	return 0;
+}
+
+/* A batch's script reply: count what it removed, in the guard's window too. */
+static int
+on_reap(struct reconcile *r, struct rconn *c, struct pass_state *p, const struct expect *e,
+    struct reconcile_stats *st)
+{
+	unsigned long long removed = st->removed;
+	redisReply *rep;
+	int rc;
+
+	if (rconn_get_reply(c, &rep) < 0)
+		return conn_error(r, c);
+	if (script_is_noscript(rep)) {
+		freeReplyObject(rep);
+		return requeue_reap(r, c, p, e->slot);
+	}
+	rc = reap_result(r, rep, st);
+	freeReplyObject(rep);
+	gwin_removed(&r->win, st->removed - removed, mono_ms());
+	batch_release(&r->slots[e->slot]);
+	return rc;
+}
+
+/* The reply of a SCRIPT LOAD queued by requeue_reap: the same SHA again. */
+static int
+on_load(struct reconcile *r, struct rconn *c)
+{
+	redisReply *rep;
+	int rc = 0;
+
+	if (rconn_get_reply(c, &rep) < 0)
+		return conn_error(r, c);
+	if (rep->type != REDIS_REPLY_STRING || rep->len != 40 ||
+	    memcmp(rep->str, r->reap_script.sha, 40) != 0) {
+		snprintf(r->err, sizeof(r->err), "SCRIPT LOAD reap: %s",
+		    rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+		rc = RECONCILE_DATA;
+	}
+	freeReplyObject(rep);
+	return rc;
+}
+
+/* tick() could not renew the lease: the pass stops and did not finish. */
+static int
+lost_lease(struct reconcile *r, const struct reconcile_stats *st)
+{
+	snprintf(r->err, sizeof(r->err), "lost the lease on %s during the pass; stopped "
+	    "after checking %llu users, the pass did not finish", r->leader ? r->leader->key :
+	    "the lock", st->checked);
+	return RECONCILE_NOT_LEADER;
+}
+
+/* How many replies an entry of the queue stands for. */
+static size_t
+replies_of(const struct reconcile *r, const struct expect *e)
+{
+	size_t g;
+
+	if (e->kind == EXP_PTTL)
+		return e->n;
+	if (e->kind != EXP_EXISTS)
+		return 1;
+	g = r->slots[e->slot].group;
+	return (e->n + g - 1) / g;
+}
+
+/*
+ * The pass stopped (an error reply, the running guard) with replies still
+ * in flight: read them all, so the connection stays in step, queue nothing
+ * new, and count what the scripts already sent removed: they ran, and
+ * their removals are real. Keeps r->err. 0, or RECONCILE_CONN.
+ */
+static int
+settle(struct reconcile *r, struct rconn *c, struct pass_state *p, struct reconcile_stats *st)
+{
+	char err[sizeof(r->err)];
+
+	memcpy(err, r->err, sizeof(err));
+	for (; p->len > 0; p->len--, p->head = (p->head + 1) % MAX_EXPECT) {
+		const struct expect *e = &p->q[p->head];
+		size_t n = replies_of(r, e);
+
+		for (size_t i = 0; i < n; i++) {
+			unsigned long long removed = st->removed;
+			redisReply *rep;
+
+			if (rconn_get_reply(c, &rep) < 0)
+				return conn_error(r, c);
+			if (e->kind == EXP_REAP && !script_is_noscript(rep))
+				(void)reap_result(r, rep, st);
+			gwin_removed(&r->win, st->removed - removed, mono_ms());
+			freeReplyObject(rep);
+		}
+	}
+	memcpy(r->err, err, sizeof(err));
+	return 0;
+}
+
+/* Read the reply (or group of replies) at the head of the queue and act on it. */
+static int
+step(struct reconcile *r, struct rconn *c, struct pass_state *p, struct reconcile_stats *st,
+    int64_t start)
+{
+	struct expect e = p->q[p->head];
+	int64_t due;
+
+	p->head = (p->head + 1) % MAX_EXPECT;
+	p->len--;
+	switch (e.kind) {
+	case EXP_SSCAN:
+		return on_sscan(r, c, p, (r->tick_due && r->tick_due(r->tick_arg)) ||
+		    ahead_of_rate(r, start, st->scanned, &due), st);
+	case EXP_EXISTS:
+		return on_exists(r, c, p, &e, st);
+	case EXP_PTTL:
+		return on_pttl(r, c, p, &e, st);
+	case EXP_REAP:
+		return on_reap(r, c, p, &e, st);
+	case EXP_LOAD:
+		break;
+	}
+	return on_load(r, c);
 }
 
 /*
@@ -876,26 +1148,11 @@ pass(struct reconcile *r, struct rconn *c, struct reconcile_stats *st, int64_t s
 		return rc;
 	expect(&p, EXP_SSCAN, -1, 0);
 	while (p.len > 0) {
-		struct expect e = p.q[p.head];
 		int64_t due;
 
-		p.head = (p.head + 1) % MAX_EXPECT;
-		p.len--;
-		if (e.kind == EXP_SSCAN) {
-			int hold = (r->tick_due && r->tick_due(r->tick_arg)) ||
-			    ahead_of_rate(r, start, st->scanned, &due);
-
-			rc = on_sscan(r, c, &p, hold, st);
-		} else if (e.kind == EXP_EXISTS) {
-			rc = on_exists(r, c, &p, &e);
-		} else if (e.kind == EXP_PTTL) {
-			rc = on_pttl(r, c, &p, &e, st);
-		} else {
-			rc = reap_read(r, c, e.n, st);
-			batch_release(&r->slots[e.slot]);
-		}
-		if (rc != 0)
-			return rc;
+		if ((rc = step(r, c, &p, st, start)) != 0)
+			return rc == RECONCILE_CONN || settle(r, c, &p, st) != 0 ?
+			    RECONCILE_CONN : rc;
 		if (p.cursor[0] == '\0')
 			continue;
 		if (p.len > 0 && !sscan_may_go(r, &p))
@@ -904,8 +1161,8 @@ pass(struct reconcile *r, struct rconn *c, struct reconcile_stats *st, int64_t s
 			/* Drained with more to scan: pace, renew, maybe stop, then go on. */
 			if (ahead_of_rate(r, start, st->scanned, &due))
 				r->sleep_until(r->tick_arg, due);
-			if (r->tick && r->tick(r->tick_arg) != 0)
-				return RECONCILE_STOPPED;
+			if (r->tick && (rc = r->tick(r->tick_arg)) != 0)
+				return rc == TICK_LOST ? lost_lease(r, st) : RECONCILE_STOPPED;
 		}
 		if ((rc = append_sscan(r, c, p.cursor)) != 0)
 			return rc;
@@ -913,10 +1170,49 @@ pass(struct reconcile *r, struct rconn *c, struct reconcile_stats *st, int64_t s
 		p.cursor[0] = '\0';
 		p.hold = 0;
 	}
+	if (r->reloads)
+		log_info("the script cache was flushed during the pass; loaded the reap script "
+		    "again %llu times", r->reloads);
 	if (r->deferred)
-		log_warnx("the script cache was flushed during the pass; %llu batches are left "
-		    "for the next pass", r->deferred);
+		log_warnx("the script cache was flushed again and again during the pass; %llu "
+		    "batches are left for the next pass", r->deferred);
 	return 0;
+}
+
+/* Why the guard refused: what it judged, and the likely causes. */
+static void
+guard_message(struct reconcile *r, const char *what, double frac)
+{
+	int64_t now = mono_ms();
+	unsigned long long recent = gwin_recent(&r->win, now);
+	char window[160] = "";
+
+	if (recent > 0)
+		snprintf(window, sizeof(window), ", %llu users removed in the last %lld s",
+		    recent, (long long)(r->win.span_ms / 1000));
+	snprintf(r->err, sizeof(r->err),
+	    "stale-ratio guard: %s: %.0f%% of the online set stale (sample %.0f%% of %lld "
+	    "users%s), above reaper.max_stale_ratio %.2f; removing nothing. Likely causes: "
+	    "wrong keys.socket_prefix/socket_suffix (%s<id>%s), or the realtime servers are "
+	    "not refreshing their socket sets", what, 100.0 * frac,
+	    100.0 * r->win.stale_frac, r->win.online, window, r->cfg->max_stale_ratio,
+	    r->cfg->socket_prefix, r->cfg->socket_suffix);
+}
+
+/* Key-expiry events: sample again when due, then ask the guard about n more. */
+static int
+events_guard(struct reconcile *r, struct rconn *c, size_t n)
+{
+	struct guard_probe g;
+	double frac = 0;
+	int rc;
+
+	if (gwin_needs_sample(&r->win) && (rc = probe(r, c, &g, NULL)) != 0)
+		return rc;
+	if (!guard_trips(r, n, &frac))
+		return 0;
+	guard_message(r, "key-expiry events", frac);
+	return RECONCILE_GUARD;
 }
 
 enum reconcile_result
@@ -931,11 +1227,19 @@ reconcile_reap_ids(struct reconcile *r, struct rconn *c, const char *const *ids,
 	r->err[0] = '\0';
 	if (n == 0)
 		return RECONCILE_OK;
+	if (n > (size_t)r->cfg->batch_size) {
+		snprintf(r->err, sizeof(r->err), "internal error: %zu users for one script, "
+		    "above reaper.batch_size %d", n, r->cfg->batch_size);
+		return RECONCILE_INTERNAL;
+	}
+	if ((rc = events_guard(r, c, n)) != 0)
+		return (enum reconcile_result)rc;
 	if (r->reap_script.sha[0] == '\0' &&
 	    script_load(c, &r->reap_script, r->err, sizeof(r->err)) < 0)
 		return rconn_broken(c) ? RECONCILE_CONN : RECONCILE_DATA;
 	if ((rc = reap_append_ids(r, c, ids, lens, n, &argc)) == 0)
 		rc = reap_read(r, c, argc, st);
+	gwin_removed(&r->win, st->removed, mono_ms());
 	return (enum reconcile_result)rc;
 }
 
@@ -944,26 +1248,25 @@ reconcile_cycle(struct reconcile *r, struct rconn *c, struct reconcile_stats *st
 {
 	int64_t start = mono_ms();
 	struct guard_probe g;
+	double frac = 0;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
 	st->online = -1;
 	r->err[0] = '\0';
 	r->deferred = 0;
+	r->reloads = 0;
+	memset(&r->run, 0, sizeof(r->run));
 	idset_clear(&r->printed);
 	idset_clear(&r->ghosts);
 	if ((rc = probe(r, c, &g, st)) != 0)
 		goto out;
 	st->online = g.online;
 	r->stale_prior = g.sampled > 0 ? (double)g.stale / (double)g.sampled : 0.0;
+	r->guard_applies = g.applies;
 	if (g.tripped) {
-		snprintf(r->err, sizeof(r->err),
-		    "stale-ratio guard: %d of %d sampled users (%.0f%%) have no socket set, "
-		    "above reaper.max_stale_ratio %.2f; removing nothing. Likely causes: wrong "
-		    "keys.socket_prefix/socket_suffix (%s<id>%s), or the realtime servers "
-		    "are not refreshing their socket sets", g.stale, g.sampled,
-		    100.0 * g.stale / g.sampled, r->cfg->max_stale_ratio,
-		    r->cfg->socket_prefix, r->cfg->socket_suffix);
+		guard_trips(r, 0, &frac);
+		guard_message(r, "the pass's sample", frac);
 		rc = RECONCILE_GUARD;
 		goto out;
 	}

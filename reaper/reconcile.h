@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "gwin.h"
 #include "idset.h"
 #include "keys.h"
 #include "leader.h"
@@ -15,7 +16,7 @@
 
 enum reconcile_result {
 	RECONCILE_OK,
-	RECONCILE_NOT_LEADER,	/* the script found another token: we stopped */
+	RECONCILE_NOT_LEADER,	/* the script found another token, or tick() lost the lease */
 	RECONCILE_GUARD,	/* the guard refused: nothing removed */
 	RECONCILE_DATA,		/* bad data in Redis (WRONGTYPE ...): nothing removed */
 	RECONCILE_CONN,		/* transport error: drop the connection */
@@ -28,6 +29,7 @@ struct reconcile_stats {
 	unsigned long long stale;	/* members found without a socket set */
 	unsigned long long removed;	/* SREM that returned 1 */
 	unsigned long long batches;
+	unsigned long long checked;	/* members whose screening was read */
 	unsigned long long ghosts;	/* socket sets without a TTL */
 	char ghost_sample[400];		/* a few of their IDs, escaped and quoted */
 	long long online;		/* SCARD at the start, -1 unknown */
@@ -55,7 +57,23 @@ struct batchbuf {
 	char repair[24];
 };
 
+#define TICK_STOP 1
+#define TICK_LOST 2
+
 #define RECONCILE_SLOTS 8
+#define RUNWIN_BATCHES 128
+
+/*
+ * The running stale fraction of a pass: screened batches, newest last, so
+ * the pass judges its most recent guard_min_users users (at least one
+ * batch), not all it has seen: a fleet outage in the middle of a pass over
+ * 10M users would hardly move the whole-pass fraction.
+ */
+struct runwin {
+	unsigned checked[RUNWIN_BATCHES];
+	unsigned stale[RUNWIN_BATCHES];
+	int head, n;
+};
 
 /* One SSCAN batch and the members the screening pass found worth a script. */
 struct batch {
@@ -65,6 +83,7 @@ struct batch {
 	size_t nchk, chkcap;
 	size_t *cand;		/* indexes of candidates in the member array */
 	size_t ncand, candcap;
+	int noscript;		/* times its script came back NOSCRIPT */
 };
 
 struct reconcile {
@@ -74,13 +93,17 @@ struct reconcile {
 	int dry_run;
 	FILE *out;		/* dry-run: stale IDs, one per line, escaped */
 	/*
-	 * Called between batches with nothing in flight; non-zero stops the
-	 * pass (shutdown, lost lease). tick_due says whether tick wants to run,
-	 * so the pipeline can drain first.
+	 * Called between batches with nothing in flight: 0 go on,
+	 * TICK_STOP stops the pass (shutdown), TICK_LOST stops it as not
+	 * leader (the lease could not be renewed). tick_due says whether tick
+	 * wants to run, so the pipeline can drain first.
 	 */
 	int (*tick)(void *arg);
 	int (*tick_due)(void *arg);
-	/* Sleep until a CLOCK_MONOTONIC deadline in ms (reaper.max_rate pacing). */
+	/*
+	 * Sleep until a CLOCK_MONOTONIC deadline in ms (reaper.max_rate
+	 * pacing), keeping the lease; tick() follows and says if it was lost.
+	 */
 	void (*sleep_until)(void *arg, int64_t deadline);
 	void *tick_arg;
 	struct script reap_script;
@@ -88,9 +111,13 @@ struct reconcile {
 	struct batchbuf scan;	/* socket keys of the batch being screened */
 	struct batchbuf grp;	/* one EXISTS group's argument vector */
 	double stale_prior;	/* stale fraction the guard saw in its sample */
+	int guard_applies;	/* this pass: online >= guard_min_users, ratio < 1 */
+	struct runwin run;	/* this pass's running stale fraction */
+	struct gwin win;	/* the guard's memory across passes and events */
 	struct batchbuf reap;	/* reap script arguments of the previous batch */
 	struct batch slots[RECONCILE_SLOTS];	/* batches with replies in flight */
 	unsigned long long deferred;	/* batches left for the next pass (NOSCRIPT) */
+	unsigned long long reloads;	/* SCRIPT LOADs queued after NOSCRIPT this pass */
 	char *esc;		/* escaped ID for printing */
 	size_t escsz;
 	const char **ids;	/* the users of the script being built */
@@ -114,6 +141,14 @@ void reconcile_free(struct reconcile *r);
 int reconcile_probe(struct reconcile *r, struct rconn *c, struct guard_probe *g);
 
 /*
+ * The keys the reap script writes, checked read-only (TYPE): the online
+ * set must be a set and, with events.mode "stream", the events stream a
+ * stream; either may be absent. 0, or RECONCILE_DATA / RECONCILE_CONN
+ * with a message in r->err.
+ */
+int reconcile_check_keys(struct reconcile *r, struct rconn *c);
+
+/*
  * One full pass: the guard, then for each SSCAN batch a read-only screening
  * pass (multi-key EXISTS over groups of socket keys, travelling with the
  * next SSCAN; PTTL for each member of a group that came back short) and,
@@ -124,9 +159,13 @@ enum reconcile_result reconcile_cycle(struct reconcile *r, struct rconn *c,
     struct reconcile_stats *st);
 
 /*
- * Run the atomic fenced reap script on the given users (key-expiry
- * events): each is removed only if its socket set is still gone. Counts
- * removals in st->removed. Needs an empty pipeline.
+ * Run the atomic fenced reap script on at most cfg->batch_size users
+ * (key-expiry events): each is removed only if its socket set is still
+ * gone. The stale-ratio guard is asked first, with the users removed
+ * within its window (gwin.h); it samples again when 1 % of the online set
+ * went since its last sample, and refuses (RECONCILE_GUARD, nothing
+ * removed) when the batch would take the fraction over max_stale_ratio.
+ * Counts removals in st->removed. Needs an empty pipeline.
  */
 enum reconcile_result reconcile_reap_ids(struct reconcile *r, struct rconn *c,
     const char *const *ids, const size_t *lens, size_t n, struct reconcile_stats *st);

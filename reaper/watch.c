@@ -7,20 +7,40 @@
 #include "timeutil.h"
 
 void
-watch_init(struct watch *w)
+watch_init(struct watch *w, size_t batch)
 {
 	memset(w, 0, sizeof(*w));
 	idset_init(&w->seen);
+	w->max = 4 * batch > WATCH_QUEUE_MIN ? 4 * batch : WATCH_QUEUE_MIN;
+}
+
+void
+watch_consume(struct watch *w, size_t n)
+{
+	if (n > w->n)
+		n = w->n;
+	for (size_t i = 0; i < n; i++)
+		free(w->ids[i]);
+	if (n > 0 && n < w->n) {
+		memmove(w->ids, w->ids + n, (w->n - n) * sizeof(*w->ids));
+		memmove(w->lens, w->lens + n, (w->n - n) * sizeof(*w->lens));
+	}
+	w->n -= n;
+	/*
+	 * The seen set only keeps an ID from being queued twice while it
+	 * waits; bounded by forgetting it when the queue empties or it grows
+	 * past twice the queue (a duplicate costs one slot, nothing more).
+	 */
+	if (w->n == 0 || w->seen.count > 2 * w->max)
+		idset_clear(&w->seen);
+	if (w->n == 0)
+		w->first_ms = 0;
 }
 
 void
 watch_clear(struct watch *w)
 {
-	for (size_t i = 0; i < w->n; i++)
-		free(w->ids[i]);
-	w->n = 0;
-	w->first_ms = 0;
-	idset_clear(&w->seen);
+	watch_consume(w, w->n);
 }
 
 void
@@ -135,6 +155,10 @@ queue(struct watch *w, const char *id, size_t len)
 {
 	char *copy;
 
+	if (w->n >= w->max) {
+		w->dropped++;	/* the pass finds this user */
+		return 0;
+	}
 	if (idset_add(&w->seen, id, len) != 1)
 		return 0;	/* already queued (or out of memory: the pass catches it) */
 	if (w->n == w->cap) {
@@ -165,11 +189,12 @@ int
 watch_read(struct watch *w, const struct keyfmt *k)
 {
 	redisReply *r;
-	int rc;
+	int rc = 0, got = 0;
 
+	w->more = 0;
 	if (w->sub == NULL)
 		return 0;
-	while ((rc = rconn_poll_reply(w->sub, &r)) == 1) {
+	while (got < WATCH_READ_MAX && (rc = rconn_poll_reply(w->sub, &r)) == 1) {
 		const char *id;
 		size_t idlen;
 
@@ -181,7 +206,9 @@ watch_read(struct watch *w, const struct keyfmt *k)
 		    user_of(k, r->element[2]->str, r->element[2]->len, &id, &idlen) == 0)
 			queue(w, id, idlen);
 		freeReplyObject(r);
+		got++;
 	}
+	w->more = got == WATCH_READ_MAX;
 	if (rc < 0) {
 		snprintf(w->err, sizeof(w->err), "%s", rconn_errstr(w->sub));
 		watch_unsubscribe(w);

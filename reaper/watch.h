@@ -5,6 +5,12 @@
  * their users to be reaped through the same atomic fenced script, briefly
  * batched. Pub/sub loses events on disconnect, so the periodic pass stays
  * as the safety net.
+ *
+ * Bounded, so an event flood (a realtime fleet going down expires every
+ * socket set at once) cannot starve the loop or grow memory: each read
+ * takes at most WATCH_READ_MAX messages, and the queue holds at most
+ * w->max users; events beyond it are dropped (counted) and left to the
+ * pass, which finds those users anyway.
  */
 #ifndef PR_WATCH_H
 #define PR_WATCH_H
@@ -18,6 +24,8 @@
 #include "rconn.h"
 
 #define WATCH_FLUSH_MS 100	/* how long an event may wait for company */
+#define WATCH_READ_MAX 1000	/* messages read per loop turn */
+#define WATCH_QUEUE_MIN 10000	/* queue bound: the larger of this and 4 batches */
 
 struct watch {
 	struct rconn *sub;	/* NULL while not subscribed */
@@ -26,12 +34,16 @@ struct watch {
 	char **ids;
 	size_t *lens;
 	size_t n, cap;
+	size_t max;		/* queue bound */
+	int more;		/* the last read stopped at WATCH_READ_MAX */
 	int64_t first_ms;	/* when the oldest queued event arrived */
 	unsigned long long events;	/* matching expiry events since the last summary */
+	unsigned long long dropped;	/* events not queued, the queue being full */
 	char err[256];
 };
 
-void watch_init(struct watch *w);
+/* An empty watch whose queue holds the larger of WATCH_QUEUE_MIN and 4 batches. */
+void watch_init(struct watch *w, size_t batch);
 void watch_free(struct watch *w);
 
 /*
@@ -49,15 +61,19 @@ int watch_subscribe(struct watch *w, const struct rconn_opts *o, int db);
 void watch_unsubscribe(struct watch *w);
 
 /*
- * Read every message that is already there; queue the users of matching
- * keys. 0, or -1 when the subscriber connection broke (it is closed).
+ * Read the messages that are already there, at most WATCH_READ_MAX (then
+ * w->more is set: call again soon); queue the users of matching keys. 0,
+ * or -1 when the subscriber connection broke (it is closed).
  */
 int watch_read(struct watch *w, const struct keyfmt *k);
 
 /* Queued users should be reaped now: enough of them, or waited long enough. */
 int watch_due(const struct watch *w, int64_t now, size_t batch);
 
-/* Forget the queue after it was reaped. */
+/* Forget the first n queued users (they were reaped, or refused). */
+void watch_consume(struct watch *w, size_t n);
+
+/* Forget the whole queue. */
 void watch_clear(struct watch *w);
 
 #endif

@@ -33,6 +33,32 @@ local FIRST_ID = 6
 local repair_ms = ARGV[5]
 local mode = ARGV[2]
 
+-- Redis does not roll a script back: a write that fails after an SREM
+-- would leave that user removed with no event sent and no reply to count
+-- it. So everything that can make a later write fail is checked before
+-- the first one, and the script refuses with nothing changed: the online
+-- set must be a set and, in stream mode, the stream a stream (either may
+-- be absent). PUBLISH and PEXPIRE cannot fail on a key's type, and an
+-- out-of-memory refusal can only hit the first write of a script.
+local function wrong_type(key, want)
+  local t = redis.call('TYPE', key)['ok']
+  if t ~= want and t ~= 'none' then
+    return t
+  end
+end
+local bad = wrong_type(KEYS[1], 'set')
+if bad then
+  return redis.error_reply('WRONGTYPE online set ' .. KEYS[1] .. ' holds a ' .. bad ..
+    ', not a set; nothing changed')
+end
+if mode == 'stream' then
+  bad = wrong_type(KEYS[3], 'stream')
+  if bad then
+    return redis.error_reply('WRONGTYPE events stream ' .. KEYS[3] .. ' holds a ' .. bad ..
+      ', not a stream; nothing changed')
+  end
+end
+
 -- JSON string body for any byte string. Valid UTF-8 passes through (JSON
 -- text is Unicode); control bytes, quotes and backslashes are escaped.
 -- Returns the body and whether the bytes were valid UTF-8.
