@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "timeutil.h"
 
 /*
@@ -446,6 +447,43 @@ is_auth_error(const redisReply *r)
 }
 
 /*
+ * Queue the AUTH that u calls for; returns 1 when one was queued, 0 when
+ * u has neither user nor password. A user without a password is sent with
+ * an empty one: a "nopass" ACL user accepts it, any other user refuses it,
+ * and in neither case does the connection stay the "default" user.
+ */
+static int
+queue_auth(struct rconn *c, const struct rurl *u)
+{
+	if (u->user[0])
+		rconn_appendl(c, "AUTH", u->user, u->has_password ? u->password : "", NULL);
+	else if (u->has_password)
+		rconn_appendl(c, "AUTH", u->password, NULL);
+	else
+		return 0;
+	return 1;
+}
+
+/*
+ * The message for a refused AUTH: the user (when no password was given)
+ * and the server's reply, both escaped; never the password.
+ */
+static void
+auth_failed(struct rconn *c, const struct rurl *u, const redisReply *r)
+{
+	char user[128], why[160];
+
+	escape_id(why, sizeof(why), r->str, r->len);
+	if (u->user[0] && !u->has_password) {
+		escape_id(user, sizeof(user), u->user, strlen(u->user));
+		snprintf(c->errstr, sizeof(c->errstr),
+		    "authentication as %s failed (no password given): %s", user, why);
+	} else {
+		snprintf(c->errstr, sizeof(c->errstr), "authentication failed: %s", why);
+	}
+}
+
+/*
  * Pipelined AUTH, SELECT, CLIENT SETNAME and PING; read and judge each
  * reply in order. Nothing is sent after a reply is judged, so a refused
  * AUTH can never be followed by commands on an unauthenticated link.
@@ -458,13 +496,8 @@ handshake(struct rconn *c, const struct rconn_opts *o, enum rconn_err *kind)
 	enum { H_AUTH, H_SELECT, H_NAME, H_PING } steps[4];
 	int nsteps = 0, rc = 0;
 
-	if (u->has_password) {
-		if (u->user[0])
-			rconn_appendl(c, "AUTH", u->user, u->password, NULL);
-		else
-			rconn_appendl(c, "AUTH", u->password, NULL);
+	if (queue_auth(c, u))
 		steps[nsteps++] = H_AUTH;
-	}
 	if (u->db > 0) {
 		snprintf(db, sizeof(db), "%d", u->db);
 		rconn_appendl(c, "SELECT", db, NULL);
@@ -485,13 +518,16 @@ handshake(struct rconn *c, const struct rconn_opts *o, enum rconn_err *kind)
 			return -1;
 		}
 		if (rc == 0 && is_auth_error(r)) {
-			snprintf(c->errstr, sizeof(c->errstr), "authentication failed: %s", r->str);
+			auth_failed(c, u, r);
 			*kind = RCONN_EAUTH;
 			rc = -1;
 		} else if (rc == 0 && r->type == REDIS_REPLY_ERROR && steps[i] != H_NAME) {
+			char why[160];
+
+			escape_id(why, sizeof(why), r->str, r->len);
 			snprintf(c->errstr, sizeof(c->errstr), "%s refused: %s",
 			    steps[i] == H_SELECT ? "SELECT" : steps[i] == H_AUTH ? "AUTH" : "PING",
-			    r->str);
+			    why);
 			*kind = steps[i] == H_AUTH ? RCONN_EAUTH : RCONN_EPROTO;
 			rc = -1;
 		}

@@ -182,6 +182,23 @@ def test_unknown_acl_user(w):
     assert "authentication failed" in err, err
 
 
+def test_user_without_password_is_that_user_not_default(w):
+    """A user name alone authenticates as that user (a nopass ACL user), never as
+    "default": the guard probe of -t hits the SCARD this user is denied."""
+    w.r.execute_command("ACL", "SETUSER", "probe", "on", "nopass", "~*", "&*", "+@all", "-scard")
+    rc, out, err = w.run(["-c", w.config(url="unix://probe@" + w.redis.sock), "-t"])
+    assert rc == 0, err
+    assert re.search(r"^# guard probe: .*NOPERM.*scard", out.decode(), re.M | re.I), out
+
+
+def test_user_without_password_fails_when_the_user_has_one(w):
+    """No silent fall-back to "default" for a user that needs a password."""
+    w.r.execute_command("ACL", "SETUSER", "needs-pw", "on", ">pw", "~*", "&*", "+@all")
+    rc, out, err = w.run(["-c", w.config({"redis.username": "needs-pw"}), "--once"])
+    assert rc == EX_CONFIG, err
+    assert "authentication as needs-pw failed (no password given)" in err, err
+
+
 def test_right_password_works(h):
     # Control for the two tests above: the same setup with the right password reaps.
     h.rt.connect_many([b"live", b"stale"])

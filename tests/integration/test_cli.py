@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from harness import EX_UNAVAILABLE, closed_port, render_config
+from harness import EX_UNAVAILABLE, closed_port, render_config, wait_until
 
 OPTIONS = ["-c", "--config", "-t", "--check-config", "--once", "-n", "--dry-run",
            "--redis-url", "-v", "--verbose", "-q", "--quiet", "--log-format",
@@ -330,6 +330,19 @@ def test_acl_user_from_url_wins_over_setting(h):
     rc, out, err = h.run(["-c", h.config({"redis.username": "nobody"}, url=url), "--once"])
     assert rc == 0, err
     assert h.members() == {b"live"}
+
+
+def test_username_setting_alone_authenticates_as_that_user(h):
+    """redis.username without any password: the connection is that ACL user's."""
+    h.r.execute_command("ACL", "SETUSER", "reaper-np", "on", "nopass", "~*", "&*", "+@all")
+    d = h.start(["-c", h.config({"redis.username": "reaper-np"})])
+
+    def reaper_users():
+        return [c["user"] for c in h.r.client_list()
+                if c.get("name", "").startswith("presence-reaper")]
+
+    users = wait_until(reaper_users, 10, what="the reaper's connection", alive=[d])
+    assert set(users) == {"reaper-np"}, users
 
 
 def test_identity_from_setting_and_pod_name(h):
