@@ -123,6 +123,7 @@ static int
 connect_addr(const struct sockaddr *sa, socklen_t salen, int64_t deadline,
     char *err, size_t errlen)
 {
+	int64_t start = mono_ms();
 	int fd, soerr = 0;
 	socklen_t len = sizeof(soerr);
 
@@ -139,7 +140,8 @@ connect_addr(const struct sockaddr *sa, socklen_t salen, int64_t deadline,
 	}
 	switch (wait_fd(fd, POLLOUT, deadline)) {
 	case 0:
-		snprintf(err, errlen, "connect timed out");
+		snprintf(err, errlen, "connect timed out after %lld ms",
+		    (long long)(deadline - start));
 		goto fail;
 	case -1:
 		snprintf(err, errlen, "poll: %s", strerror(errno));
@@ -180,12 +182,34 @@ tune_tcp(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
+/* Add "ADDR: why" for one failed address to the semicolon-separated err. */
+static void
+note_addr_error(const struct addrinfo *ai, const char *why, char *err, size_t errlen)
+{
+	char host[NI_MAXHOST];
+	size_t n = strlen(err);
+
+	if (getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host), NULL, 0,
+	    NI_NUMERICHOST) != 0)
+		snprintf(host, sizeof(host), "?");
+	if (n < errlen)
+		snprintf(err + n, errlen - n, "%s%s: %s", n ? "; " : "", host, why);
+}
+
+/*
+ * Connect to the addresses host resolves to, in the resolver's order,
+ * before deadline (mono ms). Each attempt may use the time left divided
+ * by the addresses not yet tried, so an address that silently drops
+ * packets (often the IPv6 one) cannot use up the whole timeout, and one
+ * that fails at once leaves its share to the others. Returns the fd, or
+ * -1 with the reason in err (each address's, when there are several).
+ */
 static int
 connect_tcp(const struct rurl *u, int64_t deadline, char *err, size_t errlen)
 {
 	struct addrinfo hints, *res = NULL;
-	char port[8];
-	int fd = -1, rc;
+	char port[8], why[200];
+	int fd = -1, rc, naddr = 0, several;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -195,8 +219,20 @@ connect_tcp(const struct rurl *u, int64_t deadline, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot resolve %s: %s", u->host, gai_strerror(rc));
 		return -1;
 	}
-	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next)
-		fd = connect_addr(ai->ai_addr, ai->ai_addrlen, deadline, err, errlen);
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+		naddr++;
+	several = naddr > 1;
+	err[0] = '\0';
+	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next, naddr--) {
+		int64_t now = mono_ms();
+
+		fd = connect_addr(ai->ai_addr, ai->ai_addrlen, now + (deadline - now) / naddr,
+		    why, sizeof(why));
+		if (fd < 0 && several)
+			note_addr_error(ai, why, err, errlen);
+		else if (fd < 0)
+			snprintf(err, errlen, "%s", why);
+	}
 	freeaddrinfo(res);
 	if (fd >= 0)
 		tune_tcp(fd);

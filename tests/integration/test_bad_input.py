@@ -1,12 +1,16 @@
 """Bad configuration, bad data and bad networks: the right exit status, a message
 that names the problem, and the online set left alone."""
 
+import os
 import re
+import socket
+import subprocess
+import time
 
 import pytest
 
-from harness import (EX_CONFIG, EX_DATAERR, EX_UNAVAILABLE, EX_USAGE, ONLINE, closed_port,
-                     hold_for)
+from harness import (EX_CONFIG, EX_DATAERR, EX_UNAVAILABLE, EX_USAGE, ONLINE, SANITIZER_RE,
+                     binary, closed_port, hold_for)
 
 
 @pytest.fixture
@@ -236,6 +240,76 @@ def test_unreachable_loop_keeps_running(w):
     hold_for(3, d.alive, what="the daemon to keep running without Redis")
     assert d.cpu_seconds() - cpu0 < 0.5, "spinning while Redis is unreachable"
     assert re.search(r"(?i)(error|warn)", d.stderr()), "the outage should be logged"
+
+
+def with_hosts_file(hosts):
+    """A command prefix that runs a program with `hosts` as its /etc/hosts (a
+    private mount namespace), or None when this machine cannot make one."""
+    share = ["--map-root-user"] if os.geteuid() != 0 else []
+    prefix = ["unshare", "--mount", "--propagation", "private"] + share + [
+        "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts)]
+    try:
+        ok = subprocess.run(prefix + ["true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    return prefix if ok else None
+
+
+def silent_listener(family, addr, port):
+    """A listening socket whose accept queue is full, so it drops new SYNs and a
+    connect() to it hangs; None when this kernel answers them anyway."""
+    lsock = socket.socket(family, socket.SOCK_STREAM)
+    lsock.bind((addr, port))
+    lsock.listen(0)
+    held = []
+    for _ in range(8):
+        c = socket.socket(family, socket.SOCK_STREAM)
+        c.settimeout(0.2)
+        try:
+            c.connect((addr, port))
+        except socket.timeout:
+            c.close()
+            return lsock, held
+        held.append(c)
+    for c in held:
+        c.close()
+    lsock.close()
+    return None
+
+
+def test_silent_first_address_leaves_time_for_the_next(h):
+    """A host name whose first address (IPv6, as is common) drops every packet:
+    each address gets its own share of connect_timeout, so the second one, where
+    Redis answers, is still tried in time."""
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 loopback")
+    hosts = h.dir / "hosts"
+    hosts.write_text("::1 redis-two-addresses\n127.0.0.1 redis-two-addresses\n")
+    prefix = with_hosts_file(hosts)
+    if prefix is None:
+        pytest.skip("cannot give the test its own /etc/hosts (unshare --mount)")
+    silent = silent_listener(socket.AF_INET6, "::1", h.redis.port)
+    if silent is None:
+        pytest.skip("this kernel does not drop SYNs to a full accept queue")
+    h.rt.connect_many([b"live", b"stale"])
+    h.rt.crash_many([b"stale"])
+    url = f"redis://redis-two-addresses:{h.redis.port}/0"
+    conf = h.config({"redis.connect_timeout": 1}, url=url)
+    try:
+        start = time.monotonic()
+        p = subprocess.run(prefix + [binary(), "-c", str(conf), "--once"], env=h.env(),
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        took = time.monotonic() - start
+    finally:
+        for c in silent[1]:
+            c.close()
+        silent[0].close()
+    err = p.stderr.decode(errors="replace")
+    assert not SANITIZER_RE.search(err), err
+    assert p.returncode == 0, err
+    assert h.members() == {b"live"}
+    # The silent address was tried first and given about half of the second.
+    assert took >= 0.45, f"took {took:.2f}s: was [::1] tried first?\n{err}"
 
 
 def test_missing_config_file(w):
