@@ -280,6 +280,15 @@ origin(const struct cfg *c, const char *group, const char *name, char *buf, size
 	snprintf(buf, sz, "%s", where ? where : c->path ? c->path : "configuration");
 }
 
+/* Record where a setting's value now comes from: a variable or an option. */
+static void
+set_origin(struct cfg *c, const char *group, const char *name, const char *from)
+{
+	const struct setting *s = find_setting(group, name);
+
+	cfg_set_string(&c->where[s - settings], from);
+}
+
 static void
 warn_if_world_readable(const char *file)
 {
@@ -404,41 +413,112 @@ cfg_apply_env(struct cfg *c)
 {
 	const char *v;
 
-	if ((v = getenv("PRESENCE_REAPER_REDIS_URL")) != NULL && *v)
+	if ((v = getenv("PRESENCE_REAPER_REDIS_URL")) != NULL && *v) {
 		cfg_set_string(&c->redis_url, v);
-	else if ((v = getenv("REDIS_URL")) != NULL && *v)
+		set_origin(c, "redis", "url", "PRESENCE_REAPER_REDIS_URL");
+	} else if ((v = getenv("REDIS_URL")) != NULL && *v) {
 		cfg_set_string(&c->redis_url, v);
+		set_origin(c, "redis", "url", "REDIS_URL");
+	}
 	if ((v = getenv("PRESENCE_REAPER_REDIS_PASSWORD")) != NULL && *v)
 		cfg_set_string(&c->env_password, v);
 }
 
+void
+cfg_set_url_option(struct cfg *c, const char *url)
+{
+	cfg_set_string(&c->redis_url, url);
+	set_origin(c, "redis", "url", "--redis-url");
+}
+
+/*
+ * Read the password, the first line of redis.password_file without its
+ * line end, into out (outsz bytes). A longer line is an error, never cut.
+ */
 static int
 read_password_file(struct cfg *c, char *out, size_t outsz, char *err, size_t errlen)
 {
-	char where[4200];
+	const char *file = c->redis_password_file;
+	char where[4200], line[RURL_CRED_MAX + 2];
 	FILE *f;
 	size_t n;
+	int rc = -1;
 
 	origin(c, "redis", "password_file", where, sizeof(where));
-	if ((f = fopen(c->redis_password_file, "r")) == NULL) {
+	line[0] = '\0';
+	if ((f = fopen(file, "r")) == NULL ||
+	    (fgets(line, sizeof(line), f) == NULL && ferror(f))) {
 		errf(err, errlen, "%s: redis.password_file: cannot read %s: %s",
-		    where, c->redis_password_file, strerror(errno));
-		return -1;
+		    where, file, strerror(errno));
+		goto done;
 	}
-	if (fgets(out, (int)outsz, f) == NULL) {
-		out[0] = '\0';
-		if (ferror(f)) {
-			errf(err, errlen, "%s: redis.password_file: cannot read %s: %s",
-			    where, c->redis_password_file, strerror(errno));
-			fclose(f);
-			return -1;
-		}
+	n = strlen(line);
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	if (n >= outsz) {
+		errf(err, errlen, "%s: redis.password_file: password in %s is longer "
+		    "than %zu bytes", where, file, outsz - 1);
+		goto done;
 	}
-	fclose(f);
-	n = strlen(out);
-	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
-		out[--n] = '\0';
-	return 0;
+	memcpy(out, line, n + 1);
+	rc = 0;
+done:
+	explicit_bzero(line, sizeof(line));
+	if (f)
+		fclose(f);
+	return rc;
+}
+
+/*
+ * A user name or password from the environment or a setting that does not
+ * fit in struct rurl is an error naming its source, never cut (rurl_parse
+ * and read_password_file check those of the URL and of the file).
+ */
+static int
+check_cred_lengths(const struct cfg *c, char *err, size_t errlen)
+{
+	const size_t max = RURL_CRED_MAX - 1;
+	char where[4200];
+	int bad = 0;
+
+	if (c->env_password && strlen(c->env_password) > max) {
+		errf(err, errlen, "PRESENCE_REAPER_REDIS_PASSWORD: password is longer "
+		    "than %zu bytes", max);
+		bad = 1;
+	}
+	if (strlen(c->redis_password) > max) {
+		origin(c, "redis", "password", where, sizeof(where));
+		errf(err, errlen, "%s: redis.password: password is longer than %zu bytes",
+		    where, max);
+		bad = 1;
+	}
+	if (strlen(c->redis_username) > max) {
+		origin(c, "redis", "username", where, sizeof(where));
+		errf(err, errlen, "%s: redis.username: user name is longer than %zu bytes",
+		    where, max);
+		bad = 1;
+	}
+	return bad ? -1 : 0;
+}
+
+/* Fill c->url's password and user by the precedence of config.h. */
+static void
+resolve_credentials(struct cfg *c, const char *filepw)
+{
+	const char *pw = NULL;
+
+	if (c->env_password)
+		pw = c->env_password;
+	else if (!c->url.has_password && c->redis_password_file[0])
+		pw = filepw;
+	else if (!c->url.has_password && c->redis_password[0])
+		pw = c->redis_password;
+	if (pw) {
+		snprintf(c->url.password, sizeof(c->url.password), "%s", pw);
+		c->url.has_password = 1;
+	}
+	if (c->url.user[0] == '\0')
+		snprintf(c->url.user, sizeof(c->url.user), "%s", c->redis_username);
 }
 
 static void
@@ -475,28 +555,19 @@ cfg_finalize(struct cfg *c, char *err, size_t errlen)
 	if (c->redis_password_file[0] &&
 	    read_password_file(c, filepw, sizeof(filepw), err, errlen) < 0)
 		bad = 1;
+	if (check_cred_lengths(c, err, errlen) < 0)
+		bad = 1;
 	if (c->renew >= c->lease) {
 		origin(c, "leader", "renew", where, sizeof(where));
 		errf(err, errlen, "%s: leader.renew: must be less than leader.lease (%g)",
 		    where, c->lease);
 		bad = 1;
 	}
+	if (!bad)
+		resolve_credentials(c, filepw);
+	explicit_bzero(filepw, sizeof(filepw));
 	if (bad)
 		return -1;
-
-	if (c->env_password) {
-		snprintf(c->url.password, sizeof(c->url.password), "%s", c->env_password);
-		c->url.has_password = 1;
-	} else if (!c->url.has_password && c->redis_password_file[0]) {
-		snprintf(c->url.password, sizeof(c->url.password), "%s", filepw);
-		c->url.has_password = 1;
-	} else if (!c->url.has_password && c->redis_password[0]) {
-		snprintf(c->url.password, sizeof(c->url.password), "%s", c->redis_password);
-		c->url.has_password = 1;
-	}
-	explicit_bzero(filepw, sizeof(filepw));
-	if (c->url.user[0] == '\0')
-		snprintf(c->url.user, sizeof(c->url.user), "%s", c->redis_username);
 	if (c->url.db < 0)
 		c->url.db = c->redis_db >= 0 ? c->redis_db : 0;
 	resolve_identity(c);

@@ -81,14 +81,20 @@ void cfg_set_string(char **field, const char *value);
 
 /*
  * Apply PRESENCE_REAPER_REDIS_URL / REDIS_URL and
- * PRESENCE_REAPER_REDIS_PASSWORD from the environment.
+ * PRESENCE_REAPER_REDIS_PASSWORD from the environment. Errors in the URL
+ * then name the variable it came from.
  */
 void cfg_apply_env(struct cfg *c);
+
+/* Set redis.url from the --redis-url option; errors in the URL name it. */
+void cfg_set_url_option(struct cfg *c, const char *url);
 
 /*
  * Resolve the endpoint and credentials into c->url (password precedence:
  * environment > URL > password_file > password) and check cross-setting
- * rules. Returns 0, or -1 with errors in err.
+ * rules. A user name or password longer than RURL_CRED_MAX - 1 bytes, from
+ * any source, is an error that names the source.
+ * Returns 0, or -1 with errors in err.
  */
 int cfg_finalize(struct cfg *c, char *err, size_t errlen);
 

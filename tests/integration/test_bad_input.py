@@ -333,6 +333,50 @@ def test_password_and_password_file_together(w):
     assert rc == EX_CONFIG, err
 
 
+TOO_LONG = "x" * 512    # one byte more than the most supported (511)
+
+
+@pytest.mark.parametrize("source", ["--redis-url", "PRESENCE_REAPER_REDIS_PASSWORD",
+                                    "redis.password_file", "redis.password"])
+def test_too_long_password_is_a_config_error(w, source):
+    """A password that does not fit is refused with exit 78 and its source named,
+    never cut to a prefix that fails to authenticate for no visible reason."""
+    args, env, settings = [], {}, {}
+    if source == "--redis-url":
+        args = ["--redis-url", f"unix://:{TOO_LONG}@{w.redis.sock}"]
+        want = "--redis-url: redis.url: password in URL is longer than 511 bytes"
+    elif source == "PRESENCE_REAPER_REDIS_PASSWORD":
+        env = {source: TOO_LONG}
+        want = "PRESENCE_REAPER_REDIS_PASSWORD: password is longer than 511 bytes"
+    elif source == "redis.password_file":
+        secret = w.dir / "secret"
+        secret.write_text(TOO_LONG + "\n")
+        os.chmod(secret, 0o600)
+        settings = {source: str(secret)}
+        want = f"redis.password_file: password in {secret} is longer than 511 bytes"
+    else:
+        settings = {source: TOO_LONG}
+        want = "redis.password: password is longer than 511 bytes"
+    for mode in (["--once"], ["-t"]):
+        rc, out, err = w.run(["-c", w.config(settings)] + args + mode, env=env)
+        assert rc == EX_CONFIG, err
+        assert want in err, err
+        assert "xxxxxxxx" not in err + out.decode(), "the password must not be printed"
+
+
+def test_longest_password_works(h):
+    """Control for the test above: 511 bytes, from a password file, authenticate."""
+    h.rt.connect_many([b"live", b"stale"])
+    h.rt.crash_many([b"stale"])
+    require_password(h, "y" * 511)
+    secret = h.dir / "secret"
+    secret.write_text("y" * 511 + "\n")
+    os.chmod(secret, 0o600)
+    rc, out, err = h.run(["-c", h.config({"redis.password_file": str(secret)}), "--once"])
+    assert rc == 0, err
+    assert h.members() == {b"live"}
+
+
 def test_unknown_flag(w):
     rc, out, err = w.run(["-c", w.config(), "--once", "--frobnicate"])
     assert rc == EX_USAGE, err

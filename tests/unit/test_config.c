@@ -156,6 +156,20 @@ load_capturing_stderr(const char *text, mode_t mode)
 	return rc;
 }
 
+/* A string of n copies of ch (at most 1023), in one of two static buffers. */
+static const char *
+repeat(char ch, size_t n)
+{
+	static char buf[2][1024];
+	static int which;
+	char *b = buf[which ^= 1];
+
+	ck_assert_uint_lt(n, sizeof(buf[0]));
+	memset(b, ch, n);
+	b[n] = '\0';
+	return b;
+}
+
 START_TEST(defaults_match_the_contract)
 {
 	ck_assert_str_eq(cfg.redis_url, "redis://127.0.0.1:6379/0");
@@ -723,6 +737,107 @@ START_TEST(private_password_file_draws_no_warning)
 }
 END_TEST
 
+START_TEST(too_long_password_in_the_environment_is_named)
+{
+	setenv("PRESENCE_REAPER_REDIS_PASSWORD", repeat('x', RURL_CRED_MAX), 1);
+	cfg_apply_env(&cfg);
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "PRESENCE_REAPER_REDIS_PASSWORD: password is longer than "
+	    "511 bytes") != NULL, "%s", err);
+	ck_assert_ptr_null(strstr(err, "xxxx"));
+}
+END_TEST
+
+START_TEST(too_long_password_or_user_setting_is_named_with_its_line)
+{
+	char text[4096];
+
+	snprintf(text, sizeof(text), "redis = {\n  password = \"%s\";\n  username = \"%s\";\n};\n",
+	    repeat('x', RURL_CRED_MAX), repeat('u', RURL_CRED_MAX));
+	ck_assert_msg(load(text) == 0, "%s", err);
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), -1);
+	ck_assert_err(conf_path, 2, "redis.password: password is longer than 511 bytes");
+	ck_assert_err(conf_path, 3, "redis.username: user name is longer than 511 bytes");
+	ck_assert_ptr_null(strstr(err, "xxxx"));
+}
+END_TEST
+
+START_TEST(too_long_password_in_the_password_file_is_named)
+{
+	char text[PATH_MAX + 64], line[RURL_CRED_MAX + 8];
+	const char *pwfile;
+
+	snprintf(line, sizeof(line), "%s\r\n", repeat('x', RURL_CRED_MAX));
+	pwfile = write_file("pw", line, 0600);
+	snprintf(text, sizeof(text), "redis = {\n  password_file = \"%s\";\n};\n", pwfile);
+	ck_assert_msg(load(text) == 0, "%s", err);
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), -1);
+	snprintf(line, sizeof(line), "redis.password_file: password in %s is longer", pwfile);
+	ck_assert_err(conf_path, 2, line);
+	ck_assert_ptr_null(strstr(err, "xxxx"));
+}
+END_TEST
+
+START_TEST(too_long_password_in_the_url_names_where_the_url_came_from)
+{
+	char url[2048];
+
+	snprintf(url, sizeof(url), "redis://:%s@cache", repeat('x', RURL_CRED_MAX));
+	cfg_set_url_option(&cfg, url);
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "--redis-url: redis.url: password in URL is longer than "
+	    "511 bytes") != NULL, "%s", err);
+
+	cfg_free(&cfg);
+	cfg_defaults(&cfg);
+	setenv("REDIS_URL", url, 1);
+	cfg_apply_env(&cfg);
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "REDIS_URL: redis.url: password in URL is longer") != NULL,
+	    "%s", err);
+	ck_assert_ptr_null(strstr(err, "xxxx"));
+}
+END_TEST
+
+START_TEST(longest_password_from_every_source_is_kept_whole)
+{
+	const char *longest = repeat('x', RURL_CRED_MAX - 1);
+	char line[RURL_CRED_MAX + 8], url[2048];
+
+	snprintf(line, sizeof(line), "%s\r\n", longest);
+	cfg_set_string(&cfg.redis_password_file, write_file("pw", line, 0600));
+	ck_assert_str_eq(finalized_password(), longest);
+
+	cfg_set_string(&cfg.redis_password_file, "");
+	cfg_set_string(&cfg.redis_password, longest);
+	ck_assert_str_eq(finalized_password(), longest);
+
+	snprintf(url, sizeof(url), "redis://%s:%s@cache", longest, longest);
+	cfg_set_string(&cfg.redis_url, url);
+	ck_assert_str_eq(finalized_password(), longest);
+	ck_assert_str_eq(cfg.url.user, longest);
+
+	setenv("PRESENCE_REAPER_REDIS_PASSWORD", longest, 1);
+	cfg_apply_env(&cfg);
+	ck_assert_str_eq(finalized_password(), longest);
+}
+END_TEST
+
+START_TEST(bad_url_from_environment_or_option_names_it)
+{
+	/* Not the file's line: the file's value was overridden. */
+	ck_assert_int_eq(load("redis = { url = \"redis://from-file\"; };\n"), 0);
+	setenv("PRESENCE_REAPER_REDIS_URL", "http://cache", 1);
+	cfg_apply_env(&cfg);
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), -1);
+	ck_assert_msg(strncmp(err, "PRESENCE_REAPER_REDIS_URL: redis.url: URL must start",
+	    52) == 0, "%s", err);
+	cfg_set_url_option(&cfg, "redis://cache:0");
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "--redis-url: redis.url: bad port in URL\n");
+}
+END_TEST
+
 static TCase *
 tcase(Suite *s, const char *name)
 {
@@ -790,6 +905,12 @@ main(void)
 	tcase_add_test(tc, identity_from_pod_name_when_empty);
 	tcase_add_test(tc, configured_identity_beats_pod_name);
 	tcase_add_test(tc, identity_falls_back_to_hostname);
+	tcase_add_test(tc, too_long_password_in_the_environment_is_named);
+	tcase_add_test(tc, too_long_password_or_user_setting_is_named_with_its_line);
+	tcase_add_test(tc, too_long_password_in_the_password_file_is_named);
+	tcase_add_test(tc, too_long_password_in_the_url_names_where_the_url_came_from);
+	tcase_add_test(tc, longest_password_from_every_source_is_kept_whole);
+	tcase_add_test(tc, bad_url_from_environment_or_option_names_it);
 
 	tc = tcase(s, "environment_and_dump");
 	tcase_add_test(tc, redis_url_env_used_when_own_variable_unset);
