@@ -289,14 +289,41 @@ set_origin(struct cfg *c, const char *group, const char *name, const char *from)
 	cfg_set_string(&c->where[s - settings], from);
 }
 
+/* Is gid this process's group or one of its supplementary groups? */
+static int
+in_our_groups(gid_t gid)
+{
+	gid_t *groups;
+	int n, found = 0;
+
+	if (gid == getegid())
+		return 1;
+	if ((n = getgroups(0, NULL)) <= 0 ||
+	    (groups = calloc((size_t)n, sizeof(*groups))) == NULL)
+		return 0;
+	n = getgroups(n, groups);
+	for (int i = 0; i < n && !found; i++)
+		found = groups[i] == gid;
+	free(groups);
+	return found;
+}
+
+/*
+ * Warn when file, which holds a password, can be read by other users: it
+ * has the "other" read bit, or the group read bit for a group this process
+ * is not in (a group of its own, such as a Kubernetes fsGroup, is how it
+ * is meant to read the file). fix tells the operator what to do.
+ */
 static void
-warn_if_world_readable(const char *file)
+warn_if_others_can_read(const char *file, const char *fix)
 {
 	struct stat st;
 
-	if (stat(file, &st) == 0 && (st.st_mode & S_IROTH))
-		log_warnx("password in %s is readable by other users "
-		    "(chmod o-r, or use redis.password_file)", file);
+	if (stat(file, &st) != 0)
+		return;
+	if ((st.st_mode & S_IROTH) ||
+	    ((st.st_mode & S_IRGRP) && !in_our_groups(st.st_gid)))
+		log_warnx("password in %s is readable by other users (%s)", file, fix);
 }
 
 /* Walk one group: every child must be a known setting of the right type. */
@@ -328,7 +355,8 @@ load_group(struct cfg *c, config_setting_t *grp, const char *path, char *err,
 		if ((s->flags & F_SECRET) && str_value(c, s)[0] != '\0') {
 			const char *file = config_setting_source_file(cs);
 
-			warn_if_world_readable(file ? file : path);
+			warn_if_others_can_read(file ? file : path,
+			    "chmod go-r, or move it to redis.password_file");
 		}
 	}
 	return bad ? -1 : 0;
@@ -429,11 +457,13 @@ cfg_set_url_option(struct cfg *c, const char *url)
 {
 	cfg_set_string(&c->redis_url, url);
 	set_origin(c, "redis", "url", "--redis-url");
+	c->url_on_command_line = 1;
 }
 
 /*
  * Read the password, the first line of redis.password_file without its
  * line end, into out (outsz bytes). A longer line is an error, never cut.
+ * Warns when other users can read the file.
  */
 static int
 read_password_file(struct cfg *c, char *out, size_t outsz, char *err, size_t errlen)
@@ -461,6 +491,8 @@ read_password_file(struct cfg *c, char *out, size_t outsz, char *err, size_t err
 		goto done;
 	}
 	memcpy(out, line, n + 1);
+	warn_if_others_can_read(file, "chmod go-r; for a Kubernetes Secret, "
+	    "defaultMode 0400, or 0440 with fsGroup");
 	rc = 0;
 done:
 	explicit_bzero(line, sizeof(line));
@@ -563,6 +595,10 @@ cfg_finalize(struct cfg *c, char *err, size_t errlen)
 		    where, c->lease);
 		bad = 1;
 	}
+	if (!bad && c->url_on_command_line && c->url.password[0])
+		log_warnx("--redis-url: the password in the URL is visible to other users "
+		    "in the process list; pass it in PRESENCE_REAPER_REDIS_PASSWORD or "
+		    "redis.password_file instead");
 	if (!bad)
 		resolve_credentials(c, filepw);
 	explicit_bzero(filepw, sizeof(filepw));
