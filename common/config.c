@@ -280,14 +280,50 @@ origin(const struct cfg *c, const char *group, const char *name, char *buf, size
 	snprintf(buf, sz, "%s", where ? where : c->path ? c->path : "configuration");
 }
 
+/* Record where a setting's value now comes from: a variable or an option. */
 static void
-warn_if_world_readable(const char *file)
+set_origin(struct cfg *c, const char *group, const char *name, const char *from)
+{
+	const struct setting *s = find_setting(group, name);
+
+	cfg_set_string(&c->where[s - settings], from);
+}
+
+/* Is gid this process's group or one of its supplementary groups? */
+static int
+in_our_groups(gid_t gid)
+{
+	gid_t *groups;
+	int n, found = 0;
+
+	if (gid == getegid())
+		return 1;
+	if ((n = getgroups(0, NULL)) <= 0 ||
+	    (groups = calloc((size_t)n, sizeof(*groups))) == NULL)
+		return 0;
+	n = getgroups(n, groups);
+	for (int i = 0; i < n && !found; i++)
+		found = groups[i] == gid;
+	free(groups);
+	return found;
+}
+
+/*
+ * Warn when file, which holds a password, can be read by other users: it
+ * has the "other" read bit, or the group read bit for a group this process
+ * is not in (a group of its own, such as a Kubernetes fsGroup, is how it
+ * is meant to read the file). fix tells the operator what to do.
+ */
+static void
+warn_if_others_can_read(const char *file, const char *fix)
 {
 	struct stat st;
 
-	if (stat(file, &st) == 0 && (st.st_mode & S_IROTH))
-		log_warnx("password in %s is readable by other users "
-		    "(chmod o-r, or use redis.password_file)", file);
+	if (stat(file, &st) != 0)
+		return;
+	if ((st.st_mode & S_IROTH) ||
+	    ((st.st_mode & S_IRGRP) && !in_our_groups(st.st_gid)))
+		log_warnx("password in %s is readable by other users (%s)", file, fix);
 }
 
 /* Walk one group: every child must be a known setting of the right type. */
@@ -319,7 +355,8 @@ load_group(struct cfg *c, config_setting_t *grp, const char *path, char *err,
 		if ((s->flags & F_SECRET) && str_value(c, s)[0] != '\0') {
 			const char *file = config_setting_source_file(cs);
 
-			warn_if_world_readable(file ? file : path);
+			warn_if_others_can_read(file ? file : path,
+			    "chmod go-r, or move it to redis.password_file");
 		}
 	}
 	return bad ? -1 : 0;
@@ -404,41 +441,116 @@ cfg_apply_env(struct cfg *c)
 {
 	const char *v;
 
-	if ((v = getenv("PRESENCE_REAPER_REDIS_URL")) != NULL && *v)
+	if ((v = getenv("PRESENCE_REAPER_REDIS_URL")) != NULL && *v) {
 		cfg_set_string(&c->redis_url, v);
-	else if ((v = getenv("REDIS_URL")) != NULL && *v)
+		set_origin(c, "redis", "url", "PRESENCE_REAPER_REDIS_URL");
+	} else if ((v = getenv("REDIS_URL")) != NULL && *v) {
 		cfg_set_string(&c->redis_url, v);
+		set_origin(c, "redis", "url", "REDIS_URL");
+	}
 	if ((v = getenv("PRESENCE_REAPER_REDIS_PASSWORD")) != NULL && *v)
 		cfg_set_string(&c->env_password, v);
 }
 
+void
+cfg_set_url_option(struct cfg *c, const char *url)
+{
+	cfg_set_string(&c->redis_url, url);
+	set_origin(c, "redis", "url", "--redis-url");
+	c->url_on_command_line = 1;
+}
+
+/*
+ * Read the password, the first line of redis.password_file without its
+ * line end, into out (outsz bytes). A longer line is an error, never cut.
+ * Warns when other users can read the file.
+ */
 static int
 read_password_file(struct cfg *c, char *out, size_t outsz, char *err, size_t errlen)
 {
-	char where[4200];
+	const char *file = c->redis_password_file;
+	char where[4200], line[RURL_CRED_MAX + 2];
 	FILE *f;
 	size_t n;
+	int rc = -1;
 
 	origin(c, "redis", "password_file", where, sizeof(where));
-	if ((f = fopen(c->redis_password_file, "r")) == NULL) {
+	line[0] = '\0';
+	if ((f = fopen(file, "r")) == NULL ||
+	    (fgets(line, sizeof(line), f) == NULL && ferror(f))) {
 		errf(err, errlen, "%s: redis.password_file: cannot read %s: %s",
-		    where, c->redis_password_file, strerror(errno));
-		return -1;
+		    where, file, strerror(errno));
+		goto done;
 	}
-	if (fgets(out, (int)outsz, f) == NULL) {
-		out[0] = '\0';
-		if (ferror(f)) {
-			errf(err, errlen, "%s: redis.password_file: cannot read %s: %s",
-			    where, c->redis_password_file, strerror(errno));
-			fclose(f);
-			return -1;
-		}
+	n = strlen(line);
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	if (n >= outsz) {
+		errf(err, errlen, "%s: redis.password_file: password in %s is longer "
+		    "than %zu bytes", where, file, outsz - 1);
+		goto done;
 	}
-	fclose(f);
-	n = strlen(out);
-	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
-		out[--n] = '\0';
-	return 0;
+	memcpy(out, line, n + 1);
+	warn_if_others_can_read(file, "chmod go-r; for a Kubernetes Secret, "
+	    "defaultMode 0400, or 0440 with fsGroup");
+	rc = 0;
+done:
+	explicit_bzero(line, sizeof(line));
+	if (f)
+		fclose(f);
+	return rc;
+}
+
+/*
+ * A user name or password from the environment or a setting that does not
+ * fit in struct rurl is an error naming its source, never cut (rurl_parse
+ * and read_password_file check those of the URL and of the file).
+ */
+static int
+check_cred_lengths(const struct cfg *c, char *err, size_t errlen)
+{
+	const size_t max = RURL_CRED_MAX - 1;
+	char where[4200];
+	int bad = 0;
+
+	if (c->env_password && strlen(c->env_password) > max) {
+		errf(err, errlen, "PRESENCE_REAPER_REDIS_PASSWORD: password is longer "
+		    "than %zu bytes", max);
+		bad = 1;
+	}
+	if (strlen(c->redis_password) > max) {
+		origin(c, "redis", "password", where, sizeof(where));
+		errf(err, errlen, "%s: redis.password: password is longer than %zu bytes",
+		    where, max);
+		bad = 1;
+	}
+	if (strlen(c->redis_username) > max) {
+		origin(c, "redis", "username", where, sizeof(where));
+		errf(err, errlen, "%s: redis.username: user name is longer than %zu bytes",
+		    where, max);
+		bad = 1;
+	}
+	return bad ? -1 : 0;
+}
+
+/* Fill c->url's password and user by the precedence of config.h. */
+static void
+resolve_credentials(struct cfg *c, const char *filepw)
+{
+	const char *pw = NULL;
+
+	if (c->env_password)
+		pw = c->env_password;
+	else if (!c->url.has_password && c->redis_password_file[0])
+		pw = filepw;
+	else if (!c->url.has_password && c->redis_password[0])
+		pw = c->redis_password;
+	if (pw) {
+		snprintf(c->url.password, sizeof(c->url.password), "%s", pw);
+		c->url.has_password = 1;
+	}
+	if (c->url.user[0] == '\0')
+		snprintf(c->url.user, sizeof(c->url.user), "%s", c->redis_username);
 }
 
 static void
@@ -475,28 +587,23 @@ cfg_finalize(struct cfg *c, char *err, size_t errlen)
 	if (c->redis_password_file[0] &&
 	    read_password_file(c, filepw, sizeof(filepw), err, errlen) < 0)
 		bad = 1;
+	if (check_cred_lengths(c, err, errlen) < 0)
+		bad = 1;
 	if (c->renew >= c->lease) {
 		origin(c, "leader", "renew", where, sizeof(where));
 		errf(err, errlen, "%s: leader.renew: must be less than leader.lease (%g)",
 		    where, c->lease);
 		bad = 1;
 	}
+	if (!bad && c->url_on_command_line && c->url.password[0])
+		log_warnx("--redis-url: the password in the URL is visible to other users "
+		    "in the process list; pass it in PRESENCE_REAPER_REDIS_PASSWORD or "
+		    "redis.password_file instead");
+	if (!bad)
+		resolve_credentials(c, filepw);
+	explicit_bzero(filepw, sizeof(filepw));
 	if (bad)
 		return -1;
-
-	if (c->env_password) {
-		snprintf(c->url.password, sizeof(c->url.password), "%s", c->env_password);
-		c->url.has_password = 1;
-	} else if (!c->url.has_password && c->redis_password_file[0]) {
-		snprintf(c->url.password, sizeof(c->url.password), "%s", filepw);
-		c->url.has_password = 1;
-	} else if (!c->url.has_password && c->redis_password[0]) {
-		snprintf(c->url.password, sizeof(c->url.password), "%s", c->redis_password);
-		c->url.has_password = 1;
-	}
-	explicit_bzero(filepw, sizeof(filepw));
-	if (c->url.user[0] == '\0')
-		snprintf(c->url.user, sizeof(c->url.user), "%s", c->redis_username);
 	if (c->url.db < 0)
 		c->url.db = c->redis_db >= 0 ? c->redis_db : 0;
 	resolve_identity(c);

@@ -59,6 +59,7 @@ struct cfg {
 	/* Filled by cfg_load / cfg_finalize. */
 	char *path;			/* file read, NULL when none */
 	char *env_password;		/* PRESENCE_REAPER_REDIS_PASSWORD, if set */
+	int url_on_command_line;	/* redis.url came from --redis-url */
 	struct rurl url;		/* effective endpoint and credentials */
 	char *where[48];		/* "FILE:LINE" of each table entry, NULL = default */
 };
@@ -81,14 +82,25 @@ void cfg_set_string(char **field, const char *value);
 
 /*
  * Apply PRESENCE_REAPER_REDIS_URL / REDIS_URL and
- * PRESENCE_REAPER_REDIS_PASSWORD from the environment.
+ * PRESENCE_REAPER_REDIS_PASSWORD from the environment. Errors in the URL
+ * then name the variable it came from.
  */
 void cfg_apply_env(struct cfg *c);
 
 /*
+ * Set redis.url from the --redis-url option. Errors in the URL then name
+ * the option, and cfg_finalize warns about a password in it: the command
+ * line is visible to every user in the process list.
+ */
+void cfg_set_url_option(struct cfg *c, const char *url);
+
+/*
  * Resolve the endpoint and credentials into c->url (password precedence:
  * environment > URL > password_file > password) and check cross-setting
- * rules. Returns 0, or -1 with errors in err.
+ * rules. A user name or password longer than RURL_CRED_MAX - 1 bytes, from
+ * any source, is an error that names the source. Warns (log_warnx) about a
+ * password in --redis-url and a password file that others can read.
+ * Returns 0, or -1 with errors in err.
  */
 int cfg_finalize(struct cfg *c, char *err, size_t errlen);
 

@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "timeutil.h"
 
 /*
@@ -122,6 +123,7 @@ static int
 connect_addr(const struct sockaddr *sa, socklen_t salen, int64_t deadline,
     char *err, size_t errlen)
 {
+	int64_t start = mono_ms();
 	int fd, soerr = 0;
 	socklen_t len = sizeof(soerr);
 
@@ -138,7 +140,8 @@ connect_addr(const struct sockaddr *sa, socklen_t salen, int64_t deadline,
 	}
 	switch (wait_fd(fd, POLLOUT, deadline)) {
 	case 0:
-		snprintf(err, errlen, "connect timed out");
+		snprintf(err, errlen, "connect timed out after %lld ms",
+		    (long long)(deadline - start));
 		goto fail;
 	case -1:
 		snprintf(err, errlen, "poll: %s", strerror(errno));
@@ -179,12 +182,34 @@ tune_tcp(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
+/* Add "ADDR: why" for one failed address to the semicolon-separated err. */
+static void
+note_addr_error(const struct addrinfo *ai, const char *why, char *err, size_t errlen)
+{
+	char host[NI_MAXHOST];
+	size_t n = strlen(err);
+
+	if (getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host), NULL, 0,
+	    NI_NUMERICHOST) != 0)
+		snprintf(host, sizeof(host), "?");
+	if (n < errlen)
+		snprintf(err + n, errlen - n, "%s%s: %s", n ? "; " : "", host, why);
+}
+
+/*
+ * Connect to the addresses host resolves to, in the resolver's order,
+ * before deadline (mono ms). Each attempt may use the time left divided
+ * by the addresses not yet tried, so an address that silently drops
+ * packets (often the IPv6 one) cannot use up the whole timeout, and one
+ * that fails at once leaves its share to the others. Returns the fd, or
+ * -1 with the reason in err (each address's, when there are several).
+ */
 static int
 connect_tcp(const struct rurl *u, int64_t deadline, char *err, size_t errlen)
 {
 	struct addrinfo hints, *res = NULL;
-	char port[8];
-	int fd = -1, rc;
+	char port[8], why[200];
+	int fd = -1, rc, naddr = 0, several;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -194,8 +219,20 @@ connect_tcp(const struct rurl *u, int64_t deadline, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot resolve %s: %s", u->host, gai_strerror(rc));
 		return -1;
 	}
-	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next)
-		fd = connect_addr(ai->ai_addr, ai->ai_addrlen, deadline, err, errlen);
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+		naddr++;
+	several = naddr > 1;
+	err[0] = '\0';
+	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next, naddr--) {
+		int64_t now = mono_ms();
+
+		fd = connect_addr(ai->ai_addr, ai->ai_addrlen, now + (deadline - now) / naddr,
+		    why, sizeof(why));
+		if (fd < 0 && several)
+			note_addr_error(ai, why, err, errlen);
+		else if (fd < 0)
+			snprintf(err, errlen, "%s", why);
+	}
 	freeaddrinfo(res);
 	if (fd >= 0)
 		tune_tcp(fd);
@@ -446,6 +483,43 @@ is_auth_error(const redisReply *r)
 }
 
 /*
+ * Queue the AUTH that u calls for; returns 1 when one was queued, 0 when
+ * u has neither user nor password. A user without a password is sent with
+ * an empty one: a "nopass" ACL user accepts it, any other user refuses it,
+ * and in neither case does the connection stay the "default" user.
+ */
+static int
+queue_auth(struct rconn *c, const struct rurl *u)
+{
+	if (u->user[0])
+		rconn_appendl(c, "AUTH", u->user, u->has_password ? u->password : "", NULL);
+	else if (u->has_password)
+		rconn_appendl(c, "AUTH", u->password, NULL);
+	else
+		return 0;
+	return 1;
+}
+
+/*
+ * The message for a refused AUTH: the user (when no password was given)
+ * and the server's reply, both escaped; never the password.
+ */
+static void
+auth_failed(struct rconn *c, const struct rurl *u, const redisReply *r)
+{
+	char user[128], why[160];
+
+	escape_id(why, sizeof(why), r->str, r->len);
+	if (u->user[0] && !u->has_password) {
+		escape_id(user, sizeof(user), u->user, strlen(u->user));
+		snprintf(c->errstr, sizeof(c->errstr),
+		    "authentication as %s failed (no password given): %s", user, why);
+	} else {
+		snprintf(c->errstr, sizeof(c->errstr), "authentication failed: %s", why);
+	}
+}
+
+/*
  * Pipelined AUTH, SELECT, CLIENT SETNAME and PING; read and judge each
  * reply in order. Nothing is sent after a reply is judged, so a refused
  * AUTH can never be followed by commands on an unauthenticated link.
@@ -458,13 +532,8 @@ handshake(struct rconn *c, const struct rconn_opts *o, enum rconn_err *kind)
 	enum { H_AUTH, H_SELECT, H_NAME, H_PING } steps[4];
 	int nsteps = 0, rc = 0;
 
-	if (u->has_password) {
-		if (u->user[0])
-			rconn_appendl(c, "AUTH", u->user, u->password, NULL);
-		else
-			rconn_appendl(c, "AUTH", u->password, NULL);
+	if (queue_auth(c, u))
 		steps[nsteps++] = H_AUTH;
-	}
 	if (u->db > 0) {
 		snprintf(db, sizeof(db), "%d", u->db);
 		rconn_appendl(c, "SELECT", db, NULL);
@@ -485,13 +554,16 @@ handshake(struct rconn *c, const struct rconn_opts *o, enum rconn_err *kind)
 			return -1;
 		}
 		if (rc == 0 && is_auth_error(r)) {
-			snprintf(c->errstr, sizeof(c->errstr), "authentication failed: %s", r->str);
+			auth_failed(c, u, r);
 			*kind = RCONN_EAUTH;
 			rc = -1;
 		} else if (rc == 0 && r->type == REDIS_REPLY_ERROR && steps[i] != H_NAME) {
+			char why[160];
+
+			escape_id(why, sizeof(why), r->str, r->len);
 			snprintf(c->errstr, sizeof(c->errstr), "%s refused: %s",
 			    steps[i] == H_SELECT ? "SELECT" : steps[i] == H_AUTH ? "AUTH" : "PING",
-			    r->str);
+			    why);
 			*kind = steps[i] == H_AUTH ? RCONN_EAUTH : RCONN_EPROTO;
 			rc = -1;
 		}

@@ -16,7 +16,9 @@ hexval(int c)
 	return -1;
 }
 
-/* Percent-decode [s, s+len) into out; -1 on a bad escape or overflow. */
+enum { PCT_OK, PCT_BAD_ESCAPE, PCT_TOO_LONG, PCT_NUL };
+
+/* Percent-decode [s, s+len) into out (NUL-terminated); PCT_OK or why not. */
 static int
 pct_decode(const char *s, size_t len, char *out, size_t outsz)
 {
@@ -29,20 +31,47 @@ pct_decode(const char *s, size_t len, char *out, size_t outsz)
 			int hi, lo;
 
 			if (i + 2 >= len)
-				return -1;
+				return PCT_BAD_ESCAPE;
 			hi = hexval((unsigned char)s[i + 1]);
 			lo = hexval((unsigned char)s[i + 2]);
 			if (hi < 0 || lo < 0)
-				return -1;
+				return PCT_BAD_ESCAPE;
 			c = hi * 16 + lo;
 			i += 2;
 		}
+		if (c == 0)
+			return PCT_NUL;
 		if (o + 1 >= outsz)
-			return -1;
+			return PCT_TOO_LONG;
 		out[o++] = (char)c;
 	}
 	out[o] = '\0';
-	return 0;
+	return PCT_OK;
+}
+
+/*
+ * Decode one credential (what names it in messages: "user name" or
+ * "password"). A credential that does not fit, or holds a NUL byte, is an
+ * error rather than cut: a cut password fails in a way nobody can explain.
+ */
+static int
+decode_cred(const char *s, size_t len, char *out, size_t outsz, const char *what,
+    char *err, size_t errlen)
+{
+	switch (pct_decode(s, len, out, outsz)) {
+	case PCT_OK:
+		return 0;
+	case PCT_TOO_LONG:
+		snprintf(err, errlen, "%s in URL is longer than %zu bytes", what, outsz - 1);
+		break;
+	case PCT_NUL:
+		snprintf(err, errlen, "%s in URL contains a NUL byte (%%00)", what);
+		break;
+	default:
+		snprintf(err, errlen, "bad %s in URL", what);
+		break;
+	}
+	return -1;
 }
 
 static int
@@ -72,16 +101,12 @@ parse_userinfo(const char *s, size_t len, struct rurl *u, char *err, size_t errl
 	const char *colon = memchr(s, ':', len);
 	size_t ulen = colon ? (size_t)(colon - s) : len;
 
-	if (pct_decode(s, ulen, u->user, sizeof(u->user)) < 0) {
-		snprintf(err, errlen, "bad user name in URL");
+	if (decode_cred(s, ulen, u->user, sizeof(u->user), "user name", err, errlen) < 0)
 		return -1;
-	}
 	if (colon) {
-		if (pct_decode(colon + 1, len - ulen - 1, u->password,
-		    sizeof(u->password)) < 0) {
-			snprintf(err, errlen, "bad password in URL");
+		if (decode_cred(colon + 1, len - ulen - 1, u->password, sizeof(u->password),
+		    "password", err, errlen) < 0)
 			return -1;
-		}
 		u->has_password = 1;
 	}
 	return 0;

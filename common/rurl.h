@@ -2,8 +2,10 @@
  * rurl: parse Redis URLs.
  *   redis://[[user]:password@]host[:port][/db]     (host may be [IPv6])
  *   unix://[[user]:password@]/path/to.sock[?db=N]
- * user and password are percent-decoded. Parts that are absent stay empty
- * (db stays -1), so the caller can tell "not given" from "given".
+ * user and password are percent-decoded; each may hold at most
+ * RURL_CRED_MAX - 1 bytes and no NUL (%00), and anything else is an error,
+ * never cut. Parts that are absent stay empty (db stays -1), so the caller
+ * can tell "not given" from "given".
  */
 #ifndef PR_RURL_H
 #define PR_RURL_H

@@ -210,7 +210,7 @@ load_config(const struct cli *cli, struct cfg *c, char *err, size_t errlen)
 		return -1;
 	cfg_apply_env(c);
 	if (cli->redis_url)
-		cfg_set_string(&c->redis_url, cli->redis_url);
+		cfg_set_url_option(c, cli->redis_url);
 	return cfg_finalize(c, err, errlen);
 }
 

@@ -1,12 +1,16 @@
 """Bad configuration, bad data and bad networks: the right exit status, a message
 that names the problem, and the online set left alone."""
 
+import os
 import re
+import socket
+import subprocess
+import time
 
 import pytest
 
-from harness import (EX_CONFIG, EX_DATAERR, EX_UNAVAILABLE, EX_USAGE, ONLINE, closed_port,
-                     hold_for)
+from harness import (EX_CONFIG, EX_DATAERR, EX_UNAVAILABLE, EX_USAGE, ONLINE, SANITIZER_RE,
+                     binary, closed_port, hold_for)
 
 
 @pytest.fixture
@@ -182,6 +186,23 @@ def test_unknown_acl_user(w):
     assert "authentication failed" in err, err
 
 
+def test_user_without_password_is_that_user_not_default(w):
+    """A user name alone authenticates as that user (a nopass ACL user), never as
+    "default": the guard probe of -t hits the SCARD this user is denied."""
+    w.r.execute_command("ACL", "SETUSER", "probe", "on", "nopass", "~*", "&*", "+@all", "-scard")
+    rc, out, err = w.run(["-c", w.config(url="unix://probe@" + w.redis.sock), "-t"])
+    assert rc == 0, err
+    assert re.search(r"^# guard probe: .*NOPERM.*scard", out.decode(), re.M | re.I), out
+
+
+def test_user_without_password_fails_when_the_user_has_one(w):
+    """No silent fall-back to "default" for a user that needs a password."""
+    w.r.execute_command("ACL", "SETUSER", "needs-pw", "on", ">pw", "~*", "&*", "+@all")
+    rc, out, err = w.run(["-c", w.config({"redis.username": "needs-pw"}), "--once"])
+    assert rc == EX_CONFIG, err
+    assert "authentication as needs-pw failed (no password given)" in err, err
+
+
 def test_right_password_works(h):
     # Control for the two tests above: the same setup with the right password reaps.
     h.rt.connect_many([b"live", b"stale"])
@@ -221,6 +242,76 @@ def test_unreachable_loop_keeps_running(w):
     assert re.search(r"(?i)(error|warn)", d.stderr()), "the outage should be logged"
 
 
+def with_hosts_file(hosts):
+    """A command prefix that runs a program with `hosts` as its /etc/hosts (a
+    private mount namespace), or None when this machine cannot make one."""
+    share = ["--map-root-user"] if os.geteuid() != 0 else []
+    prefix = ["unshare", "--mount", "--propagation", "private"] + share + [
+        "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts)]
+    try:
+        ok = subprocess.run(prefix + ["true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    return prefix if ok else None
+
+
+def silent_listener(family, addr, port):
+    """A listening socket whose accept queue is full, so it drops new SYNs and a
+    connect() to it hangs; None when this kernel answers them anyway."""
+    lsock = socket.socket(family, socket.SOCK_STREAM)
+    lsock.bind((addr, port))
+    lsock.listen(0)
+    held = []
+    for _ in range(8):
+        c = socket.socket(family, socket.SOCK_STREAM)
+        c.settimeout(0.2)
+        try:
+            c.connect((addr, port))
+        except socket.timeout:
+            c.close()
+            return lsock, held
+        held.append(c)
+    for c in held:
+        c.close()
+    lsock.close()
+    return None
+
+
+def test_silent_first_address_leaves_time_for_the_next(h):
+    """A host name whose first address (IPv6, as is common) drops every packet:
+    each address gets its own share of connect_timeout, so the second one, where
+    Redis answers, is still tried in time."""
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 loopback")
+    hosts = h.dir / "hosts"
+    hosts.write_text("::1 redis-two-addresses\n127.0.0.1 redis-two-addresses\n")
+    prefix = with_hosts_file(hosts)
+    if prefix is None:
+        pytest.skip("cannot give the test its own /etc/hosts (unshare --mount)")
+    silent = silent_listener(socket.AF_INET6, "::1", h.redis.port)
+    if silent is None:
+        pytest.skip("this kernel does not drop SYNs to a full accept queue")
+    h.rt.connect_many([b"live", b"stale"])
+    h.rt.crash_many([b"stale"])
+    url = f"redis://redis-two-addresses:{h.redis.port}/0"
+    conf = h.config({"redis.connect_timeout": 1}, url=url)
+    try:
+        start = time.monotonic()
+        p = subprocess.run(prefix + [binary(), "-c", str(conf), "--once"], env=h.env(),
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        took = time.monotonic() - start
+    finally:
+        for c in silent[1]:
+            c.close()
+        silent[0].close()
+    err = p.stderr.decode(errors="replace")
+    assert not SANITIZER_RE.search(err), err
+    assert p.returncode == 0, err
+    assert h.members() == {b"live"}
+    # The silent address was tried first and given about half of the second.
+    assert took >= 0.45, f"took {took:.2f}s: was [::1] tried first?\n{err}"
+
+
 def test_missing_config_file(w):
     rc, out, err = w.run(["-c", str(w.dir / "does-not-exist.conf"), "--once"])
     assert rc == EX_CONFIG, err
@@ -240,6 +331,50 @@ def test_password_and_password_file_together(w):
     conf = w.config({"redis.password": "pw", "redis.password_file": str(secret)})
     rc, out, err = w.run(["-c", conf, "--once"])
     assert rc == EX_CONFIG, err
+
+
+TOO_LONG = "x" * 512    # one byte more than the most supported (511)
+
+
+@pytest.mark.parametrize("source", ["--redis-url", "PRESENCE_REAPER_REDIS_PASSWORD",
+                                    "redis.password_file", "redis.password"])
+def test_too_long_password_is_a_config_error(w, source):
+    """A password that does not fit is refused with exit 78 and its source named,
+    never cut to a prefix that fails to authenticate for no visible reason."""
+    args, env, settings = [], {}, {}
+    if source == "--redis-url":
+        args = ["--redis-url", f"unix://:{TOO_LONG}@{w.redis.sock}"]
+        want = "--redis-url: redis.url: password in URL is longer than 511 bytes"
+    elif source == "PRESENCE_REAPER_REDIS_PASSWORD":
+        env = {source: TOO_LONG}
+        want = "PRESENCE_REAPER_REDIS_PASSWORD: password is longer than 511 bytes"
+    elif source == "redis.password_file":
+        secret = w.dir / "secret"
+        secret.write_text(TOO_LONG + "\n")
+        os.chmod(secret, 0o600)
+        settings = {source: str(secret)}
+        want = f"redis.password_file: password in {secret} is longer than 511 bytes"
+    else:
+        settings = {source: TOO_LONG}
+        want = "redis.password: password is longer than 511 bytes"
+    for mode in (["--once"], ["-t"]):
+        rc, out, err = w.run(["-c", w.config(settings)] + args + mode, env=env)
+        assert rc == EX_CONFIG, err
+        assert want in err, err
+        assert "xxxxxxxx" not in err + out.decode(), "the password must not be printed"
+
+
+def test_longest_password_works(h):
+    """Control for the test above: 511 bytes, from a password file, authenticate."""
+    h.rt.connect_many([b"live", b"stale"])
+    h.rt.crash_many([b"stale"])
+    require_password(h, "y" * 511)
+    secret = h.dir / "secret"
+    secret.write_text("y" * 511 + "\n")
+    os.chmod(secret, 0o600)
+    rc, out, err = h.run(["-c", h.config({"redis.password_file": str(secret)}), "--once"])
+    assert rc == 0, err
+    assert h.members() == {b"live"}
 
 
 def test_unknown_flag(w):

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from harness import EX_UNAVAILABLE, closed_port, render_config
+from harness import EX_UNAVAILABLE, closed_port, render_config, wait_until
 
 OPTIONS = ["-c", "--config", "-t", "--check-config", "--once", "-n", "--dry-run",
            "--redis-url", "-v", "--verbose", "-q", "--quiet", "--log-format",
@@ -161,6 +161,36 @@ def test_world_readable_password_warns(h):
     conf = h.config({"redis.password": "pw"}, mode=0o600)
     rc, out, err = h.run(["-c", conf, "--check-config"])
     assert "readable by other users" not in err, err
+
+
+def test_password_in_redis_url_option_warns(h):
+    """The command line is in the process list: say so, and where to put it instead."""
+    url = f"redis://:cli-secret-42@127.0.0.1:{closed_port()}/0"
+    rc, out, err = h.run(["-c", h.config(), "-t", "--redis-url", url])
+    assert "--redis-url: the password in the URL is visible to other users in the process list" in err, err
+    assert "PRESENCE_REAPER_REDIS_PASSWORD" in err and "redis.password_file" in err, err
+    assert "cli-secret-42" not in err + out.decode(), "the password must not be printed"
+    # The same URL from the environment, or without a password, draws no warning.
+    rc, out, err = h.run(["-c", h.config(), "-t"], env={"PRESENCE_REAPER_REDIS_URL": url})
+    assert "process list" not in err, err
+    rc, out, err = h.run(["-c", h.config(), "-t", "--redis-url", h.redis.unix_url])
+    assert "process list" not in err, err
+
+
+def test_readable_password_file_warns(h):
+    secret = h.dir / "secret"
+    secret.write_text("pw\n")
+    conf = h.config({"redis.password_file": str(secret)})
+    for mode in (0o644, 0o604):
+        os.chmod(secret, mode)
+        rc, out, err = h.run(["-c", conf, "-t"])
+        assert f"password in {secret} is readable by other users" in err, (oct(mode), err)
+    # Owner only, or a group of the process's own (a Kubernetes fsGroup): quiet.
+    os.chown(secret, -1, os.getegid())
+    for mode in (0o600, 0o640, 0o400, 0o440):
+        os.chmod(secret, mode)
+        rc, out, err = h.run(["-c", conf, "-t"])
+        assert "readable by other users" not in err, (oct(mode), err)
 
 
 def test_db_from_url(h):
@@ -330,6 +360,19 @@ def test_acl_user_from_url_wins_over_setting(h):
     rc, out, err = h.run(["-c", h.config({"redis.username": "nobody"}, url=url), "--once"])
     assert rc == 0, err
     assert h.members() == {b"live"}
+
+
+def test_username_setting_alone_authenticates_as_that_user(h):
+    """redis.username without any password: the connection is that ACL user's."""
+    h.r.execute_command("ACL", "SETUSER", "reaper-np", "on", "nopass", "~*", "&*", "+@all")
+    d = h.start(["-c", h.config({"redis.username": "reaper-np"})])
+
+    def reaper_users():
+        return [c["user"] for c in h.r.client_list()
+                if c.get("name", "").startswith("presence-reaper")]
+
+    users = wait_until(reaper_users, 10, what="the reaper's connection", alive=[d])
+    assert set(users) == {"reaper-np"}, users
 
 
 def test_identity_from_setting_and_pod_name(h):

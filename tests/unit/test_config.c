@@ -130,30 +130,74 @@ load_fails_with(const char *text, int line, const char *msg)
 	ck_assert_msg(err_lines() == 1, "expected one error, got:\n%s", err);
 }
 
-/* Capture what the library writes to stderr while loading text. */
+/* What the library wrote to stderr between capture_start and capture_end. */
 static char captured[4096];
+static int capture_saved = -1, capture_fd = -1;
 
+static void
+capture_start(void)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/stderr.txt", tmpdir);
+	fflush(stderr);
+	capture_saved = dup(STDERR_FILENO);
+	capture_fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(capture_fd, 0);
+	unlink(path);		/* the open descriptor is all we need */
+	dup2(capture_fd, STDERR_FILENO);
+}
+
+static void
+capture_end(void)
+{
+	ssize_t n;
+
+	fflush(stderr);
+	dup2(capture_saved, STDERR_FILENO);
+	close(capture_saved);
+	n = pread(capture_fd, captured, sizeof(captured) - 1, 0);
+	captured[n > 0 ? n : 0] = '\0';
+	close(capture_fd);
+}
+
+/* Capture what the library writes to stderr while loading text. */
 static int
 load_capturing_stderr(const char *text, mode_t mode)
 {
-	const char *out = tmp_path("stderr.txt");
-	int saved, fd, rc;
-	ssize_t n;
+	int rc;
 
 	conf_path = write_file("test.conf", text, mode);
-	fflush(stderr);
-	saved = dup(STDERR_FILENO);
-	fd = open(out, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	ck_assert_int_ge(fd, 0);
-	dup2(fd, STDERR_FILENO);
+	capture_start();
 	rc = cfg_load(&cfg, conf_path, 0, err, sizeof(err));
-	fflush(stderr);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	n = pread(fd, captured, sizeof(captured) - 1, 0);
-	captured[n > 0 ? n : 0] = '\0';
-	close(fd);
+	capture_end();
 	return rc;
+}
+
+/* cfg_finalize, capturing what the library writes to stderr. */
+static int
+finalize_capturing_stderr(void)
+{
+	int rc;
+
+	capture_start();
+	rc = cfg_finalize(&cfg, err, sizeof(err));
+	capture_end();
+	return rc;
+}
+
+/* A string of n copies of ch (at most 1023), in one of two static buffers. */
+static const char *
+repeat(char ch, size_t n)
+{
+	static char buf[2][1024];
+	static int which;
+	char *b = buf[which ^= 1];
+
+	ck_assert_uint_lt(n, sizeof(buf[0]));
+	memset(b, ch, n);
+	b[n] = '\0';
+	return b;
 }
 
 START_TEST(defaults_match_the_contract)
@@ -723,6 +767,189 @@ START_TEST(private_password_file_draws_no_warning)
 }
 END_TEST
 
+START_TEST(too_long_password_in_the_environment_is_named)
+{
+	setenv("PRESENCE_REAPER_REDIS_PASSWORD", repeat('x', RURL_CRED_MAX), 1);
+	cfg_apply_env(&cfg);
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "PRESENCE_REAPER_REDIS_PASSWORD: password is longer than "
+	    "511 bytes") != NULL, "%s", err);
+	ck_assert_ptr_null(strstr(err, "xxxx"));
+}
+END_TEST
+
+START_TEST(too_long_password_or_user_setting_is_named_with_its_line)
+{
+	char text[4096];
+
+	snprintf(text, sizeof(text), "redis = {\n  password = \"%s\";\n  username = \"%s\";\n};\n",
+	    repeat('x', RURL_CRED_MAX), repeat('u', RURL_CRED_MAX));
+	ck_assert_msg(load(text) == 0, "%s", err);
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), -1);
+	ck_assert_err(conf_path, 2, "redis.password: password is longer than 511 bytes");
+	ck_assert_err(conf_path, 3, "redis.username: user name is longer than 511 bytes");
+	ck_assert_ptr_null(strstr(err, "xxxx"));
+}
+END_TEST
+
+START_TEST(too_long_password_in_the_password_file_is_named)
+{
+	char text[PATH_MAX + 64], line[RURL_CRED_MAX + 8];
+	const char *pwfile;
+
+	snprintf(line, sizeof(line), "%s\r\n", repeat('x', RURL_CRED_MAX));
+	pwfile = write_file("pw", line, 0600);
+	snprintf(text, sizeof(text), "redis = {\n  password_file = \"%s\";\n};\n", pwfile);
+	ck_assert_msg(load(text) == 0, "%s", err);
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), -1);
+	snprintf(line, sizeof(line), "redis.password_file: password in %s is longer", pwfile);
+	ck_assert_err(conf_path, 2, line);
+	ck_assert_ptr_null(strstr(err, "xxxx"));
+}
+END_TEST
+
+START_TEST(too_long_password_in_the_url_names_where_the_url_came_from)
+{
+	char url[2048];
+
+	snprintf(url, sizeof(url), "redis://:%s@cache", repeat('x', RURL_CRED_MAX));
+	cfg_set_url_option(&cfg, url);
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "--redis-url: redis.url: password in URL is longer than "
+	    "511 bytes") != NULL, "%s", err);
+
+	cfg_free(&cfg);
+	cfg_defaults(&cfg);
+	setenv("REDIS_URL", url, 1);
+	cfg_apply_env(&cfg);
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "REDIS_URL: redis.url: password in URL is longer") != NULL,
+	    "%s", err);
+	ck_assert_ptr_null(strstr(err, "xxxx"));
+}
+END_TEST
+
+START_TEST(longest_password_from_every_source_is_kept_whole)
+{
+	const char *longest = repeat('x', RURL_CRED_MAX - 1);
+	char line[RURL_CRED_MAX + 8], url[2048];
+
+	snprintf(line, sizeof(line), "%s\r\n", longest);
+	cfg_set_string(&cfg.redis_password_file, write_file("pw", line, 0600));
+	ck_assert_str_eq(finalized_password(), longest);
+
+	cfg_set_string(&cfg.redis_password_file, "");
+	cfg_set_string(&cfg.redis_password, longest);
+	ck_assert_str_eq(finalized_password(), longest);
+
+	snprintf(url, sizeof(url), "redis://%s:%s@cache", longest, longest);
+	cfg_set_string(&cfg.redis_url, url);
+	ck_assert_str_eq(finalized_password(), longest);
+	ck_assert_str_eq(cfg.url.user, longest);
+
+	setenv("PRESENCE_REAPER_REDIS_PASSWORD", longest, 1);
+	cfg_apply_env(&cfg);
+	ck_assert_str_eq(finalized_password(), longest);
+}
+END_TEST
+
+START_TEST(password_in_url_option_draws_a_warning)
+{
+	cfg_set_url_option(&cfg, "redis://app:hunter2@cache");
+	ck_assert_int_eq(finalize_capturing_stderr(), 0);
+	ck_assert_msg(strstr(captured, "--redis-url: the password in the URL is visible to "
+	    "other users in the process list; pass it in PRESENCE_REAPER_REDIS_PASSWORD or "
+	    "redis.password_file instead") != NULL, "stderr was:\n%s", captured);
+	ck_assert_ptr_null(strstr(captured, "hunter2"));
+}
+END_TEST
+
+START_TEST(url_option_without_password_or_env_url_draws_no_warning)
+{
+	cfg_set_url_option(&cfg, "redis://app@cache");
+	ck_assert_int_eq(finalize_capturing_stderr(), 0);
+	ck_assert_str_eq(captured, "");
+
+	cfg_free(&cfg);
+	cfg_defaults(&cfg);
+	setenv("PRESENCE_REAPER_REDIS_URL", "redis://app:hunter2@cache", 1);
+	cfg_apply_env(&cfg);
+	ck_assert_int_eq(finalize_capturing_stderr(), 0);
+	ck_assert_str_eq(captured, "");
+}
+END_TEST
+
+START_TEST(bad_url_from_environment_or_option_names_it)
+{
+	/* Not the file's line: the file's value was overridden. */
+	ck_assert_int_eq(load("redis = { url = \"redis://from-file\"; };\n"), 0);
+	setenv("PRESENCE_REAPER_REDIS_URL", "http://cache", 1);
+	cfg_apply_env(&cfg);
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), -1);
+	ck_assert_msg(strncmp(err, "PRESENCE_REAPER_REDIS_URL: redis.url: URL must start",
+	    52) == 0, "%s", err);
+	cfg_set_url_option(&cfg, "redis://cache:0");
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "--redis-url: redis.url: bad port in URL\n");
+}
+END_TEST
+
+/* Load a config naming pwfile as password_file and finalize, capturing stderr. */
+static void
+finalize_with_password_file(const char *pwfile)
+{
+	cfg_set_string(&cfg.redis_password_file, pwfile);
+	ck_assert_msg(finalize_capturing_stderr() == 0, "%s", err);
+}
+
+START_TEST(password_file_readable_by_others_draws_a_warning)
+{
+	const char *pwfile = write_file("pw", "s3cret\n", 0644);
+	char want[PATH_MAX + 64];
+
+	finalize_with_password_file(pwfile);
+	snprintf(want, sizeof(want), "password in %s is readable by other users", pwfile);
+	ck_assert_msg(strstr(captured, want) != NULL, "stderr was:\n%s", captured);
+	ck_assert_ptr_null(strstr(captured, "s3cret"));
+
+	/* Owner only, or our own group (a Kubernetes fsGroup): no warning. */
+	ck_assert_int_eq(chmod(pwfile, 0600), 0);
+	finalize_with_password_file(pwfile);
+	ck_assert_str_eq(captured, "");
+	ck_assert_int_eq(chown(pwfile, (uid_t)-1, getegid()), 0);
+	ck_assert_int_eq(chmod(pwfile, 0640), 0);
+	finalize_with_password_file(pwfile);
+	ck_assert_str_eq(captured, "");
+}
+END_TEST
+
+START_TEST(password_readable_by_a_foreign_group_draws_a_warning)
+{
+	const char *pwfile = write_file("pw", "s3cret\n", 0640);
+	gid_t foreign = 424242;
+	char want[PATH_MAX + 64];
+
+	/* Only root can give a file to a group it is not in. */
+	if (geteuid() != 0)
+		return;
+	ck_assert_int_eq(chown(pwfile, (uid_t)-1, foreign), 0);
+	finalize_with_password_file(pwfile);
+	snprintf(want, sizeof(want), "password in %s is readable by other users", pwfile);
+	ck_assert_msg(strstr(captured, want) != NULL, "stderr was:\n%s", captured);
+
+	/* The same rule for a password written in the configuration file. */
+	cfg_free(&cfg);
+	cfg_defaults(&cfg);
+	conf_path = write_file("test.conf", "redis = { password = \"pw\"; };\n", 0640);
+	ck_assert_int_eq(chown(conf_path, (uid_t)-1, foreign), 0);
+	capture_start();
+	ck_assert_int_eq(cfg_load(&cfg, conf_path, 0, err, sizeof(err)), 0);
+	capture_end();
+	snprintf(want, sizeof(want), "password in %s is readable by other users", conf_path);
+	ck_assert_msg(strstr(captured, want) != NULL, "stderr was:\n%s", captured);
+}
+END_TEST
+
 static TCase *
 tcase(Suite *s, const char *name)
 {
@@ -790,6 +1017,12 @@ main(void)
 	tcase_add_test(tc, identity_from_pod_name_when_empty);
 	tcase_add_test(tc, configured_identity_beats_pod_name);
 	tcase_add_test(tc, identity_falls_back_to_hostname);
+	tcase_add_test(tc, too_long_password_in_the_environment_is_named);
+	tcase_add_test(tc, too_long_password_or_user_setting_is_named_with_its_line);
+	tcase_add_test(tc, too_long_password_in_the_password_file_is_named);
+	tcase_add_test(tc, too_long_password_in_the_url_names_where_the_url_came_from);
+	tcase_add_test(tc, longest_password_from_every_source_is_kept_whole);
+	tcase_add_test(tc, bad_url_from_environment_or_option_names_it);
 
 	tc = tcase(s, "environment_and_dump");
 	tcase_add_test(tc, redis_url_env_used_when_own_variable_unset);
@@ -797,6 +1030,12 @@ main(void)
 	tcase_add_test(tc, env_url_beats_the_file);
 	tcase_add_test(tc, dump_never_shows_the_password);
 	tcase_add_test(tc, dump_never_shows_url_or_env_password);
+
+	tc = tcase(s, "secrets");
+	tcase_add_test(tc, password_in_url_option_draws_a_warning);
+	tcase_add_test(tc, url_option_without_password_or_env_url_draws_no_warning);
+	tcase_add_test(tc, password_file_readable_by_others_draws_a_warning);
+	tcase_add_test(tc, password_readable_by_a_foreign_group_draws_a_warning);
 
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

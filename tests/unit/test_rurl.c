@@ -253,6 +253,51 @@ START_TEST(socket_path_too_long)
 }
 END_TEST
 
+/* "redis://USER:PASSWORD@cache" with a user and a password of these lengths. */
+static const char *
+url_with_credentials(size_t userlen, size_t pwlen)
+{
+	static char url[4 * RURL_CRED_MAX];
+	size_t n = 0;
+
+	n += (size_t)snprintf(url + n, sizeof(url) - n, "redis://");
+	memset(url + n, 'u', userlen);
+	n += userlen;
+	url[n++] = ':';
+	memset(url + n, 'p', pwlen);
+	n += pwlen;
+	snprintf(url + n, sizeof(url) - n, "@cache");
+	return url;
+}
+
+START_TEST(longest_credentials_fit)
+{
+	parse_ok(url_with_credentials(RURL_CRED_MAX - 1, RURL_CRED_MAX - 1));
+	ck_assert_uint_eq(strlen(u.user), RURL_CRED_MAX - 1);
+	ck_assert_uint_eq(strlen(u.password), RURL_CRED_MAX - 1);
+}
+END_TEST
+
+START_TEST(too_long_credentials_are_an_error_that_says_so)
+{
+	/* Cut, a password would fail in a way nobody could explain. */
+	ck_assert_str_eq(parse_err(url_with_credentials(1, RURL_CRED_MAX)),
+	    "password in URL is longer than 511 bytes");
+	ck_assert_str_eq(parse_err(url_with_credentials(RURL_CRED_MAX, 1)),
+	    "user name in URL is longer than 511 bytes");
+}
+END_TEST
+
+START_TEST(nul_byte_in_credentials_is_an_error)
+{
+	/* AUTH would send only what comes before it. */
+	ck_assert_str_eq(parse_err("redis://:pass%00word@cache"),
+	    "password in URL contains a NUL byte (%00)");
+	ck_assert_str_eq(parse_err("redis://us%00er:pw@cache"),
+	    "user name in URL contains a NUL byte (%00)");
+}
+END_TEST
+
 START_TEST(errors_never_echo_the_password)
 {
 	static const char *const bad[] = {
@@ -320,6 +365,7 @@ main(void)
 	tcase_add_test(ok, unix_socket);
 	tcase_add_test(ok, unix_socket_with_credentials_and_db);
 	tcase_add_test(ok, longest_socket_path_fits);
+	tcase_add_test(ok, longest_credentials_fit);
 	suite_add_tcase(s, ok);
 
 	tcase_add_test(bad, bad_scheme);
@@ -331,6 +377,8 @@ main(void)
 	tcase_add_test(bad, bad_percent_escapes);
 	tcase_add_test(bad, socket_path_too_long);
 	tcase_add_test(bad, errors_never_echo_the_password);
+	tcase_add_test(bad, too_long_credentials_are_an_error_that_says_so);
+	tcase_add_test(bad, nul_byte_in_credentials_is_an_error);
 	suite_add_tcase(s, bad);
 
 	tcase_add_test(fmt, redacted_form_hides_the_password);
