@@ -2,8 +2,14 @@
 
 #include <string.h>
 
-size_t
-escape_id(char *out, size_t outsz, const char *s, size_t len)
+/*
+ * The one escaper behind escape_id and escape_ctl. ctl_only leaves backslash
+ * and bytes >= 0x80 alone: text that is already meant to be read (a log
+ * message) keeps its UTF-8 and its backslashes, and only loses its power to
+ * break a line or drive a terminal.
+ */
+static size_t
+escape(char *out, size_t outsz, const char *s, size_t len, int ctl_only)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t need = 0, o = 0;
@@ -15,21 +21,22 @@ escape_id(char *out, size_t outsz, const char *s, size_t len)
 		size_t n = 2;
 
 		tmp[0] = '\\';
-		switch (c) {
-		case '\\': tmp[1] = '\\'; break;
-		case '\n': tmp[1] = 'n'; break;
-		case '\r': tmp[1] = 'r'; break;
-		case '\t': tmp[1] = 't'; break;
-		default:
-			if (c < 0x20 || c >= 0x7f) {
-				tmp[1] = 'x';
-				tmp[2] = hex[c >> 4];
-				tmp[3] = hex[c & 0xf];
-				n = 4;
-			} else {
-				tmp[0] = (char)c;
-				n = 1;
-			}
+		if (c == '\\' && !ctl_only) {
+			tmp[1] = '\\';
+		} else if (c == '\n') {
+			tmp[1] = 'n';
+		} else if (c == '\r') {
+			tmp[1] = 'r';
+		} else if (c == '\t') {
+			tmp[1] = 't';
+		} else if (c < 0x20 || c == 0x7f || (c > 0x7f && !ctl_only)) {
+			tmp[1] = 'x';
+			tmp[2] = hex[c >> 4];
+			tmp[3] = hex[c & 0xf];
+			n = 4;
+		} else {
+			tmp[0] = (char)c;
+			n = 1;
 		}
 		/* Never split an escape: stop writing at the first that does not fit. */
 		if (!full && o + n < outsz) {
@@ -43,4 +50,16 @@ escape_id(char *out, size_t outsz, const char *s, size_t len)
 	if (outsz > 0)
 		out[o] = '\0';
 	return need;
+}
+
+size_t
+escape_id(char *out, size_t outsz, const char *s, size_t len)
+{
+	return escape(out, outsz, s, len, 0);
+}
+
+size_t
+escape_ctl(char *out, size_t outsz, const char *s, size_t len)
+{
+	return escape(out, outsz, s, len, 1);
 }

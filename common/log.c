@@ -7,6 +7,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "escape.h"
+
 static enum log_level cur_level = LOG_LVL_INFO;
 static enum log_format cur_format = LOG_FMT_TEXT;
 
@@ -133,7 +135,11 @@ vlog(enum log_level level, int with_errno, const char *fmt, va_list ap)
 		fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n",
 		    ts, level_names[level], esc);
 	} else {
-		fprintf(stderr, "%s %s: %s\n", ts, level_names[level], msg);
+		/* A message is one line whatever it quotes: no byte in it may end the line. */
+		char esc[sizeof(msg) * 4 + 1];
+
+		escape_ctl(esc, sizeof(esc), msg, strlen(msg));
+		fprintf(stderr, "%s %s: %s\n", ts, level_names[level], esc);
 	}
 	fflush(stderr);
 	errno = saved;

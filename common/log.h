@@ -1,7 +1,10 @@
 /*
  * log: leveled logging to stderr, text or one JSON object per line.
  * Shaped like OpenBSD ntpd's log.c: log_warn() appends strerror(errno),
- * the *x variants do not.
+ * the *x variants do not. Every message is one line in either format: the
+ * text format escapes control bytes (escape_ctl: "\n", "\x1b"), the JSON
+ * format escapes them as JSON does, so nothing a message quotes can forge
+ * a line or drive a terminal.
  */
 #ifndef PR_LOG_H
 #define PR_LOG_H

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "scripts.h"
 
 void
@@ -103,8 +104,9 @@ leader_acquire(struct leader *l, struct rconn *c, char *holder, size_t holdersz,
 		return -1;
 	}
 	if (r->type == REDIS_REPLY_STRING) {
-		snprintf(holder, holdersz, "%.*s", (int)r->len, r->str);
-		rc = strcmp(holder, l->token) == 0 ? 2 : 0;
+		/* Any client can write any bytes there: hand it out printable. */
+		escape_id(holder, holdersz, r->str, r->len);
+		rc = r->len == strlen(l->token) && memcmp(r->str, l->token, r->len) == 0 ? 2 : 0;
 	} else if (r->type == REDIS_REPLY_NIL) {
 		snprintf(holder, holdersz, "(expired just now)");
 		rc = 0;

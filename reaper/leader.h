@@ -33,7 +33,8 @@ void leader_client_name(const char *identity, char *out, size_t outsz);
 
 /*
  * Take the lock, or keep it when it already holds our token.
- * 1 leader, 0 another holds it (its value in holder), -1 error (err).
+ * 1 leader, 0 another holds it (its value in holder, escaped by escape_id
+ * for printing), -1 error (err).
  */
 int leader_acquire(struct leader *l, struct rconn *c, char *holder, size_t holdersz,
     char *err, size_t errlen);

@@ -17,6 +17,7 @@
 #include "build-config.h"
 #include "cli.h"
 #include "config.h"
+#include "escape.h"
 #include "leader.h"
 #include "log.h"
 #include "metrics.h"
@@ -881,18 +882,26 @@ print_line(void *ctx, const char *line)
 	fprintf(ctx, "%s\n", line);
 }
 
+/* s escaped for stdout: -t prints Redis's own words (error texts, CONFIG values). */
+static const char *
+printable(const char *s, char *buf, size_t bufsz)
+{
+	escape_id(buf, bufsz, s, strlen(s));
+	return buf;
+}
+
 /* -t: the effective configuration, then what Redis looks like, read-only. */
 static int
 check_config(struct daemon *d)
 {
 	struct guard_probe g;
-	char err[512], ep[1200];
+	char err[512], ep[1200], shown[4 * sizeof(err) + 1];
 	int kind, rc;
 
 	cfg_dump(&d->cfg, print_line, stdout);
 	endpoint(&d->cfg, ep, sizeof(ep));
 	if ((kind = try_connect(d, err, sizeof(err))) != 0) {
-		printf("# redis %s: %s\n", ep, err);
+		printf("# redis %s: %s\n", ep, printable(err, shown, sizeof(shown)));
 		return kind == RCONN_EAUTH ? EX_CONFIG : EX_OK;
 	}
 	printf("# redis %s: reachable\n", ep);
@@ -901,9 +910,11 @@ check_config(struct daemon *d)
 		int ready = watch_server_ready(d->conn, flags, sizeof(flags), werr, sizeof(werr));
 
 		if (ready < 0)
-			printf("# key-expiry events: cannot tell (%s)\n", werr);
+			printf("# key-expiry events: cannot tell (%s)\n",
+			    printable(werr, shown, sizeof(shown)));
 		else
-			printf("# key-expiry events: notify-keyspace-events is \"%s\": %s\n", flags,
+			printf("# key-expiry events: notify-keyspace-events is \"%s\": %s\n",
+			    printable(flags, shown, sizeof(shown)),
 			    ready ? "ok" : d->cfg.enable_notifications ?
 			    "missing E and x; the leader will add them" :
 			    "missing E and x; only the periodic pass will reap");
@@ -912,7 +923,7 @@ check_config(struct daemon *d)
 	if (reconcile_check_keys(&d->rec, d->conn) != 0)
 		printf("# keys: %s\n", d->rec.err);
 	if ((rc = reconcile_probe(&d->rec, d->conn, &g)) != 0) {
-		printf("# guard probe: %s\n", d->rec.err);
+		printf("# guard probe: %s\n", printable(d->rec.err, shown, sizeof(shown)));
 		return EX_OK;
 	}
 	printf("# guard probe: online set %s has %lld members; sampled %d, %d without "

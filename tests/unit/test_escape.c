@@ -57,6 +57,25 @@ START_TEST(worst_case_fits_four_per_byte)
 }
 END_TEST
 
+START_TEST(ctl_escapes_only_control_bytes)
+{
+	char out[128];
+	const char in[] = "a\nb\rc\td\x1b[2Ke\x7f\x01 back\\slash caf\xc3\xa9 \xff";
+
+	ck_assert_uint_eq(escape_ctl(out, sizeof(out), in, sizeof(in) - 1), strlen(out));
+	ck_assert_str_eq(out, "a\\nb\\rc\\td\\x1b[2Ke\\x7f\\x01 back\\slash caf\xc3\xa9 \xff");
+}
+END_TEST
+
+START_TEST(ctl_truncation_never_splits_an_escape)
+{
+	char out[5];
+
+	ck_assert_uint_eq(escape_ctl(out, sizeof(out), "ab\x1b", 3), 6);
+	ck_assert_str_eq(out, "ab");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -70,6 +89,8 @@ main(void)
 	tcase_add_test(tc, empty_id_is_empty);
 	tcase_add_test(tc, truncation_never_splits_an_escape);
 	tcase_add_test(tc, worst_case_fits_four_per_byte);
+	tcase_add_test(tc, ctl_escapes_only_control_bytes);
+	tcase_add_test(tc, ctl_truncation_never_splits_an_escape);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
