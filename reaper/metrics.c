@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "build-config.h"
+#include "log.h"
 #include "timeutil.h"
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -363,12 +365,17 @@ split_listen(const char *listen, char *host, size_t hostsz, char *port, size_t p
 	return port[0] ? 0 : -1;
 }
 
-int
-metrics_http_start(const char *listen, char *err, size_t errlen)
+/*
+ * The address to bind for listen. An empty host means every interface: the
+ * IPv6 wildcard with *any set, for a dual-stack socket that takes IPv4 too.
+ * Returns 0, or -1 with a message in err.
+ */
+static int
+resolve_listen(const char *listen, struct sockaddr_storage *ss, int *any, char *err,
+    size_t errlen)
 {
 	struct addrinfo hints, *res = NULL;
 	char host[256], port[16];
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
 	int rc;
 
 	if (split_listen(listen, host, sizeof(host), port, sizeof(port)) < 0) {
@@ -376,30 +383,88 @@ metrics_http_start(const char *listen, char *err, size_t errlen)
 		return -1;
 	}
 	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
+	hints.ai_family = host[0] ? AF_UNSPEC : AF_INET6;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE;
 	if ((rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res)) != 0) {
 		snprintf(err, errlen, "metrics.listen %s: %s", listen, gai_strerror(rc));
 		return -1;
 	}
-	if (res->ai_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	*any = host[0] == '\0';
+	return 0;
+}
+
+/* One libmicrohttpd daemon bound to sa; NULL with errno set (0 when unknown). */
+static struct MHD_Daemon *
+serve(const struct sockaddr *sa, unsigned family_flags)
+{
+	errno = 0;
 	/* Bounded everything: a slow or hostile client cannot hold the server. */
-	httpd = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
-	    MHD_OPTION_SOCK_ADDR, res->ai_addr,
+	return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | family_flags, 0,
+	    NULL, NULL, handle, NULL,
+	    MHD_OPTION_SOCK_ADDR, sa,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)16,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)5,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
 	    MHD_OPTION_END);
-	freeaddrinfo(res);
-	if (httpd == NULL) {
+}
+
+/* Did binding the IPv6 wildcard fail (errno) because the host has no IPv6? Keeps errno. */
+static int
+ipv6_absent(void)
+{
+	int saved = errno, fd, absent = 1;
+
+	if (saved != EAFNOSUPPORT && saved != EPROTONOSUPPORT && saved != EADDRNOTAVAIL) {
+		if ((fd = socket(AF_INET6, SOCK_STREAM, 0)) >= 0)
+			close(fd);
+		absent = fd < 0 && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT);
+	}
+	errno = saved;
+	return absent;
+}
+
+/*
+ * Serve on listen. ":port" is one IPv6 socket with IPV6_V6ONLY off, which
+ * takes both families; on a host without IPv6 it is IPv4 only, logged.
+ * Returns the daemon, or NULL with a message in err.
+ */
+static struct MHD_Daemon *
+listen_on(const char *listen, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	struct MHD_Daemon *dm;
+	int any;
+
+	if (resolve_listen(listen, &ss, &any, err, errlen) < 0)
+		return NULL;
+	if (!any) {
+		dm = serve((struct sockaddr *)&ss, ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+	} else if ((dm = serve((struct sockaddr *)&ss, MHD_USE_DUAL_STACK)) == NULL &&
+	    ipv6_absent()) {
+		struct sockaddr_in v4 = { .sin_family = AF_INET,
+			.sin_port = ((struct sockaddr_in6 *)&ss)->sin6_port,
+			.sin_addr.s_addr = htonl(INADDR_ANY) };
+
+		log_warnx("metrics.listen %s: no IPv6 on this host (%s); listening on IPv4 only",
+		    listen, errno ? strerror(errno) : "cannot bind [::]");
+		dm = serve((struct sockaddr *)&v4, 0);
+	}
+	if (dm == NULL)
 		snprintf(err, errlen, "metrics.listen %s: cannot listen (%s)", listen,
 		    errno ? strerror(errno) : "address in use?");
-		return -1;
-	}
-	return 0;
+	return dm;
+}
+
+int
+metrics_http_start(const char *listen, char *err, size_t errlen)
+{
+	httpd = listen_on(listen, err, errlen);
+	return httpd ? 0 : -1;
 }
 
 void

@@ -39,8 +39,9 @@ int metrics_healthy(void);
 int metrics_ready(void);
 
 /*
- * Listen on "host:port", "[v6]:port" or ":port" (all interfaces) and serve
- * in a thread of libmicrohttpd's. Returns 0, or -1 with a message in err.
+ * Listen on "host:port", "[v6]:port" or ":port" (all interfaces, IPv4 and
+ * IPv6; IPv4 only, logged, on a host without IPv6) and serve in a thread of
+ * libmicrohttpd's. Returns 0, or -1 with a message in err.
  */
 int metrics_http_start(const char *listen, char *err, size_t errlen);
 void metrics_http_stop(void);

@@ -8,13 +8,14 @@ import subprocess
 import tempfile
 import time
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness import binary, free_port, wait_until
 
 
-def get(port, path, timeout=2):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def get(port, path, timeout=2, host="127.0.0.1"):
+    c = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         c.request("GET", path)
         r = c.getresponse()
@@ -23,8 +24,8 @@ def get(port, path, timeout=2):
         c.close()
 
 
-def scrape(port):
-    status, ctype, body = get(port, "/metrics")
+def scrape(port, host="127.0.0.1"):
+    status, ctype, body = get(port, "/metrics", host=host)
     assert status == 200
     assert ctype == "text/plain; version=0.0.4; charset=utf-8", ctype
     samples = {}
@@ -45,9 +46,19 @@ def start_with_metrics(h, settings=None, pod="m-1", args=()):
     return d, port
 
 
-def _answers(port):
+def _answers(port, host="127.0.0.1"):
     try:
-        return get(port, "/healthz")[0] in (200, 503)
+        return get(port, "/healthz", host=host)[0] in (200, 503)
+    except OSError:
+        return False
+
+
+def has_ipv6_loopback():
+    """::1 is configured and usable (a precondition, not something under test)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
     except OSError:
         return False
 
@@ -174,6 +185,21 @@ def test_bad_http_requests_do_not_hurt(h):
     h.rt.crash_many([b"after-abuse"])
     wait_until(lambda: b"after-abuse" not in h.members(), 10, what="reaping after abuse")
     assert d.alive()
+
+
+def test_listen_on_all_interfaces_answers_over_ipv4_and_ipv6(h):
+    """metrics.listen = ":port" means every interface, of both address families."""
+    if not has_ipv6_loopback():
+        pytest.skip("no IPv6 loopback (::1) on this host")
+    port = free_port()
+    d = h.start(["-c", h.config({"metrics.listen": f":{port}"})], env={"POD_NAME": "m-any"},
+                name="m-any")
+    wait_until(lambda: _answers(port, "127.0.0.1"), 10, what="the listener on 127.0.0.1",
+               alive=[d])
+    wait_until(lambda: _answers(port, "::1"), 10, what="the listener on [::1]", alive=[d])
+    d.wait_cycles(1, 10)
+    assert scrape(port, "::1")["presence_reaper_is_leader"] == 1
+    assert scrape(port, "127.0.0.1")["presence_reaper_is_leader"] == 1
 
 
 def test_textfile_after_once(h):
