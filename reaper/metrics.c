@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +26,10 @@
 
 static const char *const result_names[MC_NRESULTS] = {
 	"ok", "guard", "error", "not_leader", "interrupted",
+};
+
+static const char *const once_names[MO_NRESULTS] = {
+	"ok", "not_leader", "interrupted", "guard", "unreachable", "error",
 };
 
 struct snapshot {
@@ -40,6 +45,11 @@ struct snapshot {
 	int64_t last_tick_ms;
 	int64_t health_window_ms;
 	double start_time;
+	int cycled;		/* a cycle ended; last_cycle says how */
+	enum metrics_cycle_result last_cycle;
+	int once_ended;		/* --once is over: render how */
+	enum metrics_once_result once_result;
+	int once_exit_code;
 };
 
 static struct {
@@ -120,6 +130,8 @@ metrics_cycle(enum metrics_cycle_result res, unsigned long long scanned,
 {
 	pthread_mutex_lock(&m.mu);
 	m.s.cycles[res]++;
+	m.s.cycled = 1;
+	m.s.last_cycle = res;
 	m.s.scanned += scanned;
 	m.s.removed += removed;
 	m.s.ghosts += ghosts;
@@ -128,6 +140,28 @@ metrics_cycle(enum metrics_cycle_result res, unsigned long long scanned,
 	m.s.cycle_seconds = seconds;
 	if (res == MC_OK)
 		m.s.last_success = wall_seconds();
+	pthread_mutex_unlock(&m.mu);
+}
+
+int
+metrics_last_cycle(enum metrics_cycle_result *res)
+{
+	int cycled;
+
+	pthread_mutex_lock(&m.mu);
+	cycled = m.s.cycled;
+	*res = m.s.last_cycle;
+	pthread_mutex_unlock(&m.mu);
+	return cycled ? 0 : -1;
+}
+
+void
+metrics_once_end(enum metrics_once_result res, int exit_code)
+{
+	pthread_mutex_lock(&m.mu);
+	m.s.once_ended = 1;
+	m.s.once_result = res;
+	m.s.once_exit_code = exit_code;
 	pthread_mutex_unlock(&m.mu);
 }
 
@@ -237,6 +271,21 @@ render_process(struct out *o, double start_time)
 	}
 }
 
+/* How --once ended: one series per result, 1 for this run's (an enum gauge). */
+static void
+render_once(struct out *o, const struct snapshot *s)
+{
+	if (!s->once_ended)
+		return;
+	family(o, "presence_reaper_once_result", "gauge",
+	    "How this --once run ended: 1 for its result, 0 for the others.");
+	for (int i = 0; i < MO_NRESULTS; i++)
+		emit(o, "presence_reaper_once_result{result=\"%s\"} %d\n", once_names[i],
+		    i == (int)s->once_result);
+	family(o, "presence_reaper_once_exit_code", "gauge", "Exit status of this --once run.");
+	emit(o, "presence_reaper_once_exit_code %d\n", s->once_exit_code);
+}
+
 size_t
 metrics_render(char *buf, size_t bufsz)
 {
@@ -292,6 +341,7 @@ metrics_render(char *buf, size_t bufsz)
 	emit(&o, "presence_reaper_guard_tripped_total %llu\n", s.cycles[MC_GUARD]);
 	family(&o, "presence_reaper_dry_run", "gauge", "1 when running with --dry-run.");
 	emit(&o, "presence_reaper_dry_run %d\n", s.dry_run);
+	render_once(&o, &s);
 	render_process(&o, s.start_time);
 	return o.len;
 }
@@ -475,34 +525,76 @@ metrics_http_stop(void)
 	httpd = NULL;
 }
 
+/*
+ * The temporary file's template: ".NAME.XXXXXX" in path's folder. Hidden and
+ * without ".prom", so node_exporter never reads a half-written file.
+ */
+static int
+temp_template(const char *path, char *tmp, size_t tmpsz)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	int n;
+
+	n = snprintf(tmp, tmpsz, "%.*s.%s.XXXXXX", (int)(base - path), path, base);
+	return n > 0 && (size_t)n < tmpsz && base[0] ? 0 : -1;
+}
+
+static int
+write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Write the metrics to path atomically. The temporary file is new (mkstemp:
+ * O_CREAT|O_EXCL, so a symlink planted in a shared folder is never followed)
+ * and in path's folder (rename stays atomic); mode 0644 for node_exporter,
+ * fsync before the rename so a crash leaves the old file or the new one.
+ * Returns 0, or -1 with a message in err.
+ */
 int
 metrics_write_textfile(const char *path, char *err, size_t errlen)
 {
-	char tmp[4200], *buf;
+	char tmp[4200], *buf = NULL;
+	int fd = -1, made = 0, e;
 	size_t len;
-	FILE *f;
 
-	if ((buf = malloc(RENDER_MAX)) == NULL) {
-		snprintf(err, errlen, "out of memory");
+	if (temp_template(path, tmp, sizeof(tmp)) < 0) {
+		snprintf(err, errlen, "metrics.textfile %s: not a file name", path);
 		return -1;
 	}
+	if ((buf = malloc(RENDER_MAX)) == NULL)
+		goto fail;
 	len = metrics_render(buf, RENDER_MAX);
-	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
-	if ((f = fopen(tmp, "w")) == NULL)
+	if ((fd = mkstemp(tmp)) < 0)
 		goto fail;
-	if (fwrite(buf, 1, len, f) != len || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-		fclose(f);
-		unlink(tmp);
+	made = 1;
+	if (fchmod(fd, 0644) < 0 || write_all(fd, buf, len) < 0 || fsync(fd) < 0)
 		goto fail;
-	}
-	if (fclose(f) != 0 || rename(tmp, path) != 0) {
-		unlink(tmp);
+	e = close(fd);
+	fd = -1;
+	if (e < 0 || rename(tmp, path) < 0)
 		goto fail;
-	}
 	free(buf);
 	return 0;
 fail:
-	snprintf(err, errlen, "metrics.textfile %s: %s", path, strerror(errno));
+	e = errno;
+	snprintf(err, errlen, "metrics.textfile %s: %s", path, strerror(e));
+	if (fd >= 0)
+		close(fd);
+	if (made)
+		unlink(tmp);
 	free(buf);
 	return -1;
 }
