@@ -518,6 +518,27 @@ try_lead(struct daemon *d)
 	return -1;
 }
 
+/*
+ * SIGHUP: move the metrics listener when metrics.listen changed. Returns 0,
+ * or -1 with a message in err when the new address cannot be served (the
+ * old listener serves on).
+ */
+static int
+move_listener(const char *from, const char *to, char *err, size_t errlen)
+{
+	if (strcmp(from, to) == 0)
+		return 0;
+	if (to[0] == '\0') {
+		metrics_http_stop();
+		log_info("metrics listener on %s stopped", from);
+		return 0;
+	}
+	if (metrics_http_start(to, err, errlen) < 0)
+		return -1;
+	log_info("metrics listener on %s", to);
+	return 0;
+}
+
 static void
 reload(struct daemon *d)
 {
@@ -528,7 +549,8 @@ reload(struct daemon *d)
 	reload_requested = 0;
 	notify_reloading();
 	log_info("SIGHUP: reloading %s", d->cli.config_path);
-	if (load_config(&d->cli, &next, err, sizeof(err)) < 0) {
+	if (load_config(&d->cli, &next, err, sizeof(err)) < 0 ||
+	    move_listener(d->cfg.metrics_listen, next.metrics_listen, err, sizeof(err)) < 0) {
 		print_errors(err);
 		log_error("reload failed, keeping the old configuration");
 		cfg_free(&next);

@@ -58,6 +58,7 @@ static struct {
 } m = { .mu = PTHREAD_MUTEX_INITIALIZER, .s = { .online = -1 } };
 
 static struct MHD_Daemon *httpd;
+static char httpd_listen[300];	/* what httpd serves: to know its port, to put it back */
 
 static double
 wall_seconds(void)
@@ -415,6 +416,16 @@ split_listen(const char *listen, char *host, size_t hostsz, char *port, size_t p
 	return port[0] ? 0 : -1;
 }
 
+/* Do two listen strings name the same port? Then one must close for the other. */
+static int
+same_port(const char *a, const char *b)
+{
+	char host[256], pa[16], pb[16];
+
+	return split_listen(a, host, sizeof(host), pa, sizeof(pa)) == 0 &&
+	    split_listen(b, host, sizeof(host), pb, sizeof(pb)) == 0 && strcmp(pa, pb) == 0;
+}
+
 /*
  * The address to bind for listen. An empty host means every interface: the
  * IPv6 wildcard with *any set, for a dual-stack socket that takes IPv4 too.
@@ -510,11 +521,40 @@ listen_on(const char *listen, char *err, size_t errlen)
 	return dm;
 }
 
+/*
+ * Serve on listen; when a listener runs already, move it there. The new
+ * address is bound before the old one closes, so a bad one costs nothing;
+ * only when it needs the old one's port (127.0.0.1:P to :P) does the old one
+ * close first, to be put back if the new one still fails.
+ */
 int
 metrics_http_start(const char *listen, char *err, size_t errlen)
 {
-	httpd = listen_on(listen, err, errlen);
-	return httpd ? 0 : -1;
+	struct MHD_Daemon *next;
+	char why[512];
+
+	if (strlen(listen) >= sizeof(httpd_listen)) {
+		snprintf(err, errlen, "metrics.listen: \"%.40s...\" is too long", listen);
+		return -1;
+	}
+	next = listen_on(listen, err, errlen);
+	if (next == NULL && httpd != NULL && same_port(listen, httpd_listen)) {
+		MHD_stop_daemon(httpd);
+		httpd = NULL;
+		if ((next = listen_on(listen, err, errlen)) == NULL &&
+		    (httpd = listen_on(httpd_listen, why, sizeof(why))) == NULL) {
+			snprintf(err + strlen(err), errlen - strlen(err),
+			    "; the old listener is gone too: %s", why);
+			httpd_listen[0] = '\0';
+		}
+	}
+	if (next == NULL)
+		return -1;
+	if (httpd)
+		MHD_stop_daemon(httpd);
+	httpd = next;
+	snprintf(httpd_listen, sizeof(httpd_listen), "%s", listen);
+	return 0;
 }
 
 void
@@ -523,6 +563,7 @@ metrics_http_stop(void)
 	if (httpd)
 		MHD_stop_daemon(httpd);
 	httpd = NULL;
+	httpd_listen[0] = '\0';
 }
 
 /*

@@ -52,7 +52,10 @@ int metrics_ready(void);
 /*
  * Listen on "host:port", "[v6]:port" or ":port" (all interfaces, IPv4 and
  * IPv6; IPv4 only, logged, on a host without IPv6) and serve in a thread of
- * libmicrohttpd's. Returns 0, or -1 with a message in err.
+ * libmicrohttpd's. Called again, it moves the listener: the old one stops
+ * once the new one serves. Returns 0, or -1 with a message in err; on -1
+ * the listener already running, if any, keeps serving (unless err says it
+ * is gone: moving within one port closes the old first, then restores it).
  */
 int metrics_http_start(const char *listen, char *err, size_t errlen);
 void metrics_http_stop(void);

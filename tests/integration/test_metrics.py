@@ -207,6 +207,76 @@ def test_listen_on_all_interfaces_answers_over_ipv4_and_ipv6(h):
     assert scrape(port, "127.0.0.1")["presence_reaper_is_leader"] == 1
 
 
+def _listen_conf(h, listen, **extra):
+    """The daemon's one config file, rewritten in place (SIGHUP re-reads it)."""
+    settings = {"metrics.listen": listen}
+    settings.update(extra)
+    return h.config(settings, name="live.conf")
+
+
+def test_sighup_moves_the_listener(h):
+    p1, p2 = free_port(), free_port()
+    d = h.start(["-c", _listen_conf(h, f"127.0.0.1:{p1}")], env={"POD_NAME": "m-mv"},
+                name="m-mv")
+    wait_until(lambda: _answers(p1), 10, what="the listener on the first port", alive=[d])
+    _listen_conf(h, f"127.0.0.1:{p2}")
+    d.signal(signal.SIGHUP)
+    wait_until(lambda: _answers(p2), 10, what="the listener on the new port", alive=[d])
+    wait_until(lambda: not _answers(p1), 10, what="the old port to close", alive=[d])
+    d.wait_log("configuration reloaded", 10)
+    assert scrape(p2)["presence_reaper_build_info{version=\"0.1.0\"}"] == 1
+
+
+def test_sighup_to_a_busy_address_keeps_the_old_listener_and_settings(h):
+    p1 = free_port()
+    busy = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    p2 = busy.getsockname()[1]
+    try:
+        d = h.start(["-c", _listen_conf(h, f"127.0.0.1:{p1}")], env={"POD_NAME": "m-busy"},
+                    name="m-busy")
+        wait_until(lambda: _answers(p1), 10, what="the listener", alive=[d])
+        d.wait_cycles(1, 10)
+        # The new file also slows the loop down: a rejected reload applies none of it.
+        _listen_conf(h, f"127.0.0.1:{p2}", **{"reaper.interval": 600})
+        d.signal(signal.SIGHUP)
+        d.wait_log("reload failed, keeping the old configuration", 10)
+        assert "metrics.listen 127.0.0.1:%d" % p2 in d.stderr(), d.stderr()
+        assert _answers(p1)
+        d.wait_cycles(2, 10)        # still at the old 0.5 s interval
+    finally:
+        busy.close()
+
+
+def test_sighup_widens_the_listener_on_the_same_port(h):
+    """127.0.0.1:P -> :P cannot bind beside the old socket; it still moves."""
+    if not has_ipv6_loopback():
+        pytest.skip("no IPv6 loopback (::1) on this host")
+    port = free_port()
+    d = h.start(["-c", _listen_conf(h, f"127.0.0.1:{port}")], env={"POD_NAME": "m-wide"},
+                name="m-wide")
+    wait_until(lambda: _answers(port), 10, what="the listener", alive=[d])
+    _listen_conf(h, f":{port}")
+    d.signal(signal.SIGHUP)
+    wait_until(lambda: _answers(port, "::1"), 10, what="the listener on [::1]", alive=[d])
+    assert _answers(port, "127.0.0.1")
+    d.wait_log("configuration reloaded", 10)
+
+
+def test_sighup_to_an_unusable_address_on_the_same_port_keeps_the_old_listener(h):
+    """Moving within one port closes the old listener first; a failure puts it back."""
+    port = free_port()
+    d = h.start(["-c", _listen_conf(h, f"127.0.0.1:{port}")], env={"POD_NAME": "m-back"},
+                name="m-back")
+    wait_until(lambda: _answers(port), 10, what="the listener", alive=[d])
+    _listen_conf(h, f"192.0.2.1:{port}")        # TEST-NET-1: no interface has it
+    d.signal(signal.SIGHUP)
+    d.wait_log("reload failed, keeping the old configuration", 10)
+    assert "gone too" not in d.stderr(), d.stderr()
+    assert _answers(port)
+
+
 def read_textfile(path):
     assert not os.path.islink(path), f"{path} is a symlink"
     with open(path) as f:
