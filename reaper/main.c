@@ -545,6 +545,27 @@ try_lead(struct daemon *d)
 	return -1;
 }
 
+/*
+ * SIGHUP: move the metrics listener when metrics.listen changed. Returns 0,
+ * or -1 with a message in err when the new address cannot be served (the
+ * old listener serves on).
+ */
+static int
+move_listener(const char *from, const char *to, char *err, size_t errlen)
+{
+	if (strcmp(from, to) == 0)
+		return 0;
+	if (to[0] == '\0') {
+		metrics_http_stop();
+		log_info("metrics listener on %s stopped", from);
+		return 0;
+	}
+	if (metrics_http_start(to, err, errlen) < 0)
+		return -1;
+	log_info("metrics listener on %s", to);
+	return 0;
+}
+
 static void
 reload(struct daemon *d)
 {
@@ -556,7 +577,8 @@ reload(struct daemon *d)
 	reload_requested = 0;
 	notify_reloading();
 	log_info("SIGHUP: reloading %s", d->cli.config_path);
-	if (load_config(&d->cli, &next, err, sizeof(err)) < 0) {
+	if (load_config(&d->cli, &next, err, sizeof(err)) < 0 ||
+	    move_listener(d->cfg.metrics_listen, next.metrics_listen, err, sizeof(err)) < 0) {
 		print_errors(err);
 		log_error("reload failed, keeping the old configuration");
 		cfg_free(&next);
@@ -819,14 +841,36 @@ exit_for_connect(int kind)
 	return kind == RCONN_EAUTH ? EX_CONFIG : EX_UNAVAILABLE;
 }
 
-/* --once: leave the metrics for node_exporter's textfile collector. */
+/* --once: how the run ended, from its exit status and from its pass, if one ran. */
+static enum metrics_once_result
+once_result(int rc)
+{
+	enum metrics_cycle_result cycle;
+	int cycled = metrics_last_cycle(&cycle) == 0;
+
+	if (rc == EX_OK && !cycled)	/* no pass: another instance holds the lock */
+		return MO_NOT_LEADER;
+	if (rc == EX_OK)
+		return cycle == MC_OK ? MO_OK : cycle == MC_INTERRUPTED ? MO_INTERRUPTED :
+		    MO_NOT_LEADER;
+	if (cycled && cycle == MC_GUARD)
+		return MO_GUARD;
+	return rc == EX_UNAVAILABLE ? MO_UNREACHABLE : MO_ERROR;
+}
+
+/*
+ * --once, however it ends: leave the metrics and how the run ended for
+ * node_exporter's textfile collector, so a failed run never looks like the
+ * last good one.
+ */
 static void
-write_textfile(const struct daemon *d)
+write_textfile(const struct daemon *d, int rc)
 {
 	char err[512];
 
 	if (d->cfg.metrics_textfile[0] == '\0')
 		return;
+	metrics_once_end(once_result(rc), rc);
 	if (metrics_write_textfile(d->cfg.metrics_textfile, err, sizeof(err)) < 0)
 		log_error("%s", err);
 }
@@ -872,7 +916,6 @@ run_once(struct daemon *d)
 	rc = exit_for(run_cycle(d));
 	note_shutdown();
 	release_lock(d);
-	write_textfile(d);
 	return rc;
 }
 
@@ -987,7 +1030,8 @@ main(int argc, char **argv)
 	if (d.cfg.metrics_listen[0] &&
 	    metrics_http_start(d.cfg.metrics_listen, err, sizeof(err)) < 0) {
 		log_error("%s", err);
-		return EX_CONFIG;
+		rc = EX_CONFIG;
+		goto stop;
 	}
 	leader_init(&d.leader, d.cfg.leader_key, d.cfg.lease, d.cfg.identity, rnd_u64());
 	reconcile_init(&d.rec, &d.cfg, d.cli.dry_run ? NULL : &d.leader, d.cli.dry_run,
@@ -999,7 +1043,10 @@ main(int argc, char **argv)
 	backoff_init(&d.backoff, BACKOFF_BASE_MS, BACKOFF_CAP_MS, BACKOFF_FLOOR_MS);
 	watch_init(&d.watch, (size_t)d.cfg.batch_size);
 	rc = d.cli.once ? run_once(&d) : run_loop(&d);
+stop:
 	metrics_http_stop();
+	if (d.cli.once)
+		write_textfile(&d, rc);
 out:
 	rconn_close(d.conn);
 	reconcile_free(&d.rec);

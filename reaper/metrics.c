@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,10 +13,12 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "build-config.h"
+#include "log.h"
 #include "timeutil.h"
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -23,6 +26,10 @@
 
 static const char *const result_names[MC_NRESULTS] = {
 	"ok", "guard", "error", "not_leader", "interrupted",
+};
+
+static const char *const once_names[MO_NRESULTS] = {
+	"ok", "not_leader", "interrupted", "guard", "unreachable", "error",
 };
 
 struct snapshot {
@@ -39,6 +46,11 @@ struct snapshot {
 	int64_t last_tick_ms;
 	int64_t health_window_ms;
 	double start_time;
+	int cycled;		/* a cycle ended; last_cycle says how */
+	enum metrics_cycle_result last_cycle;
+	int once_ended;		/* --once is over: render how */
+	enum metrics_once_result once_result;
+	int once_exit_code;
 };
 
 static struct {
@@ -47,6 +59,7 @@ static struct {
 } m = { .mu = PTHREAD_MUTEX_INITIALIZER, .s = { .online = -1 } };
 
 static struct MHD_Daemon *httpd;
+static char httpd_listen[300];	/* what httpd serves: to know its port, to put it back */
 
 static double
 wall_seconds(void)
@@ -119,6 +132,8 @@ metrics_cycle(enum metrics_cycle_result res, unsigned long long scanned,
 {
 	pthread_mutex_lock(&m.mu);
 	m.s.cycles[res]++;
+	m.s.cycled = 1;
+	m.s.last_cycle = res;
 	m.s.scanned += scanned;
 	m.s.removed += removed;
 	m.s.ghosts += ghosts;
@@ -127,6 +142,28 @@ metrics_cycle(enum metrics_cycle_result res, unsigned long long scanned,
 	m.s.cycle_seconds = seconds;
 	if (res == MC_OK)
 		m.s.last_success = wall_seconds();
+	pthread_mutex_unlock(&m.mu);
+}
+
+int
+metrics_last_cycle(enum metrics_cycle_result *res)
+{
+	int cycled;
+
+	pthread_mutex_lock(&m.mu);
+	cycled = m.s.cycled;
+	*res = m.s.last_cycle;
+	pthread_mutex_unlock(&m.mu);
+	return cycled ? 0 : -1;
+}
+
+void
+metrics_once_end(enum metrics_once_result res, int exit_code)
+{
+	pthread_mutex_lock(&m.mu);
+	m.s.once_ended = 1;
+	m.s.once_result = res;
+	m.s.once_exit_code = exit_code;
 	pthread_mutex_unlock(&m.mu);
 }
 
@@ -244,6 +281,21 @@ render_process(struct out *o, double start_time)
 	}
 }
 
+/* How --once ended: one series per result, 1 for this run's (an enum gauge). */
+static void
+render_once(struct out *o, const struct snapshot *s)
+{
+	if (!s->once_ended)
+		return;
+	family(o, "presence_reaper_once_result", "gauge",
+	    "How this --once run ended: 1 for its result, 0 for the others.");
+	for (int i = 0; i < MO_NRESULTS; i++)
+		emit(o, "presence_reaper_once_result{result=\"%s\"} %d\n", once_names[i],
+		    i == (int)s->once_result);
+	family(o, "presence_reaper_once_exit_code", "gauge", "Exit status of this --once run.");
+	emit(o, "presence_reaper_once_exit_code %d\n", s->once_exit_code);
+}
+
 size_t
 metrics_render(char *buf, size_t bufsz)
 {
@@ -301,6 +353,7 @@ metrics_render(char *buf, size_t bufsz)
 	    s.cycles[MC_GUARD] + s.event_guard);
 	family(&o, "presence_reaper_dry_run", "gauge", "1 when running with --dry-run.");
 	emit(&o, "presence_reaper_dry_run %d\n", s.dry_run);
+	render_once(&o, &s);
 	render_process(&o, s.start_time);
 	return o.len;
 }
@@ -374,12 +427,27 @@ split_listen(const char *listen, char *host, size_t hostsz, char *port, size_t p
 	return port[0] ? 0 : -1;
 }
 
-int
-metrics_http_start(const char *listen, char *err, size_t errlen)
+/* Do two listen strings name the same port? Then one must close for the other. */
+static int
+same_port(const char *a, const char *b)
+{
+	char host[256], pa[16], pb[16];
+
+	return split_listen(a, host, sizeof(host), pa, sizeof(pa)) == 0 &&
+	    split_listen(b, host, sizeof(host), pb, sizeof(pb)) == 0 && strcmp(pa, pb) == 0;
+}
+
+/*
+ * The address to bind for listen. An empty host means every interface: the
+ * IPv6 wildcard with *any set, for a dual-stack socket that takes IPv4 too.
+ * Returns 0, or -1 with a message in err.
+ */
+static int
+resolve_listen(const char *listen, struct sockaddr_storage *ss, int *any, char *err,
+    size_t errlen)
 {
 	struct addrinfo hints, *res = NULL;
 	char host[256], port[16];
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
 	int rc;
 
 	if (split_listen(listen, host, sizeof(host), port, sizeof(port)) < 0) {
@@ -387,29 +455,116 @@ metrics_http_start(const char *listen, char *err, size_t errlen)
 		return -1;
 	}
 	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
+	hints.ai_family = host[0] ? AF_UNSPEC : AF_INET6;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE;
 	if ((rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res)) != 0) {
 		snprintf(err, errlen, "metrics.listen %s: %s", listen, gai_strerror(rc));
 		return -1;
 	}
-	if (res->ai_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	*any = host[0] == '\0';
+	return 0;
+}
+
+/* One libmicrohttpd daemon bound to sa; NULL with errno set (0 when unknown). */
+static struct MHD_Daemon *
+serve(const struct sockaddr *sa, unsigned family_flags)
+{
+	errno = 0;
 	/* Bounded everything: a slow or hostile client cannot hold the server. */
-	httpd = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
-	    MHD_OPTION_SOCK_ADDR, res->ai_addr,
+	return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | family_flags, 0,
+	    NULL, NULL, handle, NULL,
+	    MHD_OPTION_SOCK_ADDR, sa,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)16,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)5,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
 	    MHD_OPTION_END);
-	freeaddrinfo(res);
-	if (httpd == NULL) {
+}
+
+/* Did binding the IPv6 wildcard fail (errno) because the host has no IPv6? Keeps errno. */
+static int
+ipv6_absent(void)
+{
+	int saved = errno, fd, absent = 1;
+
+	if (saved != EAFNOSUPPORT && saved != EPROTONOSUPPORT && saved != EADDRNOTAVAIL) {
+		if ((fd = socket(AF_INET6, SOCK_STREAM, 0)) >= 0)
+			close(fd);
+		absent = fd < 0 && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT);
+	}
+	errno = saved;
+	return absent;
+}
+
+/*
+ * Serve on listen. ":port" is one IPv6 socket with IPV6_V6ONLY off, which
+ * takes both families; on a host without IPv6 it is IPv4 only, logged.
+ * Returns the daemon, or NULL with a message in err.
+ */
+static struct MHD_Daemon *
+listen_on(const char *listen, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	struct MHD_Daemon *dm;
+	int any;
+
+	if (resolve_listen(listen, &ss, &any, err, errlen) < 0)
+		return NULL;
+	if (!any) {
+		dm = serve((struct sockaddr *)&ss, ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+	} else if ((dm = serve((struct sockaddr *)&ss, MHD_USE_DUAL_STACK)) == NULL &&
+	    ipv6_absent()) {
+		struct sockaddr_in v4 = { .sin_family = AF_INET,
+			.sin_port = ((struct sockaddr_in6 *)&ss)->sin6_port,
+			.sin_addr.s_addr = htonl(INADDR_ANY) };
+
+		log_warnx("metrics.listen %s: no IPv6 on this host (%s); listening on IPv4 only",
+		    listen, errno ? strerror(errno) : "cannot bind [::]");
+		dm = serve((struct sockaddr *)&v4, 0);
+	}
+	if (dm == NULL)
 		snprintf(err, errlen, "metrics.listen %s: cannot listen (%s)", listen,
 		    errno ? strerror(errno) : "address in use?");
+	return dm;
+}
+
+/*
+ * Serve on listen; when a listener runs already, move it there. The new
+ * address is bound before the old one closes, so a bad one costs nothing;
+ * only when it needs the old one's port (127.0.0.1:P to :P) does the old one
+ * close first, to be put back if the new one still fails.
+ */
+int
+metrics_http_start(const char *listen, char *err, size_t errlen)
+{
+	struct MHD_Daemon *next;
+	char why[512];
+
+	if (strlen(listen) >= sizeof(httpd_listen)) {
+		snprintf(err, errlen, "metrics.listen: \"%.40s...\" is too long", listen);
 		return -1;
 	}
+	next = listen_on(listen, err, errlen);
+	if (next == NULL && httpd != NULL && same_port(listen, httpd_listen)) {
+		MHD_stop_daemon(httpd);
+		httpd = NULL;
+		if ((next = listen_on(listen, err, errlen)) == NULL &&
+		    (httpd = listen_on(httpd_listen, why, sizeof(why))) == NULL) {
+			snprintf(err + strlen(err), errlen - strlen(err),
+			    "; the old listener is gone too: %s", why);
+			httpd_listen[0] = '\0';
+		}
+	}
+	if (next == NULL)
+		return -1;
+	if (httpd)
+		MHD_stop_daemon(httpd);
+	httpd = next;
+	snprintf(httpd_listen, sizeof(httpd_listen), "%s", listen);
 	return 0;
 }
 
@@ -419,36 +574,79 @@ metrics_http_stop(void)
 	if (httpd)
 		MHD_stop_daemon(httpd);
 	httpd = NULL;
+	httpd_listen[0] = '\0';
 }
 
+/*
+ * The temporary file's template: ".NAME.XXXXXX" in path's folder. Hidden and
+ * without ".prom", so node_exporter never reads a half-written file.
+ */
+static int
+temp_template(const char *path, char *tmp, size_t tmpsz)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	int n;
+
+	n = snprintf(tmp, tmpsz, "%.*s.%s.XXXXXX", (int)(base - path), path, base);
+	return n > 0 && (size_t)n < tmpsz && base[0] ? 0 : -1;
+}
+
+static int
+write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Write the metrics to path atomically. The temporary file is new (mkstemp:
+ * O_CREAT|O_EXCL, so a symlink planted in a shared folder is never followed)
+ * and in path's folder (rename stays atomic); mode 0644 for node_exporter,
+ * fsync before the rename so a crash leaves the old file or the new one.
+ * Returns 0, or -1 with a message in err.
+ */
 int
 metrics_write_textfile(const char *path, char *err, size_t errlen)
 {
-	char tmp[4200], *buf;
+	char tmp[4200], *buf = NULL;
+	int fd = -1, made = 0, e;
 	size_t len;
-	FILE *f;
 
-	if ((buf = malloc(RENDER_MAX)) == NULL) {
-		snprintf(err, errlen, "out of memory");
+	if (temp_template(path, tmp, sizeof(tmp)) < 0) {
+		snprintf(err, errlen, "metrics.textfile %s: not a file name", path);
 		return -1;
 	}
+	if ((buf = malloc(RENDER_MAX)) == NULL)
+		goto fail;
 	len = metrics_render(buf, RENDER_MAX);
-	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
-	if ((f = fopen(tmp, "w")) == NULL)
+	if ((fd = mkstemp(tmp)) < 0)
 		goto fail;
-	if (fwrite(buf, 1, len, f) != len || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-		fclose(f);
-		unlink(tmp);
+	made = 1;
+	if (fchmod(fd, 0644) < 0 || write_all(fd, buf, len) < 0 || fsync(fd) < 0)
 		goto fail;
-	}
-	if (fclose(f) != 0 || rename(tmp, path) != 0) {
-		unlink(tmp);
+	e = close(fd);
+	fd = -1;
+	if (e < 0 || rename(tmp, path) < 0)
 		goto fail;
-	}
 	free(buf);
 	return 0;
 fail:
-	snprintf(err, errlen, "metrics.textfile %s: %s", path, strerror(errno));
+	e = errno;
+	snprintf(err, errlen, "metrics.textfile %s: %s", path, strerror(e));
+	if (fd >= 0)
+		close(fd);
+	if (made)
+		unlink(tmp);
 	free(buf);
 	return -1;
 }

@@ -16,6 +16,11 @@ enum metrics_cycle_result {
 	MC_OK, MC_GUARD, MC_ERROR, MC_NOT_LEADER, MC_INTERRUPTED, MC_NRESULTS
 };
 
+/* How a --once run ended, as the textfile says (presence_reaper_once_result). */
+enum metrics_once_result {
+	MO_OK, MO_NOT_LEADER, MO_INTERRUPTED, MO_GUARD, MO_UNREACHABLE, MO_ERROR, MO_NRESULTS
+};
+
 void metrics_init(int dry_run, int64_t health_window_ms);
 void metrics_set_health_window(int64_t ms);
 
@@ -27,6 +32,12 @@ void metrics_redis_error(void);
 void metrics_cycle(enum metrics_cycle_result res, unsigned long long scanned,
     unsigned long long removed, unsigned long long ghosts, long long online,
     double seconds);
+
+/* The result of the last cycle into *res; -1 when no cycle has ended yet. */
+int metrics_last_cycle(enum metrics_cycle_result *res);
+
+/* --once is over: from now on the metrics say how it ended and its exit status. */
+void metrics_once_end(enum metrics_once_result res, int exit_code);
 
 /* Users removed on key-expiry events (also counted in users_removed_total). */
 void metrics_event_removals(unsigned long long removed);
@@ -42,13 +53,21 @@ int metrics_healthy(void);
 int metrics_ready(void);
 
 /*
- * Listen on "host:port", "[v6]:port" or ":port" (all interfaces) and serve
- * in a thread of libmicrohttpd's. Returns 0, or -1 with a message in err.
+ * Listen on "host:port", "[v6]:port" or ":port" (all interfaces, IPv4 and
+ * IPv6; IPv4 only, logged, on a host without IPv6) and serve in a thread of
+ * libmicrohttpd's. Called again, it moves the listener: the old one stops
+ * once the new one serves. Returns 0, or -1 with a message in err; on -1
+ * the listener already running, if any, keeps serving (unless err says it
+ * is gone: moving within one port closes the old first, then restores it).
  */
 int metrics_http_start(const char *listen, char *err, size_t errlen);
 void metrics_http_stop(void);
 
-/* Write the metrics to path atomically (temp file in the same folder + rename). */
+/*
+ * Write the metrics to path atomically: a new temporary file in the same
+ * folder (never a planted symlink), mode 0644, fsync, rename.
+ * Returns 0, or -1 with a message in err.
+ */
 int metrics_write_textfile(const char *path, char *err, size_t errlen);
 
 #endif

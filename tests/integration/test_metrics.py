@@ -8,13 +8,15 @@ import subprocess
 import tempfile
 import time
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness import binary, free_port, wait_until
+from harness import (EX_OK, EX_TEMPFAIL, EX_UNAVAILABLE, LOCK, SANITIZER_RE, binary,
+                     closed_port, free_port, wait_until)
 
 
-def get(port, path, timeout=2):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def get(port, path, timeout=2, host="127.0.0.1"):
+    c = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         c.request("GET", path)
         r = c.getresponse()
@@ -23,10 +25,14 @@ def get(port, path, timeout=2):
         c.close()
 
 
-def scrape(port):
-    status, ctype, body = get(port, "/metrics")
+def scrape(port, host="127.0.0.1"):
+    status, ctype, body = get(port, "/metrics", host=host)
     assert status == 200
     assert ctype == "text/plain; version=0.0.4; charset=utf-8", ctype
+    return samples_of(body)
+
+
+def samples_of(body):
     samples = {}
     for fam in text_string_to_metric_families(body):   # strict parser: raises on bad text
         for s in fam.samples:
@@ -45,9 +51,19 @@ def start_with_metrics(h, settings=None, pod="m-1", args=()):
     return d, port
 
 
-def _answers(port):
+def _answers(port, host="127.0.0.1"):
     try:
-        return get(port, "/healthz")[0] in (200, 503)
+        return get(port, "/healthz", host=host)[0] in (200, 503)
+    except OSError:
+        return False
+
+
+def has_ipv6_loopback():
+    """::1 is configured and usable (a precondition, not something under test)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
     except OSError:
         return False
 
@@ -181,17 +197,187 @@ def test_bad_http_requests_do_not_hurt(h):
     assert d.alive()
 
 
+def test_listen_on_all_interfaces_answers_over_ipv4_and_ipv6(h):
+    """metrics.listen = ":port" means every interface, of both address families."""
+    if not has_ipv6_loopback():
+        pytest.skip("no IPv6 loopback (::1) on this host")
+    port = free_port()
+    d = h.start(["-c", h.config({"metrics.listen": f":{port}"})], env={"POD_NAME": "m-any"},
+                name="m-any")
+    wait_until(lambda: _answers(port, "127.0.0.1"), 10, what="the listener on 127.0.0.1",
+               alive=[d])
+    wait_until(lambda: _answers(port, "::1"), 10, what="the listener on [::1]", alive=[d])
+    d.wait_cycles(1, 10)
+    assert scrape(port, "::1")["presence_reaper_is_leader"] == 1
+    assert scrape(port, "127.0.0.1")["presence_reaper_is_leader"] == 1
+
+
+def _listen_conf(h, listen, **extra):
+    """The daemon's one config file, rewritten in place (SIGHUP re-reads it)."""
+    settings = {"metrics.listen": listen}
+    settings.update(extra)
+    return h.config(settings, name="live.conf")
+
+
+def test_sighup_moves_the_listener(h):
+    p1, p2 = free_port(), free_port()
+    d = h.start(["-c", _listen_conf(h, f"127.0.0.1:{p1}")], env={"POD_NAME": "m-mv"},
+                name="m-mv")
+    wait_until(lambda: _answers(p1), 10, what="the listener on the first port", alive=[d])
+    _listen_conf(h, f"127.0.0.1:{p2}")
+    d.signal(signal.SIGHUP)
+    wait_until(lambda: _answers(p2), 10, what="the listener on the new port", alive=[d])
+    wait_until(lambda: not _answers(p1), 10, what="the old port to close", alive=[d])
+    d.wait_log("configuration reloaded", 10)
+    assert scrape(p2)["presence_reaper_build_info{version=\"0.1.0\"}"] == 1
+
+
+def test_sighup_to_a_busy_address_keeps_the_old_listener_and_settings(h):
+    p1 = free_port()
+    busy = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    p2 = busy.getsockname()[1]
+    try:
+        d = h.start(["-c", _listen_conf(h, f"127.0.0.1:{p1}")], env={"POD_NAME": "m-busy"},
+                    name="m-busy")
+        wait_until(lambda: _answers(p1), 10, what="the listener", alive=[d])
+        d.wait_cycles(1, 10)
+        # The new file also slows the loop down: a rejected reload applies none of it.
+        _listen_conf(h, f"127.0.0.1:{p2}", **{"reaper.interval": 600})
+        d.signal(signal.SIGHUP)
+        d.wait_log("reload failed, keeping the old configuration", 10)
+        assert "metrics.listen 127.0.0.1:%d" % p2 in d.stderr(), d.stderr()
+        assert _answers(p1)
+        d.wait_cycles(2, 10)        # still at the old 0.5 s interval
+    finally:
+        busy.close()
+
+
+def test_sighup_widens_the_listener_on_the_same_port(h):
+    """127.0.0.1:P -> :P cannot bind beside the old socket; it still moves."""
+    if not has_ipv6_loopback():
+        pytest.skip("no IPv6 loopback (::1) on this host")
+    port = free_port()
+    d = h.start(["-c", _listen_conf(h, f"127.0.0.1:{port}")], env={"POD_NAME": "m-wide"},
+                name="m-wide")
+    wait_until(lambda: _answers(port), 10, what="the listener", alive=[d])
+    _listen_conf(h, f":{port}")
+    d.signal(signal.SIGHUP)
+    wait_until(lambda: _answers(port, "::1"), 10, what="the listener on [::1]", alive=[d])
+    assert _answers(port, "127.0.0.1")
+    d.wait_log("configuration reloaded", 10)
+
+
+def test_sighup_to_an_unusable_address_on_the_same_port_keeps_the_old_listener(h):
+    """Moving within one port closes the old listener first; a failure puts it back."""
+    port = free_port()
+    d = h.start(["-c", _listen_conf(h, f"127.0.0.1:{port}")], env={"POD_NAME": "m-back"},
+                name="m-back")
+    wait_until(lambda: _answers(port), 10, what="the listener", alive=[d])
+    _listen_conf(h, f"192.0.2.1:{port}")        # TEST-NET-1: no interface has it
+    d.signal(signal.SIGHUP)
+    d.wait_log("reload failed, keeping the old configuration", 10)
+    assert "gone too" not in d.stderr(), d.stderr()
+    assert _answers(port)
+
+
+def read_textfile(path):
+    assert not os.path.islink(path), f"{path} is a symlink"
+    with open(path) as f:
+        return samples_of(f.read())
+
+
+def once_result(samples):
+    """The label of presence_reaper_once_result that is 1; every other is 0."""
+    ones = [k for k, v in samples.items() if k.startswith("presence_reaper_once_result{")
+            and v == 1]
+    rest = [v for k, v in samples.items() if k.startswith("presence_reaper_once_result{")
+            and k not in ones]
+    assert len(ones) == 1 and set(rest) == {0}, samples
+    return ones[0][len('presence_reaper_once_result{result="'):-2]
+
+
+def leftovers(folder, name):
+    """Files beside the textfile that a write left behind (temporary files)."""
+    return [f for f in os.listdir(folder) if name in f and f != name]
+
+
 def test_textfile_after_once(h):
     h.rt.connect_many([b"a", b"z"])
     h.rt.crash_many([b"z"])
     path = os.path.join(h.dir, "reaper.prom")
     rc, _, err = h.run(["-c", h.config({"metrics.textfile": path}), "--once"])
     assert rc == 0, err
-    text = open(path).read()
-    samples = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    samples = read_textfile(path)
     assert samples["presence_reaper_users_removed_total"] == 1
     assert samples["presence_reaper_online_users"] == 2
-    assert not [f for f in os.listdir(h.dir) if f.startswith("reaper.prom.")], "temp file left"
+    assert once_result(samples) == "ok"
+    assert samples["presence_reaper_once_exit_code"] == EX_OK
+    assert os.stat(path).st_mode & 0o777 == 0o644
+    assert not leftovers(h.dir, "reaper.prom"), "temp file left"
+
+
+def test_textfile_never_follows_a_planted_symlink(h):
+    """A symlink at the old predictable temp name (PATH.PID.tmp) is left alone."""
+    h.rt.connect_many([b"a"])
+    victim = os.path.join(h.dir, "victim")
+    with open(victim, "w") as f:
+        f.write("precious\n")
+    path = os.path.join(h.dir, "reaper.prom")
+    conf = h.config({"metrics.textfile": path})
+    # The shell plants the link under its own pid, then execs the reaper in its place.
+    plant = 'ln -s "$VICTIM" "$PROM.$$.tmp" && exec "$@"'
+    p = subprocess.Popen(["sh", "-c", plant, "sh", binary(), "-c", str(conf), "--once"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, env=h.env({"VICTIM": victim, "PROM": path}))
+    err = p.communicate(timeout=30)[1].decode(errors="replace")
+    assert not SANITIZER_RE.search(err), err
+    assert p.returncode == 0, err
+    with open(victim) as f:
+        assert f.read() == "precious\n", "the planted symlink was followed"
+    planted = "%s.%d.tmp" % (path, p.pid)
+    assert os.readlink(planted) == victim
+    assert once_result(read_textfile(path)) == "ok"
+    assert os.stat(path).st_mode & 0o777 == 0o644
+    assert leftovers(h.dir, "reaper.prom") == [os.path.basename(planted)]
+
+
+def test_textfile_when_redis_is_unreachable(h):
+    path = os.path.join(h.dir, "reaper.prom")
+    conf = h.config({"metrics.textfile": path, "redis.connect_timeout": 0.5},
+                    url=f"redis://127.0.0.1:{closed_port()}/0")
+    rc, _, err = h.run(["-c", conf, "--once"])
+    assert rc == EX_UNAVAILABLE, err
+    samples = read_textfile(path)
+    assert once_result(samples) == "unreachable"
+    assert samples["presence_reaper_once_exit_code"] == EX_UNAVAILABLE
+    assert samples["presence_reaper_last_success_timestamp_seconds"] == 0
+
+
+def test_textfile_when_another_leader_holds_the_lock(h):
+    h.rt.connect_many([b"a", b"z"])
+    h.rt.crash_many([b"z"])
+    h.r.set(LOCK, b"elsewhere:1:0123456789abcdef", px=60000)
+    path = os.path.join(h.dir, "reaper.prom")
+    rc, _, err = h.run(["-c", h.config({"metrics.textfile": path}), "--once"])
+    assert rc == EX_OK, err
+    assert "another instance holds the lock" in err, err
+    samples = read_textfile(path)
+    assert once_result(samples) == "not_leader"
+    assert samples["presence_reaper_once_exit_code"] == EX_OK
+    assert h.members() == {b"a", b"z"}
+
+
+def test_textfile_when_the_guard_trips(h):
+    h.rt.connect_many([b"u%d" % i for i in range(150)])
+    path = os.path.join(h.dir, "reaper.prom")
+    rc, _, err = h.run(["-c", h.config({"metrics.textfile": path,
+                                        "keys.socket_suffix": ":wrong"}), "--once"])
+    assert rc == EX_TEMPFAIL, err
+    samples = read_textfile(path)
+    assert once_result(samples) == "guard"
+    assert samples["presence_reaper_once_exit_code"] == EX_TEMPFAIL
 
 
 def test_ghosts_reported_and_left_alone_by_default(h):
