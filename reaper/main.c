@@ -855,6 +855,8 @@ once_result(int rc)
 		    MO_NOT_LEADER;
 	if (cycled && cycle == MC_GUARD)
 		return MO_GUARD;
+	if (cycled && cycle == MC_NOT_LEADER)	/* lost the lease mid-pass */
+		return MO_NOT_LEADER;
 	return rc == EX_UNAVAILABLE ? MO_UNREACHABLE : MO_ERROR;
 }
 
@@ -944,7 +946,7 @@ check_config(struct daemon *d)
 	cfg_dump(&d->cfg, print_line, stdout);
 	endpoint(&d->cfg, ep, sizeof(ep));
 	if ((kind = try_connect(d, err, sizeof(err))) != 0) {
-		printf("# redis %s: %s\n", ep, printable(err, shown, sizeof(shown)));
+		printf("# redis %s: %s\n", ep, err);	/* rconn escapes what Redis said */
 		return kind == RCONN_EAUTH ? EX_CONFIG : EX_OK;
 	}
 	printf("# redis %s: reachable\n", ep);
@@ -964,7 +966,7 @@ check_config(struct daemon *d)
 	}
 	reconcile_init(&d->rec, &d->cfg, NULL, 1, NULL);
 	if (reconcile_check_keys(&d->rec, d->conn) != 0)
-		printf("# keys: %s\n", d->rec.err);
+		printf("# keys: %s\n", printable(d->rec.err, shown, sizeof(shown)));
 	if ((rc = reconcile_probe(&d->rec, d->conn, &g)) != 0) {
 		printf("# guard probe: %s\n", printable(d->rec.err, shown, sizeof(shown)));
 		return EX_OK;

@@ -517,7 +517,7 @@ check_type(struct reconcile *r, struct rconn *c, const char *what, const char *k
 		    rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
 		rc = RECONCILE_DATA;
 	} else if (strcmp(rep->str, want) != 0 && strcmp(rep->str, "none") != 0) {
-		snprintf(r->err, sizeof(r->err), "%s %s holds a %.40s, not a %s: the reap "
+		snprintf(r->err, sizeof(r->err), "WRONGTYPE %s %s holds a %.40s, not a %s: the reap "
 		    "script will refuse to remove anyone until it is fixed", what, key,
 		    rep->str, want);
 		rc = RECONCILE_DATA;

@@ -155,7 +155,7 @@ def test_wrongly_typed_stream_changes_nothing(h):
     assert h.members() == set(live) | set(stale)
     rc, out, _ = h.run(["-c", conf, "-t"])
     assert rc == EX_OK
-    assert b"# keys: events stream presence:events holds a hash" in out, out
+    assert b"# keys: WRONGTYPE events stream presence:events holds a hash" in out, out
 
 
 def test_wrongly_typed_stream_reported_when_leading(h):
