@@ -803,8 +803,8 @@ run_loop(struct daemon *d)
 			wake = d->renew_due;
 		if (d->watch.n > 0 && d->watch.first_ms + WATCH_FLUSH_MS < wake)
 			wake = d->watch.first_ms + WATCH_FLUSH_MS;
-		if (d->watch.more)
-			wake = now;	/* more events wait to be read */
+		if (d->watch.more || watch_due(&d->watch, now, (size_t)d->cfg.batch_size))
+			wake = now;	/* more events to read, or a batch to reap */
 		wake_fd = d->watch.sub ? rconn_fd(d->watch.sub) : -1;
 		sleep_until(wake);
 		wake_fd = -1;

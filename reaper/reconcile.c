@@ -1207,6 +1207,8 @@ events_guard(struct reconcile *r, struct rconn *c, size_t n)
 	double frac = 0;
 	int rc;
 
+	if (r->cfg->max_stale_ratio >= 1.0)
+		return 0;	/* the guard is off: no sample to take */
 	if (gwin_needs_sample(&r->win) && (rc = probe(r, c, &g, NULL)) != 0)
 		return rc;
 	if (!guard_trips(r, n, &frac))
