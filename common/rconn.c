@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "rerr.h"
 #include "timeutil.h"
 
 /*
@@ -492,7 +493,8 @@ handshake(struct rconn *c, const struct rconn_opts *o, enum rconn_err *kind)
 			snprintf(c->errstr, sizeof(c->errstr), "%s refused: %s",
 			    steps[i] == H_SELECT ? "SELECT" : steps[i] == H_AUTH ? "AUTH" : "PING",
 			    r->str);
-			*kind = steps[i] == H_AUTH ? RCONN_EAUTH : RCONN_EPROTO;
+			*kind = steps[i] == H_AUTH ? RCONN_EAUTH :
+			    rerr_transient(rerr_of(r)) ? RCONN_EBUSY : RCONN_EPROTO;
 			rc = -1;
 		}
 		freeReplyObject(r);
