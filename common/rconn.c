@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "escape.h"
+#include "rerr.h"
 #include "timeutil.h"
 
 /*
@@ -564,7 +565,8 @@ handshake(struct rconn *c, const struct rconn_opts *o, enum rconn_err *kind)
 			snprintf(c->errstr, sizeof(c->errstr), "%s refused: %s",
 			    steps[i] == H_SELECT ? "SELECT" : steps[i] == H_AUTH ? "AUTH" : "PING",
 			    why);
-			*kind = steps[i] == H_AUTH ? RCONN_EAUTH : RCONN_EPROTO;
+			*kind = steps[i] == H_AUTH ? RCONN_EAUTH :
+			    rerr_transient(rerr_of(r)) ? RCONN_EBUSY : RCONN_EPROTO;
 			rc = -1;
 		}
 		freeReplyObject(r);

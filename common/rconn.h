@@ -23,6 +23,7 @@ enum rconn_err {
 	RCONN_EIO,		/* unreachable, reset, closed, timed out */
 	RCONN_EAUTH,		/* AUTH refused, or the server wants AUTH */
 	RCONN_EPROTO,		/* bad reply, SELECT refused, ... */
+	RCONN_EBUSY,		/* LOADING or BUSY: the server answers again soon */
 };
 
 struct rconn_opts {

@@ -19,8 +19,8 @@ leader_init(struct leader *l, const char *key, double lease_s, const char *ident
 		l->lease_ms = 1;
 	snprintf(l->token, sizeof(l->token), "%.1024s:%ld:%016" PRIx64, identity,
 	    (long)getpid(), random);
-	l->renew_script = (struct script){ "renew", script_renew, "" };
-	l->release_script = (struct script){ "release", script_release, "" };
+	l->renew_script = (struct script){ "renew", script_renew, "", RERR_NONE };
+	l->release_script = (struct script){ "release", script_release, "", RERR_NONE };
 }
 
 void
@@ -49,7 +49,7 @@ fenced(struct leader *l, struct rconn *c, struct script *s, int with_lease,
 {
 	const char *argv[6];
 	size_t argvlen[6];
-	char lease[24];
+	char lease[24], what[600];
 	redisReply *r;
 	int argc = 5, rc = -1;
 
@@ -62,13 +62,17 @@ fenced(struct leader *l, struct rconn *c, struct script *s, int with_lease,
 		argvlen[5] = strlen(lease);
 		argc = 6;
 	}
-	if ((r = script_call(c, s, argc, argv, argvlen, err, errlen)) == NULL)
+	l->err_class = RERR_NONE;
+	if ((r = script_call(c, s, argc, argv, argvlen, err, errlen)) == NULL) {
+		l->err_class = s->err_class;
 		return -1;
-	if (r->type == REDIS_REPLY_INTEGER)
+	}
+	if (r->type == REDIS_REPLY_INTEGER) {
 		rc = r->integer ? 1 : 0;
-	else
-		snprintf(err, errlen, "%s script: %s", s->name,
-		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+	} else {
+		snprintf(what, sizeof(what), "EVALSHA %s script on %s", s->name, l->key);
+		l->err_class = rerr_format(err, errlen, what, r);
+	}
 	freeReplyObject(r);
 	return rc;
 }
@@ -77,10 +81,11 @@ int
 leader_acquire(struct leader *l, struct rconn *c, char *holder, size_t holdersz,
     char *err, size_t errlen)
 {
-	char lease[24];
+	char lease[24], what[600];
 	redisReply *r;
 	int rc = -1;
 
+	l->err_class = RERR_NONE;
 	snprintf(lease, sizeof(lease), "%" PRId64, l->lease_ms);
 	r = rconn_calll(c, "SET", l->key, l->token, "NX", "PX", lease, NULL);
 	if (r == NULL) {
@@ -92,7 +97,8 @@ leader_acquire(struct leader *l, struct rconn *c, char *holder, size_t holdersz,
 		return 1;
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
-		snprintf(err, errlen, "SET %s NX: %s", l->key, r->str);
+		snprintf(what, sizeof(what), "SET %s NX", l->key);
+		l->err_class = rerr_format(err, errlen, what, r);
 		freeReplyObject(r);
 		return -1;
 	}
@@ -111,8 +117,8 @@ leader_acquire(struct leader *l, struct rconn *c, char *holder, size_t holdersz,
 		snprintf(holder, holdersz, "(expired just now)");
 		rc = 0;
 	} else {
-		snprintf(err, errlen, "GET %s: %s", l->key,
-		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		snprintf(what, sizeof(what), "GET %s", l->key);
+		l->err_class = rerr_format(err, errlen, what, r);
 	}
 	freeReplyObject(r);
 	if (rc == 2)

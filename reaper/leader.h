@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "rconn.h"
+#include "rerr.h"
 #include "script.h"
 
 #define LEADER_TOKEN_MAX 1100
@@ -22,6 +23,7 @@ struct leader {
 	char token[LEADER_TOKEN_MAX];
 	struct script renew_script;
 	struct script release_script;
+	enum rerr_class err_class;	/* of the last -1: RERR_NONE unless Redis refused */
 };
 
 /* Token = identity:pid:16 hex random digits; the identity is kept whole. */
@@ -34,7 +36,8 @@ void leader_client_name(const char *identity, char *out, size_t outsz);
 /*
  * Take the lock, or keep it when it already holds our token.
  * 1 leader, 0 another holds it (its value in holder, escaped by escape_id
- * for printing), -1 error (err).
+ * for printing), -1 error (err names the command and key; l->err_class
+ * says which error reply, if any). The same holds for renew and release.
  */
 int leader_acquire(struct leader *l, struct rconn *c, char *holder, size_t holdersz,
     char *err, size_t errlen);

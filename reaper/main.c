@@ -17,6 +17,7 @@
 #include "build-config.h"
 #include "cli.h"
 #include "config.h"
+#include "errlog.h"
 #include "escape.h"
 #include "leader.h"
 #include "log.h"
@@ -24,6 +25,7 @@
 #include "notify.h"
 #include "rconn.h"
 #include "reconcile.h"
+#include "rerr.h"
 #include "timeutil.h"
 #include "watch.h"
 
@@ -31,6 +33,34 @@
 #define BACKOFF_CAP_MS		5000
 #define BACKOFF_FLOOR_MS	50
 #define INTERVAL_JITTER		0.05
+/* --once: the step in hand may go on, or waits out a LOADING or BUSY reply. */
+#define ONCE_GO			-1
+#define ONCE_WAIT		-2
+
+/*
+ * The error-reply policy (DESIGN §7; presence-reaper(8), ERROR REPLIES).
+ * The loop never exits on an error reply: it logs it once at its level
+ * (then only counts it, see errlog.h) and retries, with backoff for the
+ * classes below RERR_OTHER, at the next interval for errors of the data.
+ * --once exits with once_exit, after waiting out LOADING and BUSY for up
+ * to redis.command_timeout.
+ */
+static const struct policy {
+	enum log_level level;
+	int once_exit;
+	const char *hint;	/* appended to the message; NULL: none */
+} policies[RERR_NCLASSES] = {
+	[RERR_NONE] = { LOG_LVL_ERROR, EX_DATAERR, NULL },
+	[RERR_READONLY] = { LOG_LVL_WARN, EX_UNAVAILABLE, NULL },
+	[RERR_LOADING] = { LOG_LVL_WARN, EX_UNAVAILABLE, NULL },
+	[RERR_BUSY] = { LOG_LVL_WARN, EX_UNAVAILABLE, NULL },
+	[RERR_OOM] = { LOG_LVL_WARN, EX_TEMPFAIL,
+	    "redis is out of memory (maxmemory) and refused it: nothing removed" },
+	[RERR_NOPERM] = { LOG_LVL_ERROR, EX_CONFIG,
+	    "the reaper's ACL user needs this command on this key" },
+	[RERR_UNKNOWN_COMMAND] = { LOG_LVL_ERROR, EX_CONFIG, NULL },
+	[RERR_OTHER] = { LOG_LVL_ERROR, EX_DATAERR, NULL },
+};
 
 static int wake_fd = -1;		/* the expiry subscription, when there is one */
 static int64_t watchdog_ms;	/* systemd watchdog period / 2; 0 = off */
@@ -57,6 +87,7 @@ struct daemon {
 	int watch_warned;	/* said once that the server sends no expiry events */
 	unsigned long long event_removed;	/* since the last pass's summary */
 	unsigned long long events_refused;	/* event batches the guard refused in a row */
+	struct errlog errlog;	/* the error reply being repeated; zeroed: none */
 };
 
 static void
@@ -85,6 +116,55 @@ retry_delay_ms(struct daemon *d)
 	int64_t cap = (int64_t)(longest * 1000);
 
 	return delay < cap ? delay : (cap > BACKOFF_FLOOR_MS ? cap : BACKOFF_FLOOR_MS);
+}
+
+/* Error replies of these classes are retried with backoff, not at the next interval. */
+static int
+retried_with_backoff(enum rerr_class cls)
+{
+	return cls != RERR_NONE && cls != RERR_OTHER;
+}
+
+/*
+ * Log an error reply (msg names the command and key) by the policy of
+ * its class: once at the class's level while it repeats, with what it
+ * means and what happens next. An unknown command is shown with the
+ * server's version, asked for on d->conn (which must be usable).
+ */
+static void
+report_refusal(struct daemon *d, enum rerr_class cls, const char *msg)
+{
+	const struct policy *p = &policies[cls];
+	char line[ERRLOG_MAX], version[64];
+	int n;
+
+	if (cls != RERR_NONE)
+		metrics_redis_error();
+	if (cls == RERR_UNKNOWN_COMMAND) {
+		rerr_server_version(d->conn, version, sizeof(version));
+		n = snprintf(line, sizeof(line), "%s; the server (redis_version %s) does not "
+		    "know this command: renamed or disabled (rename-command), or missing in "
+		    "this version", msg, version);
+	} else {
+		n = snprintf(line, sizeof(line), "%s%s%s", msg, p->hint ? "; " : "",
+		    p->hint ? p->hint : "");
+	}
+	if (n < 0 || (size_t)n >= sizeof(line))
+		n = (int)strlen(line);
+	if (d->cli.once && rerr_transient(cls))
+		snprintf(line + n, sizeof(line) - (size_t)n, "; waiting up to %g s "
+		    "(redis.command_timeout)", d->cfg.command_timeout);
+	else if (!d->cli.once && retried_with_backoff(cls))
+		snprintf(line + n, sizeof(line) - (size_t)n, "; retrying with backoff");
+	errlog_report(&d->errlog, p->level, line);
+}
+
+/* A step Redis had refused went through: close the repeated error, retry promptly next time. */
+static void
+refusal_cleared(struct daemon *d)
+{
+	errlog_clear(&d->errlog);
+	backoff_reset(&d->backoff);
 }
 
 static void
@@ -309,7 +389,8 @@ ensure_conn(struct daemon *d)
 		if (kind == RCONN_EAUTH)
 			log_error("%s; retrying with backoff", err);
 		else
-			log_warnx("redis unreachable (%s): %s; retrying with backoff", ep, err);
+			log_warnx("redis %s (%s): %s; retrying with backoff",
+			    kind == RCONN_EBUSY ? "not ready" : "unreachable", ep, err);
 	} else {
 		log_debug("connect attempt %d failed: %s", d->conn_failures, err);
 	}
@@ -349,10 +430,16 @@ renew_lease(struct daemon *d)
 		d->renew_due = mono_ms() + renew_ms(&d->cfg);
 		return 0;
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		log_warnx("lost leadership: lock %s is no longer ours", d->cfg.leader_key);
-	else
+	} else if (rconn_broken(d->conn)) {
 		log_warnx("lease renewal failed: %s", err);
+	} else {
+		char msg[600];
+
+		snprintf(msg, sizeof(msg), "lease renewal failed: %s", err);
+		report_refusal(d, d->leader.err_class, msg);
+	}
 	set_leader(d, 0);
 	return -1;
 }
@@ -473,6 +560,7 @@ run_cycle(struct daemon *d)
 	}
 	switch (res) {
 	case RECONCILE_OK:
+		refusal_cleared(d);
 		log_cycle(d, &st);
 		break;
 	case RECONCILE_STOPPED:
@@ -483,8 +571,10 @@ run_cycle(struct daemon *d)
 		log_warnx("%s", d->rec.err);
 		set_leader(d, 0);
 		break;
-	case RECONCILE_GUARD:
 	case RECONCILE_DATA:
+		report_refusal(d, d->rec.err_class, d->rec.err);
+		break;
+	case RECONCILE_GUARD:
 	case RECONCILE_INTERNAL:
 		log_error("%s", d->rec.err);
 		break;
@@ -493,6 +583,14 @@ run_cycle(struct daemon *d)
 		break;
 	}
 	return res;
+}
+
+/* The loop's pass: one refused by Redis is tried again with backoff, not an interval later. */
+static void
+loop_cycle(struct daemon *d)
+{
+	if (run_cycle(d) == RECONCILE_DATA && retried_with_backoff(d->rec.err_class))
+		d->next_cycle = mono_ms() + retry_delay_ms(d);
 }
 
 static void
@@ -521,6 +619,8 @@ try_lead(struct daemon *d)
 	int rc;
 
 	rc = leader_acquire(&d->leader, d->conn, holder, sizeof(holder), err, sizeof(err));
+	if (rc >= 0)
+		refusal_cleared(d);
 	if (rc == 1) {
 		log_info("became leader (token %s)", d->leader.token);
 		if (reconcile_check_keys(&d->rec, d->conn) == RECONCILE_DATA)
@@ -538,10 +638,14 @@ try_lead(struct daemon *d)
 		snprintf(d->holder, sizeof(d->holder), "%s", holder);
 		return 0;
 	}
-	if (rconn_broken(d->conn))
+	if (rconn_broken(d->conn)) {
 		drop_conn(d, err);
-	else
-		log_error("cannot take the lock: %s", err);
+	} else {
+		char msg[600];
+
+		snprintf(msg, sizeof(msg), "cannot take the lock: %s", err);
+		report_refusal(d, d->leader.err_class, msg);
+	}
 	return -1;
 }
 
@@ -701,6 +805,8 @@ reap_events(struct daemon *d)
 		set_leader(d, 0);
 	} else if (res == RECONCILE_CONN) {
 		drop_conn(d, d->rec.err);
+	} else if (res == RECONCILE_DATA) {
+		report_refusal(d, d->rec.err_class, d->rec.err);
 	} else {
 		log_error("%s", d->rec.err);
 	}
@@ -795,7 +901,7 @@ run_loop(struct daemon *d)
 					continue;
 				}
 			}
-			run_cycle(d);
+			loop_cycle(d);
 			continue;
 		}
 		wake = d->next_cycle;
@@ -815,8 +921,9 @@ run_loop(struct daemon *d)
 	return EX_OK;
 }
 
+/* --once: the exit status of a pass; an error reply's comes from its policy. */
 static int
-exit_for(enum reconcile_result res)
+exit_for(enum reconcile_result res, enum rerr_class cls)
 {
 	switch (res) {
 	case RECONCILE_OK:
@@ -826,7 +933,7 @@ exit_for(enum reconcile_result res)
 	case RECONCILE_GUARD:
 		return EX_TEMPFAIL;
 	case RECONCILE_DATA:
-		return EX_DATAERR;
+		return policies[cls].once_exit;
 	case RECONCILE_CONN:
 		return EX_UNAVAILABLE;
 	case RECONCILE_INTERNAL:
@@ -877,45 +984,115 @@ write_textfile(const struct daemon *d, int rc)
 		log_error("%s", err);
 }
 
-/* --once: one pass, release, exit with a status cron can act on. */
+/* --once: connect. ONCE_GO, ONCE_WAIT (LOADING or BUSY, msg says so), or an exit status. */
+static int
+once_connect(struct daemon *d, char *msg, size_t msglen)
+{
+	char err[512], ep[1200];
+	int kind;
+
+	if ((kind = try_connect(d, err, sizeof(err))) == 0)
+		return ONCE_GO;
+	endpoint(&d->cfg, ep, sizeof(ep));
+	if (kind == RCONN_EBUSY) {
+		snprintf(msg, msglen, "redis not ready (%s): %s", ep, err);
+		report_refusal(d, RERR_BUSY, msg);	/* LOADING or BUSY: one policy */
+		return ONCE_WAIT;
+	}
+	if (kind == RCONN_EAUTH)
+		log_error("%s (%s)", err, ep);
+	else
+		log_error("redis unreachable (%s): %s", ep, err);
+	return exit_for_connect(kind);
+}
+
+/* --once: take the lock. ONCE_GO when we lead, ONCE_WAIT, or an exit status. */
+static int
+once_lock(struct daemon *d, char *msg, size_t msglen)
+{
+	char err[512], holder[LEADER_TOKEN_MAX];
+	enum rerr_class cls;
+	int rc;
+
+	rc = leader_acquire(&d->leader, d->conn, holder, sizeof(holder), err, sizeof(err));
+	if (rc == 0) {
+		log_info("another instance holds the lock %s (holder %s); nothing to do",
+		    d->cfg.leader_key, holder);
+		return EX_OK;
+	}
+	if (rc < 0 && rconn_broken(d->conn)) {
+		log_error("cannot take the lock: %s", err);
+		return EX_UNAVAILABLE;
+	}
+	if (rc < 0) {
+		cls = d->leader.err_class;
+		snprintf(msg, msglen, "cannot take the lock: %s", err);
+		report_refusal(d, cls, msg);
+		return rerr_transient(cls) ? ONCE_WAIT : policies[cls].once_exit;
+	}
+	set_leader(d, 1);
+	d->renew_due = mono_ms() + renew_ms(&d->cfg);
+	return ONCE_GO;
+}
+
+/*
+ * --once, one attempt: connect, take the lock, run the pass, each step
+ * only when not done yet. An exit status, or ONCE_WAIT when Redis answered
+ * LOADING or BUSY (logged; msg says what). A pass is safe to run again.
+ */
+static int
+once_attempt(struct daemon *d, char *msg, size_t msglen)
+{
+	enum reconcile_result res;
+	int rc;
+
+	if (d->conn == NULL && (rc = once_connect(d, msg, msglen)) != ONCE_GO)
+		return rc;
+	if (d->is_leader)
+		renew_lease(d);		/* after a wait; a lease lost is taken again below */
+	if (!d->cli.dry_run && !d->is_leader &&
+	    (res = (enum reconcile_result)reconcile_check_keys(&d->rec, d->conn)) != 0) {
+		log_error("%s", d->rec.err);
+		return exit_for(res, d->rec.err_class);
+	}
+	if (!d->cli.dry_run && !d->is_leader && (rc = once_lock(d, msg, msglen)) != ONCE_GO)
+		return rc;
+	res = run_cycle(d);
+	if (res == RECONCILE_DATA && rerr_transient(d->rec.err_class)) {
+		snprintf(msg, msglen, "%s", d->rec.err);
+		return ONCE_WAIT;
+	}
+	return exit_for(res, d->rec.err_class);
+}
+
+/*
+ * --once: one pass, release, exit with a status cron can act on. LOADING
+ * and BUSY are waited out, with backoff, for up to redis.command_timeout.
+ */
 static int
 run_once(struct daemon *d)
 {
-	char err[512], ep[1200];
-	int kind, rc;
+	int64_t wait_ms = (int64_t)(d->cfg.command_timeout * 1000), deadline = 0;
+	char msg[1024];
+	int rc;
 
-	if ((kind = try_connect(d, err, sizeof(err))) != 0) {
-		endpoint(&d->cfg, ep, sizeof(ep));
-		if (kind == RCONN_EAUTH)
-			log_error("%s (%s)", err, ep);
-		else
-			log_error("redis unreachable (%s): %s", ep, err);
-		return exit_for_connect(kind);
-	}
-	if (!d->cli.dry_run) {
-		char holder[LEADER_TOKEN_MAX];
+	while ((rc = once_attempt(d, msg, sizeof(msg))) == ONCE_WAIT) {
+		int64_t now = mono_ms(), wake = now + retry_delay_ms(d);
 
-		if ((rc = reconcile_check_keys(&d->rec, d->conn)) != 0) {
-			log_error("%s", d->rec.err);
-			return exit_for((enum reconcile_result)rc);
+		if (deadline == 0)
+			deadline = now + wait_ms;
+		if (stop_signal) {
+			rc = EX_OK;
+			break;
 		}
-		rc = leader_acquire(&d->leader, d->conn, holder, sizeof(holder), err,
-		    sizeof(err));
-		if (rc == 0) {
-			log_info("another instance holds the lock %s (holder %s); "
-			    "nothing to do", d->cfg.leader_key, holder);
-			return EX_OK;
+		if (now >= deadline) {
+			log_error("%s; not cleared within %g s (redis.command_timeout)", msg,
+			    d->cfg.command_timeout);
+			rc = EX_UNAVAILABLE;
+			break;
 		}
-		if (rc < 0) {
-			log_error("cannot take the lock: %s", err);
-			if (rconn_broken(d->conn))
-				return EX_UNAVAILABLE;
-			return strstr(err, "NOPERM") ? EX_CONFIG : EX_SOFTWARE;
-		}
-		set_leader(d, 1);
-		d->renew_due = mono_ms() + renew_ms(&d->cfg);
+		sleep_until(wake < deadline ? wake : deadline);
 	}
-	rc = exit_for(run_cycle(d));
 	note_shutdown();
 	release_lock(d);
 	return rc;

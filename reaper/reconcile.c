@@ -38,8 +38,8 @@ reconcile_init(struct reconcile *r, const struct cfg *cfg, struct leader *leader
 	r->leader = leader;
 	r->dry_run = dry_run;
 	r->out = out;
-	r->reap_script = (struct script){ "reap", script_reap, "" };
-	r->probe_script = (struct script){ "probe", script_probe, "" };
+	r->reap_script = (struct script){ "reap", script_reap, "", RERR_NONE };
+	r->probe_script = (struct script){ "probe", script_probe, "", RERR_NONE };
 	idset_init(&r->printed);
 	idset_init(&r->ghosts);
 	gwin_init(&r->win, cfg->interval);
@@ -191,12 +191,47 @@ check_members(struct reconcile *r, const redisReply *arr, const char *cmd)
 	return 0;
 }
 
+/*
+ * An error reply (or one we cannot use) to what, a command and the keys it
+ * touched: the message in r->err, the class in r->err_class. Always
+ * RECONCILE_DATA; main.c decides by the class what it means.
+ */
+static int
+reply_error(struct reconcile *r, const redisReply *rep, const char *what)
+{
+	r->err_class = rerr_format(r->err, sizeof(r->err), what, rep);
+	return RECONCILE_DATA;
+}
+
 /* An error reply on the online set: WRONGTYPE and friends. */
 static int
 data_error(struct reconcile *r, const redisReply *rep, const char *cmd)
 {
-	snprintf(r->err, sizeof(r->err), "%s %s: %s", cmd, r->cfg->online_set,
-	    rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+	char what[300];
+
+	snprintf(what, sizeof(what), "%s %s", cmd, r->cfg->online_set);
+	reply_error(r, rep, what);
+	return RECONCILE_DATA;
+}
+
+/* An error reply to cmd on socket sets, named by their pattern as an ACL grants them. */
+static int
+socket_error(struct reconcile *r, const redisReply *rep, const char *cmd)
+{
+	char what[300];
+
+	snprintf(what, sizeof(what), "%s on %s*%s", cmd, r->cfg->socket_prefix,
+	    r->cfg->socket_suffix);
+	return reply_error(r, rep, what);
+}
+
+/* A script that did not run: the connection broke, or Redis refused to load it. */
+static int
+script_failed(struct reconcile *r, struct rconn *c, const struct script *s)
+{
+	if (rconn_broken(c))
+		return RECONCILE_CONN;
+	r->err_class = s->err_class;
 	return RECONCILE_DATA;
 }
 
@@ -302,8 +337,7 @@ screen_read(struct reconcile *r, struct rconn *c, struct batch *b, redisReply **
 			return conn_error(r, c);
 		if (rep->type != REDIS_REPLY_INTEGER) {
 			if (rc == 0)
-				snprintf(r->err, sizeof(r->err), "PTTL: %s",
-				    rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+				socket_error(r, rep, "PTTL");
 			rc = RECONCILE_DATA;
 			freeReplyObject(rep);
 			continue;
@@ -350,7 +384,7 @@ probe_read(struct reconcile *r, struct rconn *c, redisReply **members, size_t n,
 				note_ghost(r, members[i], st);
 			}
 		} else if (rc == 0) {
-			rc = data_error(r, t, "PTTL");
+			rc = socket_error(r, t, "PTTL");
 		}
 		freeReplyObject(t);
 	}
@@ -378,10 +412,10 @@ probe_script(struct reconcile *r, struct rconn *c, redisReply **members, size_t 
 	rep = script_call(c, &r->probe_script, (int)n + 3, b->argv, b->argvlen, r->err,
 	    sizeof(r->err));
 	if (rep == NULL)
-		return rconn_broken(c) ? RECONCILE_CONN : RECONCILE_DATA;
+		return script_failed(r, c, &r->probe_script);
 	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
 	    rep->element[0]->type != REDIS_REPLY_INTEGER) {
-		rc = data_error(r, rep, "probe script");
+		rc = socket_error(r, rep, "EVALSHA probe script");
 		goto out;
 	}
 	for (size_t i = 1; i < rep->elements; i++)
@@ -499,6 +533,7 @@ probe(struct reconcile *r, struct rconn *c, struct guard_probe *g, struct reconc
 int
 reconcile_probe(struct reconcile *r, struct rconn *c, struct guard_probe *g)
 {
+	r->err_class = RERR_NONE;
 	return probe(r, c, g, NULL);
 }
 
@@ -513,10 +548,12 @@ check_type(struct reconcile *r, struct rconn *c, const char *what, const char *k
 	if (rep == NULL)
 		return conn_error(r, c);
 	if (rep->type != REDIS_REPLY_STATUS) {
-		snprintf(r->err, sizeof(r->err), "TYPE %s: %s", key,
-		    rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
-		rc = RECONCILE_DATA;
+		char cmd[300];
+
+		snprintf(cmd, sizeof(cmd), "TYPE %s", key);
+		rc = reply_error(r, rep, cmd);
 	} else if (strcmp(rep->str, want) != 0 && strcmp(rep->str, "none") != 0) {
+		r->err_class = RERR_OTHER;
 		snprintf(r->err, sizeof(r->err), "WRONGTYPE %s %s holds a %.40s, not a %s: the reap "
 		    "script will refuse to remove anyone until it is fixed", what, key,
 		    rep->str, want);
@@ -529,7 +566,10 @@ check_type(struct reconcile *r, struct rconn *c, const char *what, const char *k
 int
 reconcile_check_keys(struct reconcile *r, struct rconn *c)
 {
-	int rc = check_type(r, c, "online set", r->cfg->online_set, "set");
+	int rc;
+
+	r->err_class = RERR_NONE;
+	rc = check_type(r, c, "online set", r->cfg->online_set, "set");
 
 	if (rc == 0 && strcmp(r->cfg->events_mode, "stream") == 0)
 		rc = check_type(r, c, "events stream", r->cfg->events_stream, "stream");
@@ -540,6 +580,8 @@ reconcile_check_keys(struct reconcile *r, struct rconn *c)
 static int
 parse_sscan(struct reconcile *r, redisReply *rep, const char **cursor, redisReply **members)
 {
+	*cursor = NULL;
+	*members = NULL;
 	if (rep->type != REDIS_REPLY_ARRAY)
 		return data_error(r, rep, "SSCAN");
 	if (rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_STRING ||
@@ -595,7 +637,7 @@ reap_append_ids(struct reconcile *r, struct rconn *c, const char *const *ids,
 		set_arg(rb, mid + REAP_MID + i, ids[i], lens[i]);
 	if (script_append(c, &r->reap_script, (int)*argc, rb->argv, rb->argvlen,
 	    r->err, sizeof(r->err)) < 0)
-		return rconn_broken(c) ? RECONCILE_CONN : RECONCILE_DATA;
+		return script_failed(r, c, &r->reap_script);
 	return 0;
 }
 
@@ -608,6 +650,19 @@ reap_append(struct reconcile *r, struct rconn *c, const struct batch *b, size_t 
 	return reap_append_ids(r, c, r->ids, r->lens, b->ncand, argc);
 }
 
+/* The reap script refused: named with every kind of key it declares. */
+static int
+reap_error(struct reconcile *r, const redisReply *rep)
+{
+	const struct cfg *cfg = r->cfg;
+	char what[600];
+
+	snprintf(what, sizeof(what), "EVALSHA reap script on %s, %s, %s and %s*%s",
+	    cfg->online_set, r->leader->key, cfg->events_stream, cfg->socket_prefix,
+	    cfg->socket_suffix);
+	return reply_error(r, rep, what);
+}
+
 /*
  * Judge the reap script's reply: { status, stale, nremoved, removed...,
  * ghosts... }. Stale users and ghosts were counted by the screening pass;
@@ -618,10 +673,8 @@ reap_result(struct reconcile *r, redisReply *rep, struct reconcile_stats *st)
 {
 	long long nremoved;
 
-	if (rep->type == REDIS_REPLY_ERROR) {
-		snprintf(r->err, sizeof(r->err), "reap script: %s", rep->str);
-		return RECONCILE_DATA;
-	}
+	if (rep->type == REDIS_REPLY_ERROR)
+		return reap_error(r, rep);
 	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 ||
 	    rep->element[0]->type != REDIS_REPLY_INTEGER)
 		goto malformed;
@@ -669,7 +722,7 @@ reap_read(struct reconcile *r, struct rconn *c, size_t argc, struct reconcile_st
 		rep = script_call(c, &r->reap_script, (int)argc, r->reap.argv, r->reap.argvlen,
 		    r->err, sizeof(r->err));
 		if (rep == NULL)
-			return rconn_broken(c) ? RECONCILE_CONN : RECONCILE_DATA;
+			return script_failed(r, c, &r->reap_script);
 	}
 	rc = reap_result(r, rep, st);
 	freeReplyObject(rep);
@@ -929,8 +982,7 @@ on_exists(struct reconcile *r, struct rconn *c, struct pass_state *p, const stru
 		if (rconn_get_reply(c, &rep) < 0)
 			return conn_error(r, c);
 		if (rep->type != REDIS_REPLY_INTEGER && rc == 0)
-			snprintf(r->err, sizeof(r->err), "EXISTS: %s",
-			    rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+			socket_error(r, rep, "EXISTS");
 		if (rep->type != REDIS_REPLY_INTEGER)
 			rc = RECONCILE_DATA;
 		else if (rc == 0 && rep->integer < (long long)k)
@@ -1035,11 +1087,8 @@ on_load(struct reconcile *r, struct rconn *c)
 	if (rconn_get_reply(c, &rep) < 0)
 		return conn_error(r, c);
 	if (rep->type != REDIS_REPLY_STRING || rep->len != 40 ||
-	    memcmp(rep->str, r->reap_script.sha, 40) != 0) {
-		snprintf(r->err, sizeof(r->err), "SCRIPT LOAD reap: %s",
-		    rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
-		rc = RECONCILE_DATA;
-	}
+	    memcmp(rep->str, r->reap_script.sha, 40) != 0)
+		rc = reply_error(r, rep, "SCRIPT LOAD reap");
 	freeReplyObject(rep);
 	return rc;
 }
@@ -1143,7 +1192,7 @@ pass(struct reconcile *r, struct rconn *c, struct reconcile_stats *st, int64_t s
 	/* Load the script now: it cannot be loaded later with replies in flight. */
 	if (!r->dry_run && r->reap_script.sha[0] == '\0' &&
 	    script_load(c, &r->reap_script, r->err, sizeof(r->err)) < 0)
-		return rconn_broken(c) ? RECONCILE_CONN : RECONCILE_DATA;
+		return script_failed(r, c, &r->reap_script);
 	if ((rc = append_sscan(r, c, "0")) != 0)
 		return rc;
 	expect(&p, EXP_SSCAN, -1, 0);
@@ -1227,6 +1276,7 @@ reconcile_reap_ids(struct reconcile *r, struct rconn *c, const char *const *ids,
 	memset(st, 0, sizeof(*st));
 	st->online = -1;
 	r->err[0] = '\0';
+	r->err_class = RERR_NONE;
 	if (n == 0)
 		return RECONCILE_OK;
 	if (n > (size_t)r->cfg->batch_size) {
@@ -1238,7 +1288,7 @@ reconcile_reap_ids(struct reconcile *r, struct rconn *c, const char *const *ids,
 		return (enum reconcile_result)rc;
 	if (r->reap_script.sha[0] == '\0' &&
 	    script_load(c, &r->reap_script, r->err, sizeof(r->err)) < 0)
-		return rconn_broken(c) ? RECONCILE_CONN : RECONCILE_DATA;
+		return script_failed(r, c, &r->reap_script);
 	if ((rc = reap_append_ids(r, c, ids, lens, n, &argc)) == 0)
 		rc = reap_read(r, c, argc, st);
 	gwin_removed(&r->win, st->removed, mono_ms());
@@ -1256,6 +1306,7 @@ reconcile_cycle(struct reconcile *r, struct rconn *c, struct reconcile_stats *st
 	memset(st, 0, sizeof(*st));
 	st->online = -1;
 	r->err[0] = '\0';
+	r->err_class = RERR_NONE;
 	r->deferred = 0;
 	r->reloads = 0;
 	memset(&r->run, 0, sizeof(r->run));

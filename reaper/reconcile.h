@@ -13,12 +13,14 @@
 #include "keys.h"
 #include "leader.h"
 #include "rconn.h"
+#include "rerr.h"
 
 enum reconcile_result {
 	RECONCILE_OK,
 	RECONCILE_NOT_LEADER,	/* the script found another token, or tick() lost the lease */
 	RECONCILE_GUARD,	/* the guard refused: nothing removed */
-	RECONCILE_DATA,		/* bad data in Redis (WRONGTYPE ...): nothing removed */
+	RECONCILE_DATA,		/* an error reply (err_class says which; WRONGTYPE ...)
+				   or a reply we cannot use: that batch removed nothing */
 	RECONCILE_CONN,		/* transport error: drop the connection */
 	RECONCILE_STOPPED,	/* tick() asked to stop between batches */
 	RECONCILE_INTERNAL,	/* out of memory */
@@ -125,7 +127,8 @@ struct reconcile {
 	size_t idscap;
 	struct idset printed;	/* dry-run: IDs printed this cycle */
 	struct idset ghosts;	/* ghosts counted this cycle */
-	char err[512];
+	char err[512];		/* names the command and key that failed */
+	enum rerr_class err_class;	/* with RECONCILE_DATA: RERR_NONE unless an error reply */
 };
 
 void reconcile_init(struct reconcile *r, const struct cfg *cfg, struct leader *leader,

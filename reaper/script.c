@@ -7,8 +7,10 @@ int
 script_load(struct rconn *c, struct script *s, char *err, size_t errlen)
 {
 	redisReply *r = rconn_calll(c, "SCRIPT", "LOAD", s->src, NULL);
+	char what[64];
 	int rc = -1;
 
+	s->err_class = RERR_NONE;
 	if (r == NULL) {
 		snprintf(err, errlen, "SCRIPT LOAD %s: %s", s->name, rconn_errstr(c));
 		return -1;
@@ -18,7 +20,8 @@ script_load(struct rconn *c, struct script *s, char *err, size_t errlen)
 		s->sha[40] = '\0';
 		rc = 0;
 	} else if (r->type == REDIS_REPLY_ERROR) {
-		snprintf(err, errlen, "SCRIPT LOAD %s: %s", s->name, r->str);
+		snprintf(what, sizeof(what), "SCRIPT LOAD %s", s->name);
+		s->err_class = rerr_format(err, errlen, what, r);
 	} else {
 		snprintf(err, errlen, "SCRIPT LOAD %s: unexpected reply type %d",
 		    s->name, r->type);
@@ -63,6 +66,7 @@ script_call(struct rconn *c, struct script *s, int argc, const char **argv,
 {
 	redisReply *r = NULL;
 
+	s->err_class = RERR_NONE;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (script_append(c, s, argc, argv, argvlen, err, errlen) < 0)
 			return NULL;

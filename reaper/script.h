@@ -8,14 +8,19 @@
 #include <stddef.h>
 
 #include "rconn.h"
+#include "rerr.h"
 
 struct script {
 	const char *name;
 	const char *src;
 	char sha[41];		/* "" until loaded */
+	enum rerr_class err_class;	/* of the last SCRIPT LOAD refused, else RERR_NONE */
 };
 
-/* Load s (SCRIPT LOAD) and remember its SHA. 0, or -1 (see rconn state). */
+/*
+ * Load s (SCRIPT LOAD) and remember its SHA. 0, or -1 (see rconn state;
+ * s->err_class says which error reply, if Redis refused it).
+ */
 int script_load(struct rconn *c, struct script *s, char *err, size_t errlen);
 
 /*
@@ -32,7 +37,8 @@ int script_is_noscript(const redisReply *r);
 
 /*
  * Append + read, reloading and retrying once on NOSCRIPT. Returns the reply
- * (may be an error reply) or NULL on a transport error.
+ * (may be an error reply), or NULL on a transport error or when the reload
+ * was refused (s->err_class).
  */
 redisReply *script_call(struct rconn *c, struct script *s, int argc, const char **argv,
     size_t *argvlen, char *err, size_t errlen);

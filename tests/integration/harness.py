@@ -129,12 +129,13 @@ def proc_cpu_seconds(pid):
 class RedisServer:
     """A redis-server of our own: Unix socket and a TCP port, no persistence."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, extra_args=()):
         self.dir = Path(workdir)
         self.sock = str(self.dir / "redis.sock")
         self.port = None
         self.proc = None
         self.log = self.dir / "redis.log"
+        self.extra_args = list(extra_args)   # e.g. ["--rename-command", "EVALSHA", ""]
 
     @property
     def unix_url(self):
@@ -168,7 +169,7 @@ class RedisServer:
                 "--unixsocket", self.sock, "--unixsocketperm", "700",
                 "--save", "", "--appendonly", "no",
                 "--dir", str(self.dir), "--logfile", str(self.log),
-                "--daemonize", "no", "--enable-debug-command", "local"]
+                "--daemonize", "no", "--enable-debug-command", "local"] + self.extra_args
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
@@ -423,6 +424,39 @@ class Harness:
                 shutil.rmtree(self.dir, ignore_errors=True)
                 raise
         self._nconf = 0
+        self.servers = []
+
+    # --- more servers ------------------------------------------------------
+    def server(self, extra_args=(), name=None):
+        """Another redis-server of this test (own folder, socket and port), stopped at close."""
+        workdir = self.dir / (name or f"redis{len(self.servers) + 2}")
+        workdir.mkdir()
+        srv = RedisServer(workdir, extra_args)
+        self.servers.append(srv)
+        srv.start()
+        return srv
+
+    def replica(self, primary=None, serve_stale=True, synced=True):
+        """A redis-server replicating `primary` (the test's own by default).
+
+        With synced=True, wait until the link is up and the replica holds
+        the primary's data set (same DEBUG DIGEST). serve_stale=False sets
+        replica-serve-stale-data no: with its primary gone it answers
+        MASTERDOWN.
+        """
+        primary = primary or self.redis
+        srv = self.server(["--replica-serve-stale-data", "yes" if serve_stale else "no"],
+                          name=f"replica{len(self.servers) + 1}")
+        c = srv.client()
+        c.execute_command("REPLICAOF", "127.0.0.1", str(primary.port))
+        if synced:
+            p = primary.client()
+            wait_until(lambda: c.info("replication").get("master_link_status") == "up"
+                       and c.execute_command("DEBUG", "DIGEST") == p.execute_command("DEBUG", "DIGEST"),
+                       15, what="the replica to sync")
+            p.close()
+        c.close()
+        return srv
 
     # --- configuration ---------------------------------------------------
     def config(self, settings=None, raw=None, name=None, url=None, mode=0o600):
@@ -515,6 +549,8 @@ class Harness:
                 pass
         if self.redis is not None:
             self.redis.stop()
+        for srv in self.servers:
+            srv.stop()
         for d in self.daemons:
             try:
                 with open(d.err_path, "rb") as f:
