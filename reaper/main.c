@@ -1132,8 +1132,7 @@ check_config(struct daemon *d)
 		int ready = watch_server_ready(d->conn, flags, sizeof(flags), werr, sizeof(werr));
 
 		if (ready < 0)
-			printf("# key-expiry events: cannot tell (%s)\n",
-			    printable(werr, shown, sizeof(shown)));
+			printf("# key-expiry events: cannot tell (%s)\n", werr);	/* escaped */
 		else
 			printf("# key-expiry events: notify-keyspace-events is \"%s\": %s\n",
 			    printable(flags, shown, sizeof(shown)),
@@ -1143,9 +1142,9 @@ check_config(struct daemon *d)
 	}
 	reconcile_init(&d->rec, &d->cfg, NULL, 1, NULL);
 	if (reconcile_check_keys(&d->rec, d->conn) != 0)
-		printf("# keys: %s\n", printable(d->rec.err, shown, sizeof(shown)));
+		printf("# keys: %s\n", d->rec.err);	/* Redis's words escaped at the source */
 	if ((rc = reconcile_probe(&d->rec, d->conn, &g)) != 0) {
-		printf("# guard probe: %s\n", printable(d->rec.err, shown, sizeof(shown)));
+		printf("# guard probe: %s\n", d->rec.err);
 		return EX_OK;
 	}
 	printf("# guard probe: online set %s has %lld members; sampled %d, %d without "

@@ -553,10 +553,13 @@ check_type(struct reconcile *r, struct rconn *c, const char *what, const char *k
 		snprintf(cmd, sizeof(cmd), "TYPE %s", key);
 		rc = reply_error(r, rep, cmd);
 	} else if (strcmp(rep->str, want) != 0 && strcmp(rep->str, "none") != 0) {
+		char type[4 * 40 + 1];
+
+		escape_id(type, sizeof(type), rep->str, rep->len < 40 ? rep->len : 40);
 		r->err_class = RERR_OTHER;
-		snprintf(r->err, sizeof(r->err), "WRONGTYPE %s %s holds a %.40s, not a %s: the reap "
-		    "script will refuse to remove anyone until it is fixed", what, key,
-		    rep->str, want);
+		snprintf(r->err, sizeof(r->err), "WRONGTYPE %s %s holds a %s, not a %s: the reap "
+		    "script will refuse to remove anyone until it is fixed", what, key, type,
+		    want);
 		rc = RECONCILE_DATA;
 	}
 	freeReplyObject(rep);

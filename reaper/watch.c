@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rerr.h"
 #include "timeutil.h"
 
 void
@@ -73,8 +74,7 @@ watch_server_ready(struct rconn *c, char *flags, size_t flagsz, char *err, size_
 		snprintf(flags, flagsz, "%s", v);
 		rc = strchr(v, 'E') && (strchr(v, 'x') || strchr(v, 'A'));
 	} else {
-		snprintf(err, errlen, "CONFIG GET notify-keyspace-events: %s",
-		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		rerr_format(err, errlen, "CONFIG GET notify-keyspace-events", r);
 	}
 	freeReplyObject(r);
 	return rc;
@@ -96,8 +96,7 @@ watch_server_enable(struct rconn *c, const char *flags, char *err, size_t errlen
 	if (r->type == REDIS_REPLY_STATUS)
 		rc = 0;
 	else
-		snprintf(err, errlen, "CONFIG SET notify-keyspace-events: %s",
-		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		rerr_format(err, errlen, "CONFIG SET notify-keyspace-events", r);
 	freeReplyObject(r);
 	return rc;
 }
@@ -116,8 +115,10 @@ watch_subscribe(struct watch *w, const struct rconn_opts *o, int db)
 		goto fail;
 	}
 	if (r->type != REDIS_REPLY_ARRAY) {
-		snprintf(w->err, sizeof(w->err), "SUBSCRIBE %s: %s", w->channel,
-		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		char what[96];
+
+		snprintf(what, sizeof(what), "SUBSCRIBE %s", w->channel);
+		rerr_format(w->err, sizeof(w->err), what, r);
 		freeReplyObject(r);
 		goto fail;
 	}
