@@ -15,4 +15,4 @@ if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" "$src" >&2
 fi
 meson compile -C "$build" >&2
-exec /usr/bin/python3 "$src/tests/bench/bench.py" --build "$build" "$@"
+exec "$(cat "$build/tests/bench/python-path")" "$src/tests/bench/bench.py" --build "$build" "$@"
