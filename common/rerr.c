@@ -116,16 +116,13 @@ info_field(const char *info, const char *name, char *out, size_t outsz)
 }
 
 int
-rerr_server_version(struct rconn *c, char *out, size_t outsz)
+rerr_server_version(const redisReply *info, char *out, size_t outsz)
 {
-	redisReply *r = rconn_calll(c, "INFO", "server", NULL);
 	int rc = -1;
 
-	if (r != NULL && r->type == REDIS_REPLY_STRING)
-		rc = info_field(r->str, "redis_version", out, outsz);
+	if (info != NULL && info->type == REDIS_REPLY_STRING)
+		rc = info_field(info->str, "redis_version", out, outsz);
 	if (rc < 0)
 		snprintf(out, outsz, "unknown");
-	if (r != NULL)
-		freeReplyObject(r);
 	return rc;
 }

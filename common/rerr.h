@@ -3,14 +3,13 @@
  * own (DESIGN §7), and their text made fit for a log line. It knows nothing
  * of presence: callers name the command and key, and decide what a class
  * means for them (reaper/main.c's policy table).
+ * It parses replies and never talks to the server, so rconn may use it.
  */
 #ifndef PR_RERR_H
 #define PR_RERR_H
 
 #include <stddef.h>
 #include <hiredis/hiredis.h>
-
-#include "rconn.h"
 
 enum rerr_class {
 	RERR_NONE,		/* no error reply: a transport error, a malformed reply */
@@ -49,10 +48,10 @@ int rerr_transient(enum rerr_class cls);
 enum rerr_class rerr_format(char *out, size_t outsz, const char *what, const redisReply *r);
 
 /*
- * The server's redis_version from INFO server, into out ("unknown" when
- * INFO fails or lacks it). Needs an empty pipeline. Returns 0 or -1; -1
- * with the connection broken on a transport error.
+ * The server's redis_version from the reply to INFO server (info may be
+ * NULL, or an error reply), escaped into out; "unknown" when the reply
+ * lacks it. Returns 0, or -1 for "unknown". The caller frees info.
  */
-int rerr_server_version(struct rconn *c, char *out, size_t outsz);
+int rerr_server_version(const redisReply *info, char *out, size_t outsz);
 
 #endif

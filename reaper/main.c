@@ -136,12 +136,16 @@ report_refusal(struct daemon *d, enum rerr_class cls, const char *msg)
 {
 	const struct policy *p = &policies[cls];
 	char line[ERRLOG_MAX], version[64];
+	redisReply *info;
 	int n;
 
 	if (cls != RERR_NONE)
 		metrics_redis_error();
 	if (cls == RERR_UNKNOWN_COMMAND) {
-		rerr_server_version(d->conn, version, sizeof(version));
+		info = rconn_calll(d->conn, "INFO", "server", NULL);
+		rerr_server_version(info, version, sizeof(version));
+		if (info != NULL)
+			freeReplyObject(info);
 		n = snprintf(line, sizeof(line), "%s; the server (redis_version %s) does not "
 		    "know this command: renamed or disabled (rename-command), or missing in "
 		    "this version", msg, version);

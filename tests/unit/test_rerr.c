@@ -141,6 +141,36 @@ START_TEST(format_truncates_to_fit)
 }
 END_TEST
 
+START_TEST(server_version_from_info)
+{
+	static const char info[] = "# Server\r\nredis_git_sha1:00000000\r\n"
+	    "redis_version:7.0.15\r\nredis_mode:standalone\r\n";
+	redisReply *r = error_reply(info, sizeof(info) - 1);
+	char out[32];
+
+	r->type = REDIS_REPLY_STRING;
+	ck_assert_int_eq(rerr_server_version(r, out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "7.0.15");
+	reply_free(r);
+}
+END_TEST
+
+START_TEST(server_version_unknown)
+{
+	redisReply *r = error_reply("ERR unknown command 'INFO'", 26);
+	char out[32];
+
+	ck_assert_int_eq(rerr_server_version(NULL, out, sizeof(out)), -1);
+	ck_assert_str_eq(out, "unknown");
+	ck_assert_int_eq(rerr_server_version(r, out, sizeof(out)), -1);
+	ck_assert_str_eq(out, "unknown");
+	r->type = REDIS_REPLY_STRING;
+	ck_assert_int_eq(rerr_server_version(r, out, sizeof(out)), -1);
+	ck_assert_str_eq(out, "unknown");
+	reply_free(r);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -157,6 +187,8 @@ main(void)
 	tcase_add_test(tc, format_names_the_command_and_escapes_the_text);
 	tcase_add_test(tc, format_cuts_unknown_command_arguments);
 	tcase_add_test(tc, format_truncates_to_fit);
+	tcase_add_test(tc, server_version_from_info);
+	tcase_add_test(tc, server_version_unknown);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
