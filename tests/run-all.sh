@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up, build (normal and ASan+UBSan) and run every test suite.
+# Set up, build (normal and ASan+UBSan) and run every test suite, and the
+# unit suites once more under valgrind.
 # Ends with "N passed, N failed"; exits non-zero when anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -9,9 +10,10 @@ bash tests/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1;
 passed=0
 failed=0
 
-# Count meson's per-test results from a build's JSON test log.
+# Count meson's per-test results from a build's JSON test log (testlog.json,
+# or testlog-SETUP.json for a run with --setup=SETUP).
 count() {
-  local log=$1/meson-logs/testlog.json p f
+  local log=$1/meson-logs/${2:-testlog.json} p f
   [ -f "$log" ] || { failed=$((failed + 1)); return; }
   p=$(grep -c '"result": "OK"' "$log" || true)
   f=$(grep -c -E '"result": "(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"' "$log" || true)
@@ -36,6 +38,11 @@ build_and_test() {
 }
 
 build_and_test build
+# The unit suites under valgrind (memcheck): an error or a leak fails the test.
+echo "== build: valgrind, unit suites"
+rm -f build/meson-logs/testlog-valgrind.json
+meson test -C build --setup=valgrind --suite unit --print-errorlogs --num-processes 2
+count build testlog-valgrind.json
 # Same tests again with AddressSanitizer and UndefinedBehaviorSanitizer;
 # any report aborts the process, which fails the test.
 ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   gcc pkg-config meson ninja-build     # build
   libhiredis-dev libconfig-dev         # the program's libraries
-  check                                # unit tests
+  check valgrind                       # unit tests, and them under memcheck
   redis-server redis-tools             # integration tests and the demo
   python3 python3-redis python3-pytest # integration test driver
   python3-prometheus-client            # strict parse of the metrics text
