@@ -18,7 +18,8 @@ struct reconcile_stats;
 
 /*
  * The script's layout, the one place C names it; reap.lua's header
- * documents the same slots 1-based (KEYS[k + 1], ARGV[a + 1]).
+ * documents the same slots 1-based (KEYS[k + 1], ARGV[a + 1]), and
+ * tests/unit/test_reapcall.c checks that the two agree.
  */
 enum reap_key {
 	REAP_KEY_ONLINE,	/* the online set */
