@@ -1,19 +1,26 @@
 /*
- * reconcile: one pass over the online set (DESIGN §2) and the stale-ratio
- * guard that runs before anything is removed.
+ * reconcile: one pass over the online set (DESIGN §2), pipelined, and the
+ * reap of users named by key-expiry events. The pass's steps live in
+ * guard.c (before and during it), screen.c (EXISTS / PTTL) and reapcall.c
+ * (the fenced script); they share struct reconcile, its scratch buffers
+ * and its error report (recerr.h).
  */
 #ifndef PR_RECONCILE_H
 #define PR_RECONCILE_H
 
 #include <stdio.h>
 
+#include "batchbuf.h"
 #include "config.h"
+#include "guard.h"
 #include "gwin.h"
 #include "idset.h"
 #include "keys.h"
 #include "leader.h"
 #include "rconn.h"
+#include "reapcall.h"
 #include "rerr.h"
+#include "script.h"
 
 enum reconcile_result {
 	RECONCILE_OK,
@@ -38,55 +45,11 @@ struct reconcile_stats {
 	double seconds;
 };
 
-struct guard_probe {
-	long long online;	/* SCARD */
-	int sampled;
-	int stale;
-	int ghosts;		/* sampled socket sets without a TTL */
-	int applies;		/* online >= guard_min_users and ratio < 1 */
-	int tripped;
-};
-
-/* Argument vectors reused from batch to batch, so memory stays flat. */
-struct batchbuf {
-	const char **argv;
-	size_t *argvlen;
-	size_t nargs;		/* capacity of argv / argvlen */
-	char *arena;		/* socket key bytes */
-	size_t arenasz;
-	char numkeys[16];
-	char maxlen[16];
-	char repair[24];
-};
-
 #define TICK_STOP 1
 #define TICK_LOST 2
 
-#define RECONCILE_SLOTS 8
-#define RUNWIN_BATCHES 128
-
-/*
- * The running stale fraction of a pass: screened batches, newest last, so
- * the pass judges its most recent guard_min_users users (at least one
- * batch), not all it has seen: a fleet outage in the middle of a pass over
- * 10M users would hardly move the whole-pass fraction.
- */
-struct runwin {
-	unsigned checked[RUNWIN_BATCHES];
-	unsigned stale[RUNWIN_BATCHES];
-	int head, n;
-};
-
-/* One SSCAN batch and the members the screening pass found worth a script. */
-struct batch {
-	redisReply *reply;	/* the SSCAN reply that owns the member strings */
-	size_t group;		/* members per EXISTS group; 0 = PTTL for each */
-	size_t *chk;		/* indexes of the members to PTTL one by one */
-	size_t nchk, chkcap;
-	size_t *cand;		/* indexes of candidates in the member array */
-	size_t ncand, candcap;
-	int noscript;		/* times its script came back NOSCRIPT */
-};
+/* Batches with replies in flight, private to reconcile.c. */
+struct batch;
 
 struct reconcile {
 	const struct cfg *cfg;
@@ -116,15 +79,13 @@ struct reconcile {
 	int guard_applies;	/* this pass: online >= guard_min_users, ratio < 1 */
 	struct runwin run;	/* this pass's running stale fraction */
 	struct gwin win;	/* the guard's memory across passes and events */
-	struct batchbuf reap;	/* reap script arguments of the previous batch */
-	struct batch slots[RECONCILE_SLOTS];	/* batches with replies in flight */
+	struct reapcall_args reap;	/* reap script arguments of the previous batch */
+	struct batch *slots;	/* batches with replies in flight; NULL until a pass */
 	unsigned long long deferred;	/* batches left for the next pass (NOSCRIPT) */
 	unsigned long long reloads;	/* SCRIPT LOADs queued after NOSCRIPT this pass */
 	char *esc;		/* escaped ID for printing */
 	size_t escsz;
-	const char **ids;	/* the users of the script being built */
-	size_t *lens;
-	size_t idscap;
+	struct batchbuf_ids ids;	/* the users of the command being built */
 	struct idset printed;	/* dry-run: IDs printed this cycle */
 	struct idset ghosts;	/* ghosts counted this cycle */
 	char err[512];		/* names the command and key that failed */

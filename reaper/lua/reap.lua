@@ -12,6 +12,9 @@
 -- ARGV[5]    TTL in ms to give socket sets that have none ("0" = only report)
 -- ARGV[6..]  user IDs (arbitrary bytes)
 --
+-- C names these slots once, in reaper/reapcall.h (enum reap_key and
+-- reap_arg, 0-based); tests/unit/test_reapcall.c checks they agree.
+--
 -- Returns { status, stale, nremoved, removed_id..., ghost_id... }:
 -- status 0 = not leader (nothing was touched), 1 = done; stale = users
 -- whose socket set was missing; the IDs this call actually removed (SREM

@@ -1,0 +1,303 @@
+#include "guard.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "recerr.h"
+#include "reconcile.h"
+#include "screen.h"
+#include "timeutil.h"
+
+#define GUARD_ROUNDS 10
+#define GUARD_COUNT_N 100
+#define GUARD_COUNT "100"	/* 10 x 100 = 1000 sampled members */
+#define GUARD_SMALL "1000"
+
+/* Read the n PTTL replies for the guard's sample members[0..n). */
+static int
+probe_read(struct reconcile *r, struct rconn *c, redisReply *const *members, size_t n,
+    struct guard_probe *g, struct reconcile_stats *st)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		redisReply *t;
+
+		if (rconn_get_reply(c, &t) < 0)
+			return recerr_conn(r, c);
+		if (t->type == REDIS_REPLY_INTEGER) {
+			g->sampled++;
+			g->stale += t->integer == SCREEN_PTTL_MISSING;
+			if (t->integer == SCREEN_PTTL_PERSISTENT) {
+				g->ghosts++;
+				screen_note_ghost(r, members[i], st);
+			}
+		} else if (rc == 0) {
+			rc = recerr_socket(r, t, "PTTL");
+		}
+		freeReplyObject(t);
+	}
+	return rc;
+}
+
+/* The probe script's reply: { missing, ghost_index... }, indexes 1..n. */
+static int
+probe_reply_ok(const redisReply *rep, size_t n)
+{
+	for (size_t i = 1; i < rep->elements; i++)
+		if (rep->element[i]->type != REDIS_REPLY_INTEGER ||
+		    rep->element[i]->integer < 1 || (size_t)rep->element[i]->integer > n)
+			return 0;
+	return 1;
+}
+
+/*
+ * Check a sample's socket sets with the probe script, one call for the
+ * lot. Read-only, but a script, which a read-only ACL user may not run: dry
+ * runs send one PTTL per member.
+ */
+static int
+probe_script(struct reconcile *r, struct rconn *c, redisReply *const *members, size_t n,
+    struct guard_probe *g, struct reconcile_stats *st)
+{
+	struct batchbuf *b = &r->scan;
+	char numkeys[16];
+	redisReply *rep;
+	int rc = 0;
+
+	if (batchbuf_gather(&r->ids, members, NULL, n) < 0)
+		return recerr_oom(r, NULL);
+	if (batchbuf_keys(b, &r->keys, r->ids.ids, r->ids.lens, n, 3, n + 3) < 0)
+		return recerr_oom(r, "building a batch");
+	snprintf(numkeys, sizeof(numkeys), "%zu", n);
+	batchbuf_set(b, 2, numkeys, strlen(numkeys));
+	rep = script_call(c, &r->probe_script, (int)n + 3, b->argv, b->argvlen, r->err,
+	    sizeof(r->err));
+	if (rep == NULL)
+		return recerr_script(r, c, &r->probe_script);
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+	    rep->element[0]->type != REDIS_REPLY_INTEGER) {
+		rc = recerr_socket(r, rep, "EVALSHA probe script");
+	} else if (!probe_reply_ok(rep, n)) {
+		snprintf(r->err, sizeof(r->err), "probe script: malformed reply");
+		rc = RECONCILE_DATA;
+	} else {
+		g->sampled += (int)n;
+		g->stale += (int)rep->element[0]->integer;
+		for (size_t i = 1; i < rep->elements; i++) {
+			g->ghosts++;
+			screen_note_ghost(r, members[rep->element[i]->integer - 1], st);
+		}
+	}
+	freeReplyObject(rep);
+	return rc;
+}
+
+/* One SRANDMEMBER reply of the sample: check its members' socket sets. */
+static int
+sample_round(struct reconcile *r, struct rconn *c, const redisReply *rep,
+    struct guard_probe *g, struct reconcile_stats *st)
+{
+	int rc;
+
+	if (rep->type != REDIS_REPLY_ARRAY)
+		return recerr_online(r, rep, "SRANDMEMBER");
+	if ((rc = recerr_members(r, rep, "SRANDMEMBER")) != 0)
+		return rc;
+	if (!r->dry_run && rep->elements > 0)
+		return probe_script(r, c, rep->element, rep->elements, g, st);
+	if ((rc = screen_pttl_append(r, c, rep->element, NULL, rep->elements)) != 0)
+		return rc;
+	return probe_read(r, c, rep->element, rep->elements, g, st);
+}
+
+/*
+ * Sample GUARD_ROUNDS x GUARD_COUNT random members and count those whose
+ * socket set is gone, and the ghosts among them. Several small SRANDMEMBER
+ * calls rather than one of 1000: on a large set each call costs Redis about
+ * 2 us per member, and no single call may block it for long. A member drawn
+ * twice counts twice, which does not bias the fraction.
+ */
+static int
+guard_sample(struct reconcile *r, struct rconn *c, struct guard_probe *g,
+    struct reconcile_stats *st)
+{
+	redisReply *rep[GUARD_ROUNDS] = { NULL };
+	/* A set of up to 1000 is cheap to return whole, and then seen exactly. */
+	int small = g->online <= GUARD_ROUNDS * GUARD_COUNT_N;
+	int rounds = small ? 1 : GUARD_ROUNDS;
+	int rc = 0;
+
+	for (int i = 0; i < rounds; i++)
+		if (rconn_appendl(c, "SRANDMEMBER", r->cfg->online_set,
+		    small ? GUARD_SMALL : GUARD_COUNT, NULL) < 0)
+			return recerr_conn(r, c);
+	for (int i = 0; i < rounds; i++)
+		if (rconn_get_reply(c, &rep[i]) < 0) {
+			rc = recerr_conn(r, c);
+			goto out;
+		}
+	for (int i = 0; i < rounds && rc == 0; i++)
+		rc = sample_round(r, c, rep[i], g, st);
+out:
+	for (int i = 0; i < GUARD_ROUNDS; i++)
+		if (rep[i])
+			freeReplyObject(rep[i]);
+	return rc;
+}
+
+/*
+ * Would removing `pending` more users now take the guard's stale fraction
+ * (gwin.h: the last sample plus the window's removals) over
+ * max_stale_ratio? Never while the online set, counted before the
+ * window's removals, is below guard_min_users. The fraction goes to *frac.
+ */
+static int
+guard_trips(const struct reconcile *r, unsigned long long pending, double *frac)
+{
+	int64_t now = mono_ms();
+	double f;
+
+	if (r->cfg->max_stale_ratio >= 1.0 ||
+	    gwin_population(&r->win, now) < (long long)r->cfg->guard_min_users ||
+	    gwin_population(&r->win, now) <= 0)
+		return 0;
+	f = gwin_fraction(&r->win, pending, now);
+	if (frac)
+		*frac = f;
+	return f > r->cfg->max_stale_ratio;
+}
+
+int
+guard_probe(struct reconcile *r, struct rconn *c, struct guard_probe *g,
+    struct reconcile_stats *st)
+{
+	const struct cfg *cfg = r->cfg;
+	redisReply *rep;
+	int rc;
+
+	memset(g, 0, sizeof(*g));
+	if ((rep = rconn_calll(c, "SCARD", cfg->online_set, NULL)) == NULL)
+		return recerr_conn(r, c);
+	if (rep->type != REDIS_REPLY_INTEGER) {
+		rc = recerr_online(r, rep, "SCARD");
+		freeReplyObject(rep);
+		return rc;
+	}
+	g->online = rep->integer;
+	freeReplyObject(rep);
+	g->applies = cfg->max_stale_ratio < 1.0 && g->online >= cfg->guard_min_users &&
+	    g->online > 0;
+	if (g->online == 0)
+		return 0;
+
+	rc = guard_sample(r, c, g, st);
+	if (rc == 0)
+		gwin_sample(&r->win, g->online, g->sampled, g->stale);
+	g->tripped = rc == 0 && g->sampled > 0 && guard_trips(r, 0, NULL);
+	return rc;
+}
+
+/* Why the guard refused: what it judged, and the likely causes. */
+static int
+refuse(struct reconcile *r, const char *what, double frac)
+{
+	int64_t now = mono_ms();
+	unsigned long long recent = gwin_recent(&r->win, now);
+	char window[160] = "";
+
+	if (recent > 0)
+		snprintf(window, sizeof(window), ", %llu users removed in the last %lld s",
+		    recent, (long long)(r->win.span_ms / 1000));
+	snprintf(r->err, sizeof(r->err),
+	    "stale-ratio guard: %s: %.0f%% of the online set stale (sample %.0f%% of %lld "
+	    "users%s), above reaper.max_stale_ratio %.2f; removing nothing. Likely causes: "
+	    "wrong keys.socket_prefix/socket_suffix (%s<id>%s), or the realtime servers are "
+	    "not refreshing their socket sets", what, 100.0 * frac,
+	    100.0 * r->win.stale_frac, r->win.online, window, r->cfg->max_stale_ratio,
+	    r->cfg->socket_prefix, r->cfg->socket_suffix);
+	return RECONCILE_GUARD;
+}
+
+int
+guard_before_pass(struct reconcile *r, struct rconn *c, struct reconcile_stats *st)
+{
+	struct guard_probe g;
+	double frac = 0;
+	int rc;
+
+	if ((rc = guard_probe(r, c, &g, st)) != 0)
+		return rc;
+	st->online = g.online;
+	r->stale_prior = g.sampled > 0 ? (double)g.stale / (double)g.sampled : 0.0;
+	r->guard_applies = g.applies;
+	if (!g.tripped)
+		return 0;
+	guard_trips(r, 0, &frac);
+	return refuse(r, "the pass's sample", frac);
+}
+
+int
+guard_events(struct reconcile *r, struct rconn *c, size_t n)
+{
+	struct guard_probe g;
+	double frac = 0;
+	int rc;
+
+	if (r->cfg->max_stale_ratio >= 1.0)
+		return 0;	/* the guard is off: no sample to take */
+	if (gwin_needs_sample(&r->win) && (rc = guard_probe(r, c, &g, NULL)) != 0)
+		return rc;
+	if (!guard_trips(r, n, &frac))
+		return 0;
+	return refuse(r, "key-expiry events", frac);
+}
+
+static void
+runwin_push(struct runwin *w, size_t checked, unsigned long long stale)
+{
+	int i = (w->head + w->n) % RUNWIN_BATCHES;
+
+	if (w->n == RUNWIN_BATCHES)
+		w->head = (w->head + 1) % RUNWIN_BATCHES;
+	else
+		w->n++;
+	w->checked[i] = (unsigned)checked;
+	w->stale[i] = (unsigned)stale;
+}
+
+/*
+ * The running guard (DESIGN §7a): once the pass has checked
+ * guard_min_users, the stale fraction of its newest batches, back to at
+ * least guard_min_users users, may not exceed max_stale_ratio. Realtime
+ * servers that stop refreshing in the middle of a long pass stop it here,
+ * before the batch that shows it is reaped.
+ */
+int
+guard_batch_checked(struct reconcile *r, struct reconcile_stats *st, size_t n,
+    unsigned long long stale)
+{
+	unsigned long long want = (unsigned long long)r->cfg->guard_min_users;
+	const struct runwin *w = &r->run;
+	unsigned long long checked = 0, bad = 0;
+
+	st->checked += n;
+	runwin_push(&r->run, n, stale);
+	if (!r->guard_applies || st->checked < want)
+		return 0;
+	for (int k = w->n - 1; k >= 0 && (checked == 0 || checked < want); k--) {
+		int i = (w->head + k) % RUNWIN_BATCHES;
+
+		checked += w->checked[i];
+		bad += w->stale[i];
+	}
+	if (checked == 0 || (double)bad / (double)checked <= r->cfg->max_stale_ratio)
+		return 0;
+	snprintf(r->err, sizeof(r->err),
+	    "stale-ratio guard: %llu of the last %llu users this pass checked (%.0f%%) have "
+	    "no socket set, above reaper.max_stale_ratio %.2f; stopping the pass after %llu "
+	    "users. Likely cause: the realtime servers stopped refreshing their socket sets",
+	    bad, checked, 100.0 * (double)bad / (double)checked, r->cfg->max_stale_ratio,
+	    st->checked);
+	return RECONCILE_GUARD;
+}

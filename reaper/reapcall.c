@@ -1,0 +1,175 @@
+#include "reapcall.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "escape.h"
+#include "log.h"
+#include "recerr.h"
+#include "reconcile.h"
+
+enum reapcall_verdict
+reapcall_parse(const redisReply *rep, redisReply *const **removed, size_t *nremoved)
+{
+	long long n;
+
+	*removed = NULL;
+	*nremoved = 0;
+	if (rep->type == REDIS_REPLY_ERROR)
+		return REAPCALL_REFUSED;
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements <= REAP_REPLY_STALE ||
+	    rep->element[REAP_REPLY_STATUS]->type != REDIS_REPLY_INTEGER)
+		return REAPCALL_MALFORMED;
+	if (rep->element[REAP_REPLY_STATUS]->integer == 0)
+		return REAPCALL_NOT_LEADER;
+	if (rep->elements <= REAP_REPLY_NREMOVED ||
+	    rep->element[REAP_REPLY_NREMOVED]->type != REDIS_REPLY_INTEGER)
+		return REAPCALL_MALFORMED;
+	n = rep->element[REAP_REPLY_NREMOVED]->integer;
+	if (n < 0 || (size_t)n > rep->elements - REAP_REPLY_REMOVED)
+		return REAPCALL_MALFORMED;
+	*removed = rep->element + REAP_REPLY_REMOVED;
+	for (; *nremoved < (size_t)n; ++*nremoved)
+		if ((*removed)[*nremoved]->type != REDIS_REPLY_STRING)
+			return REAPCALL_MALFORMED;
+	return REAPCALL_DONE;
+}
+
+int
+reapcall_append(struct reconcile *r, struct rconn *c, const char *const *ids,
+    const size_t *lens, size_t n, size_t *argc)
+{
+	const struct cfg *cfg = r->cfg;
+	struct reapcall_args *a = &r->reap;
+	size_t key = REAP_ARGV_KEYS, arg = REAP_ARGV_KEYS + REAP_KEY_SOCKETS + n;
+
+	*argc = arg + REAP_ARG_IDS + n;
+	if (batchbuf_keys(&a->b, &r->keys, ids, lens, n, key + REAP_KEY_SOCKETS, *argc) < 0)
+		return recerr_oom(r, "building a batch");
+	snprintf(a->numkeys, sizeof(a->numkeys), "%zu", REAP_KEY_SOCKETS + n);
+	snprintf(a->maxlen, sizeof(a->maxlen), "%d", cfg->events_stream_maxlen);
+	snprintf(a->repair, sizeof(a->repair), "%lld",
+	    (long long)(cfg->repair_missing_ttl * 1000.0));
+	batchbuf_set(&a->b, REAP_ARGV_KEYS - 1, a->numkeys, strlen(a->numkeys));
+	batchbuf_set(&a->b, key + REAP_KEY_ONLINE, cfg->online_set, strlen(cfg->online_set));
+	batchbuf_set(&a->b, key + REAP_KEY_LOCK, r->leader->key, strlen(r->leader->key));
+	batchbuf_set(&a->b, key + REAP_KEY_STREAM, cfg->events_stream,
+	    strlen(cfg->events_stream));
+	batchbuf_set(&a->b, arg + REAP_ARG_TOKEN, r->leader->token, strlen(r->leader->token));
+	batchbuf_set(&a->b, arg + REAP_ARG_MODE, cfg->events_mode, strlen(cfg->events_mode));
+	batchbuf_set(&a->b, arg + REAP_ARG_CHANNEL, cfg->events_channel,
+	    strlen(cfg->events_channel));
+	batchbuf_set(&a->b, arg + REAP_ARG_MAXLEN, a->maxlen, strlen(a->maxlen));
+	batchbuf_set(&a->b, arg + REAP_ARG_REPAIR, a->repair, strlen(a->repair));
+	for (size_t i = 0; i < n; i++)
+		batchbuf_set(&a->b, arg + REAP_ARG_IDS + i, ids[i], lens[i]);
+	if (script_append(c, &r->reap_script, (int)*argc, a->b.argv, a->b.argvlen, r->err,
+	    sizeof(r->err)) < 0)
+		return recerr_script(r, c, &r->reap_script);
+	return 0;
+}
+
+/* The script refused: named with every kind of key it declares. */
+static int
+refused(struct reconcile *r, const redisReply *rep)
+{
+	const struct cfg *cfg = r->cfg;
+	char what[600];
+
+	snprintf(what, sizeof(what), "EVALSHA reap script on %s, %s, %s and %s*%s",
+	    cfg->online_set, r->leader->key, cfg->events_stream, cfg->socket_prefix,
+	    cfg->socket_suffix);
+	return recerr_reply(r, rep, what);
+}
+
+int
+reapcall_result(struct reconcile *r, const redisReply *rep, struct reconcile_stats *st)
+{
+	redisReply *const *removed;
+	size_t n;
+	enum reapcall_verdict v = reapcall_parse(rep, &removed, &n);
+
+	for (size_t i = 0; i < n; i++) {
+		st->removed++;
+		if (log_get_level() >= LOG_LVL_DEBUG)
+			log_debug("removed stale user %s",
+			    recerr_escaped(r, removed[i]->str, removed[i]->len));
+	}
+	switch (v) {
+	case REAPCALL_DONE:
+		return 0;
+	case REAPCALL_NOT_LEADER:
+		snprintf(r->err, sizeof(r->err),
+		    "lost leadership: lock %s is no longer ours; stopping the pass",
+		    r->leader->key);
+		return RECONCILE_NOT_LEADER;
+	case REAPCALL_REFUSED:
+		return refused(r, rep);
+	case REAPCALL_MALFORMED:
+		break;
+	}
+	snprintf(r->err, sizeof(r->err), "reap script: malformed reply");
+	return RECONCILE_DATA;
+}
+
+int
+reapcall_read(struct reconcile *r, struct rconn *c, size_t argc, struct reconcile_stats *st)
+{
+	redisReply *rep;
+	int rc;
+
+	if (rconn_get_reply(c, &rep) < 0)
+		return recerr_conn(r, c);
+	if (script_is_noscript(rep)) {
+		freeReplyObject(rep);
+		r->reap_script.sha[0] = '\0';
+		rep = script_call(c, &r->reap_script, (int)argc, r->reap.b.argv,
+		    r->reap.b.argvlen, r->err, sizeof(r->err));
+		if (rep == NULL)
+			return recerr_script(r, c, &r->reap_script);
+	}
+	rc = reapcall_result(r, rep, st);
+	freeReplyObject(rep);
+	return rc;
+}
+
+/* TYPE key must be want or none; RECONCILE_DATA with a message otherwise. */
+static int
+check_type(struct reconcile *r, struct rconn *c, const char *what, const char *key,
+    const char *want)
+{
+	redisReply *rep = rconn_calll(c, "TYPE", key, NULL);
+	int rc = 0;
+
+	if (rep == NULL)
+		return recerr_conn(r, c);
+	if (rep->type != REDIS_REPLY_STATUS) {
+		char cmd[300];
+
+		snprintf(cmd, sizeof(cmd), "TYPE %s", key);
+		rc = recerr_reply(r, rep, cmd);
+	} else if (strcmp(rep->str, want) != 0 && strcmp(rep->str, "none") != 0) {
+		char type[4 * 40 + 1];
+
+		escape_id(type, sizeof(type), rep->str, rep->len < 40 ? rep->len : 40);
+		r->err_class = RERR_OTHER;
+		snprintf(r->err, sizeof(r->err), "WRONGTYPE %s %s holds a %s, not a %s: the reap "
+		    "script will refuse to remove anyone until it is fixed", what, key, type,
+		    want);
+		rc = RECONCILE_DATA;
+	}
+	freeReplyObject(rep);
+	return rc;
+}
+
+int
+reapcall_check_keys(struct reconcile *r, struct rconn *c)
+{
+	int rc;
+
+	r->err_class = RERR_NONE;
+	rc = check_type(r, c, "online set", r->cfg->online_set, "set");
+	if (rc == 0 && strcmp(r->cfg->events_mode, "stream") == 0)
+		rc = check_type(r, c, "events stream", r->cfg->events_stream, "stream");
+	return rc;
+}
