@@ -16,7 +16,6 @@
 
 #include "build-config.h"
 #include "cli.h"
-#include "config.h"
 #include "errlog.h"
 #include "escape.h"
 #include "leader.h"
@@ -26,6 +25,7 @@
 #include "rconn.h"
 #include "reconcile.h"
 #include "rerr.h"
+#include "settings.h"
 #include "timeutil.h"
 #include "watch.h"
 

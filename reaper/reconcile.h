@@ -7,7 +7,7 @@
 
 #include <stdio.h>
 
-#include "config.h"
+#include "settings.h"
 #include "gwin.h"
 #include "idset.h"
 #include "keys.h"

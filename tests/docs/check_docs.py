@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Every option and setting is documented everywhere at once.
 
-Reads the settings table (common/config.c) and the long options
+Reads the settings table (reaper/settings.c) and the long options
 (reaper/cli.c) from the source, then checks each one appears in --help,
 the man pages, the example config and the README. Exits 1 naming what is
 missing, so a new setting cannot land undocumented.
@@ -14,9 +14,9 @@ from pathlib import Path
 root = Path(sys.argv[1])
 binary = sys.argv[2]
 
-config_c = (root / "common/config.c").read_text()
+settings_c = (root / "reaper/settings.c").read_text()
 cli_c = (root / "reaper/cli.c").read_text()
-settings = re.findall(r'^\s*[SINB]\("(\w+)", "(\w+)"', config_c, re.M)
+settings = re.findall(r'^\s*[SINB]\("(\w+)", "(\w+)"', settings_c, re.M)
 options = re.findall(r'^\s*\{ "([\w-]+)",', cli_c, re.M)
 assert len(settings) >= 20, f"settings table not found ({len(settings)})"
 assert len(options) >= 10, f"option table not found ({len(options)})"

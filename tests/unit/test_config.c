@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "settings.h"
 
 /*
  * Each test gets fresh defaults in cfg, an empty err and its own temporary

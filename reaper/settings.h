@@ -1,16 +1,17 @@
 /*
- * config: the presence-reaper configuration file (libconfig) validated into
- * one plain struct. A declarative table (config.c) lists every setting with
- * its type, default and range; the loader reports every error it finds as
- * "FILE:LINE: group.name: message" lines, then fails.
+ * settings: the presence-reaper configuration file validated into one plain
+ * struct. A declarative table (settings.c) lists every setting with its
+ * type, default, range and how a change applies on SIGHUP (live, by
+ * reconnecting, or only after a restart); common/conftab reads the file
+ * through it and reports every error as "FILE:LINE: group.name: message".
  *
  * Order of application (highest last): cfg_defaults, cfg_load (file),
  * environment and command line (the caller sets fields directly or through
  * cfg_set_string), then cfg_finalize, which parses the URL, reads the
  * password file and checks settings that depend on each other.
  */
-#ifndef PR_CONFIG_H
-#define PR_CONFIG_H
+#ifndef PR_SETTINGS_H
+#define PR_SETTINGS_H
 
 #include <stddef.h>
 
