@@ -399,3 +399,59 @@ cfg_help(void (*out)(void *ctx, const char *line), void *ctx)
 {
 	conftab_help(&table, out, ctx);
 }
+
+/* Append ", group.name" (or the first name) to list. */
+static void
+add_name(char *list, size_t sz, const char *name)
+{
+	size_t n = strlen(list);
+
+	snprintf(list + n, sz - n, "%s%s", n ? ", " : "", name);
+}
+
+static char *
+class_list(struct cfg_changes *ch, enum conftab_reload how)
+{
+	return how == CONFTAB_LIVE ? ch->live :
+	    how == CONFTAB_RECONNECT ? ch->reconnect : ch->restart;
+}
+
+/*
+ * The password read from redis.password_file is part of the setting: a
+ * rotated Secret under the same path changes the credentials.
+ */
+static int
+password_file_rotated(const struct cfg *old, const struct cfg *next)
+{
+	return old->redis_password_file[0] &&
+	    strcmp(old->redis_password_file, next->redis_password_file) == 0 &&
+	    strcmp(old->url.password, next->url.password) != 0;
+}
+
+int
+cfg_changes(const struct cfg *old, const struct cfg *next, struct cfg_changes *ch)
+{
+	char name[64];
+
+	memset(ch, 0, sizeof(*ch));
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const struct conftab_row *r = &settings[i];
+
+		if (conftab_same(r, old, next))
+			continue;
+		snprintf(name, sizeof(name), "%s.%s", r->group, r->name);
+		add_name(class_list(ch, r->reload), sizeof(ch->live), name);
+	}
+	if (password_file_rotated(old, next))
+		add_name(ch->reconnect, sizeof(ch->reconnect),
+		    "redis.password_file (contents)");
+	return ch->reconnect[0] != '\0';
+}
+
+void
+cfg_keep_restart_settings(struct cfg *next, const struct cfg *old)
+{
+	for (size_t i = 0; i < NSETTINGS; i++)
+		if (settings[i].reload == CONFTAB_RESTART)
+			conftab_copy(&settings[i], next, old);
+}

@@ -116,4 +116,22 @@ void cfg_dump(const struct cfg *c, void (*out)(void *ctx, const char *line), voi
  */
 void cfg_help(void (*out)(void *ctx, const char *line), void *ctx);
 
+/* Changed settings by how they apply, each "group.name, group.name". */
+struct cfg_changes {
+	char live[1024];
+	char reconnect[1024];
+	char restart[1024];
+};
+
+/*
+ * Compare two finalized configurations setting by setting and sort the
+ * names that differ into ch. A changed password file (same path, other
+ * password) counts as a reconnect. Returns 1 when a change needs a
+ * reconnect, else 0.
+ */
+int cfg_changes(const struct cfg *old, const struct cfg *next, struct cfg_changes *ch);
+
+/* Give next the old values of the settings that apply only after a restart. */
+void cfg_keep_restart_settings(struct cfg *next, const struct cfg *old);
+
 #endif
