@@ -400,7 +400,7 @@ cfg_help(void (*out)(void *ctx, const char *line), void *ctx)
 	conftab_help(&table, out, ctx);
 }
 
-/* Append ", group.name" (or the first name) to list. */
+/* Add name to a list of names separated by ", ". */
 static void
 add_name(char *list, size_t sz, const char *name)
 {
