@@ -16,7 +16,6 @@
 
 #include "build-config.h"
 #include "cli.h"
-#include "config.h"
 #include "errlog.h"
 #include "escape.h"
 #include "leader.h"
@@ -26,6 +25,7 @@
 #include "rconn.h"
 #include "reconcile.h"
 #include "rerr.h"
+#include "settings.h"
 #include "timeutil.h"
 #include "watch.h"
 
@@ -674,11 +674,55 @@ move_listener(const char *from, const char *to, char *err, size_t errlen)
 	return 0;
 }
 
+/* Make next the running configuration; what depends on it is rebuilt. */
+static void
+adopt_config(struct daemon *d, struct cfg *next)
+{
+	char token[LEADER_TOKEN_MAX];
+	struct gwin window;
+
+	watch_free(&d->watch);
+	watch_init(&d->watch, (size_t)next->batch_size);
+	window = d->rec.win;
+	reconcile_free(&d->rec);
+	cfg_free(&d->cfg);
+	d->cfg = *next;
+	/* The token keeps its identity: it names this process until it exits. */
+	snprintf(token, sizeof(token), "%s", d->leader.token);
+	leader_init(&d->leader, d->cfg.leader_key, d->cfg.lease, "", 0);
+	snprintf(d->leader.token, sizeof(d->leader.token), "%s", token);
+	reconcile_init(&d->rec, &d->cfg, d->cli.dry_run ? NULL : &d->leader,
+	    d->cli.dry_run, stdout);
+	d->rec.win = window;	/* the guard remembers recent removals across a reload */
+	d->rec.tick = tick;
+	d->rec.tick_due = tick_due;
+	d->rec.sleep_until = pace_sleep;
+	d->rec.tick_arg = d;
+	apply_logging(&d->cli, &d->cfg);
+	metrics_set_health_window(health_window_ms(&d->cfg));
+	d->next_cycle = mono_ms();
+}
+
+/* One line for what was applied, a warning for what waits for a restart. */
+static void
+log_reload(const struct cfg_changes *ch)
+{
+	if (!ch->live[0] && !ch->reconnect[0] && !ch->restart[0]) {
+		log_info("configuration reloaded: no setting changed");
+		return;
+	}
+	log_info("configuration reloaded: applied live: %s; reconnecting for: %s",
+	    ch->live[0] ? ch->live : "none", ch->reconnect[0] ? ch->reconnect : "none");
+	if (ch->restart[0])
+		log_warnx("configuration reloaded: %s changed but applies only after a "
+		    "restart; the running value stays in force", ch->restart);
+}
+
 static void
 reload(struct daemon *d)
 {
 	char err[CFG_ERR_MAX];
-	struct gwin window;
+	struct cfg_changes ch;
 	struct cfg next;
 	int reconnect;
 
@@ -693,42 +737,16 @@ reload(struct daemon *d)
 		notify_ready();
 		return;
 	}
-	reconnect = memcmp(&next.url, &d->cfg.url, sizeof(next.url)) != 0 ||
-	    strcmp(next.leader_key, d->cfg.leader_key) != 0 ||
-	    next.connect_timeout != d->cfg.connect_timeout ||
-	    next.command_timeout != d->cfg.command_timeout ||
-	    next.lease != d->cfg.lease;
+	reconnect = cfg_changes(&d->cfg, &next, &ch);
+	cfg_keep_restart_settings(&next, &d->cfg);
 	if (reconnect) {
 		release_lock(d);
 		if (d->conn)
 			rconn_close(d->conn);
 		d->conn = NULL;
 	}
-	watch_free(&d->watch);
-	watch_init(&d->watch, (size_t)next.batch_size);
-	window = d->rec.win;
-	reconcile_free(&d->rec);
-	cfg_free(&d->cfg);
-	d->cfg = next;
-	/* The token keeps its identity: it names this process until it exits. */
-	{
-		char token[LEADER_TOKEN_MAX];
-
-		snprintf(token, sizeof(token), "%s", d->leader.token);
-		leader_init(&d->leader, d->cfg.leader_key, d->cfg.lease, "", 0);
-		snprintf(d->leader.token, sizeof(d->leader.token), "%s", token);
-	}
-	reconcile_init(&d->rec, &d->cfg, d->cli.dry_run ? NULL : &d->leader,
-	    d->cli.dry_run, stdout);
-	d->rec.win = window;	/* the guard remembers recent removals across a reload */
-	d->rec.tick = tick;
-	d->rec.tick_due = tick_due;
-	d->rec.sleep_until = pace_sleep;
-	d->rec.tick_arg = d;
-	apply_logging(&d->cli, &d->cfg);
-	metrics_set_health_window(health_window_ms(&d->cfg));
-	d->next_cycle = mono_ms();
-	log_info("configuration reloaded%s", reconnect ? " (reconnecting)" : "");
+	adopt_config(d, &next);
+	log_reload(&ch);
 	notify_ready();
 }
 

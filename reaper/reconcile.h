@@ -11,8 +11,8 @@
 #include <stdio.h>
 
 #include "batchbuf.h"
-#include "config.h"
 #include "guard.h"
+#include "settings.h"
 #include "gwin.h"
 #include "idset.h"
 #include "keys.h"

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "settings.h"
 #include "idset.h"
 #include "keys.h"
 #include "rconn.h"

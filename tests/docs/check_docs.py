@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Every option and setting is documented everywhere at once.
 
-Reads the settings table (common/config.c) and the long options
+Reads the settings table (reaper/settings.c) and the long options
 (reaper/cli.c) from the source, then checks each one appears in --help,
-the man pages, the example config and the README. Exits 1 naming what is
+the man pages, the example config and the README, and that each
+setting's reload behaviour (the table's last column) is the one
+presence-reaper.conf(5) gives in RELOADING. Exits 1 naming what is
 missing, so a new setting cannot land undocumented.
 """
 import re
@@ -14,9 +16,11 @@ from pathlib import Path
 root = Path(sys.argv[1])
 binary = sys.argv[2]
 
-config_c = (root / "common/config.c").read_text()
+settings_c = (root / "reaper/settings.c").read_text()
 cli_c = (root / "reaper/cli.c").read_text()
-settings = re.findall(r'^\s*[SINB]\("(\w+)", "(\w+)"', config_c, re.M)
+rows = re.findall(r'^\s*[SINB]\("(\w+)", "(\w+)",.*\b(LIVE|RECONNECT|RESTART)\),$',
+                  settings_c, re.M)
+settings = [(group, name) for group, name, _ in rows]
 options = re.findall(r'^\s*\{ "([\w-]+)",', cli_c, re.M)
 assert len(settings) >= 20, f"settings table not found ({len(settings)})"
 assert len(options) >= 10, f"option table not found ({len(options)})"
@@ -56,6 +60,22 @@ for group, name in settings:
         missing.append(f"presence-reaper.conf.5: {full}")
     if not example_has(group, name):
         missing.append(f"packaging/presence-reaper.conf: {full}")
+
+# RELOADING lists the settings under one ".It" item per reload class.
+reloading = re.search(r"^\.Sh RELOADING$(.*?)^\.Sh ", man5, re.M | re.S)
+classes = {}
+if reloading:
+    for m in re.finditer(r"^\.It Sy (\w+)$(.*?)(?=^\.It |^\.El)", reloading.group(1),
+                         re.M | re.S):
+        classes[m.group(1).upper()] = set(re.findall(r"^\.Ic (\w+\.\w+)", m.group(2), re.M))
+for group, name, how in rows:
+    full = f"{group}.{name}"
+    if full not in classes.get(how, set()):
+        missing.append(f"presence-reaper.conf.5 RELOADING: {full} under {how.lower()}")
+    for other, names in classes.items():
+        if other != how and full in names:
+            missing.append(f"presence-reaper.conf.5 RELOADING: {full} also under "
+                           f"{other.lower()}")
 
 for env in ("PRESENCE_REAPER_REDIS_URL", "REDIS_URL", "PRESENCE_REAPER_REDIS_PASSWORD",
             "POD_NAME"):

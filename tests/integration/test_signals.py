@@ -139,3 +139,99 @@ def test_second_sigterm_exits_at_once(h):
     assert time.monotonic() - t0 < 1
     assert rc == 128 + signal.SIGTERM, f"exit status {rc}"
     t.join(10)
+
+
+# --- SIGHUP: each changed setting applies live, by reconnecting, or after a restart ---
+
+def reaper_clients(h, ident):
+    """(id, addr) of the daemon's connections, by the client name it sets."""
+    return [(c["id"], c["addr"]) for c in h.r.client_list()
+            if c.get("name") == f"presence-reaper@{ident}"]
+
+
+def test_sighup_new_redis_url_reconnects_and_reaps_on(h):
+    """From the Unix socket to the TCP port of the same server."""
+    conf = h.config(name="live.conf")
+    d = leader(h, conf)
+    d.wait_cycles(1, 10)
+    before = reaper_clients(h, "pod-a")
+    assert len(before) == 1 and not before[0][1].startswith("127.0.0.1:"), before
+
+    h.config(url=h.redis.tcp_url, name="live.conf")
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"configuration reloaded: applied live: none; "
+               r"reconnecting for: redis\.url\n", 5)
+    d.wait_log(r"connected to redis://127\.0\.0\.1:%d" % h.redis.port, 10)
+    wait_until(lambda: h.holder([d]) is d, 10, what="pod-a to lead again over TCP")
+    wait_until(lambda: [addr.startswith("127.0.0.1:")
+                        for _, addr in reaper_clients(h, "pod-a")] == [True], 10,
+               what="one connection, over TCP")
+
+    h.rt.connect_many([b"live", b"stale"])
+    h.rt.crash_many([b"stale"])
+    wait_until(lambda: h.members() == {b"live"}, 10, what="reaping after the reconnect")
+
+
+def test_sighup_new_lease_reconnects_and_the_lock_carries_it(h):
+    conf = h.config({"leader.lease": 2, "leader.renew": 0.5}, name="live.conf")
+    d = leader(h, conf)
+    d.wait_cycles(1, 10)
+    assert 0 < h.r.pttl(LOCK) <= 2000
+
+    h.config({"leader.lease": 30, "leader.renew": 0.5}, name="live.conf")
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"configuration reloaded: applied live: none; "
+               r"reconnecting for: leader\.lease\n", 5)
+    wait_until(lambda: h.holder([d]) is d and h.r.pttl(LOCK) > 2000, 10,
+               what="the lock taken again with the 30 s lease")
+    assert h.r.pttl(LOCK) <= 30000
+
+
+def test_sighup_interval_and_batch_size_apply_live_on_the_same_connection(h):
+    conf = h.config({"reaper.interval": 0.5, "reaper.batch_size": 500}, name="live.conf")
+    d = leader(h, conf)
+    d.wait_cycles(1, 10)
+    before = reaper_clients(h, "pod-a")
+    assert len(before) == 1, before
+    token = h.lock()
+
+    h.config({"reaper.interval": 0.3, "reaper.batch_size": 50}, name="live.conf")
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"configuration reloaded: applied live: reaper\.interval, "
+               r"reaper\.batch_size; reconnecting for: none\n", 5)
+    d.wait_cycles(2, 10)
+    assert reaper_clients(h, "pod-a") == before, "a live change must keep the connection"
+    assert h.lock() == token
+    assert d.count(r"connected to") == 1
+    assert "lock released" not in d.stderr()
+
+    h.rt.connect_many([b"live", b"stale"])
+    h.rt.crash_many([b"stale"])
+    wait_until(lambda: h.members() == {b"live"}, 10, what="reaping with the new interval")
+
+
+def test_sighup_unchanged_file_says_so(h):
+    conf = h.config(name="live.conf")
+    d = leader(h, conf)
+    d.wait_cycles(1, 10)
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"configuration reloaded: no setting changed\n", 5)
+    assert d.count(r"connected to") == 1
+
+
+def test_sighup_new_identity_is_warned_about_and_not_applied(h):
+    conf = h.config({"leader.identity": "id-a"}, name="live.conf")
+    d = h.start(["-c", conf], name="id-a")
+    wait_until(lambda: h.holder([d]) is d, 10, what="id-a to lead")
+    token = h.lock()
+    assert token.startswith(b"id-a:")
+
+    # With a lease change too, so the daemon reconnects and names itself again.
+    h.config({"leader.identity": "id-b", "leader.lease": 3}, name="live.conf")
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"configuration reloaded: leader\.identity changed but applies only "
+               r"after a restart", 5)
+    assert d.count(r"reconnecting for: leader\.lease\n") == 1
+    wait_until(lambda: h.holder([d]) is d, 10, what="id-a to lead again")
+    assert h.lock() == token, "the token keeps the identity the process started with"
+    assert len(reaper_clients(h, "id-a")) == 1 and reaper_clients(h, "id-b") == []

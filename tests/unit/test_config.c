@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "settings.h"
 
 /*
  * Each test gets fresh defaults in cfg, an empty err and its own temporary
@@ -950,6 +950,103 @@ START_TEST(password_readable_by_a_foreign_group_draws_a_warning)
 }
 END_TEST
 
+/*
+ * SIGHUP: the running configuration (cfg, from the test's file) against
+ * the one a new file would give.
+ */
+static struct cfg next;
+static struct cfg_changes ch;
+
+static void
+load_both(const char *old_text, const char *new_text)
+{
+	ck_assert_int_eq(load(old_text), 0);
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), 0);
+	cfg_defaults(&next);
+	ck_assert_int_eq(cfg_load(&next, write_file("new.conf", new_text, 0600), 0, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(cfg_finalize(&next, err, sizeof(err)), 0);
+}
+
+/* cfg_changes(cfg, next) returns rc and sorts the changed names so. */
+static void
+changes_are(int rc, const char *live, const char *reconnect, const char *restart)
+{
+	ck_assert_int_eq(cfg_changes(&cfg, &next, &ch), rc);
+	ck_assert_str_eq(ch.live, live);
+	ck_assert_str_eq(ch.reconnect, reconnect);
+	ck_assert_str_eq(ch.restart, restart);
+}
+
+START_TEST(reload_of_the_same_settings_changes_nothing)
+{
+	const char *text = "redis = { url = \"redis://cache:6379/1\"; };\n"
+	    "reaper = { interval = 5; };\n";
+
+	load_both(text, text);
+	changes_are(0, "", "", "");
+	cfg_free(&next);
+}
+END_TEST
+
+START_TEST(reload_interval_and_batch_size_apply_live)
+{
+	load_both("reaper = { interval = 5; batch_size = 10; };\n",
+	    "reaper = { interval = 0.5; batch_size = 20; };\n"
+	    "log = { level = \"debug\"; };\nmetrics = { listen = \"127.0.0.1:0\"; };\n");
+	changes_are(0, "reaper.interval, reaper.batch_size, metrics.listen, log.level", "",
+	    "");
+	cfg_free(&next);
+}
+END_TEST
+
+START_TEST(reload_redis_url_needs_a_reconnect)
+{
+	load_both("redis = { url = \"unix:///run/redis.sock\"; };\n",
+	    "redis = { url = \"redis://127.0.0.1:6380/0\"; command_timeout = 3; };\n"
+	    "reaper = { interval = 7; };\n");
+	changes_are(1, "reaper.interval", "redis.url, redis.command_timeout", "");
+	cfg_free(&next);
+}
+END_TEST
+
+START_TEST(reload_lease_and_leader_key_need_a_reconnect)
+{
+	load_both("leader = { lease = 15; renew = 5; };\n",
+	    "leader = { key = \"other:lock\"; lease = 30; renew = 10; };\n");
+	changes_are(1, "leader.renew", "leader.key, leader.lease", "");
+	cfg_free(&next);
+}
+END_TEST
+
+START_TEST(reload_identity_waits_for_a_restart)
+{
+	load_both("leader = { identity = \"pod-a\"; };\n",
+	    "leader = { identity = \"pod-b\"; };\n");
+	changes_are(0, "", "", "leader.identity");
+	cfg_keep_restart_settings(&next, &cfg);
+	ck_assert_str_eq(next.identity, "pod-a");
+	cfg_free(&next);
+}
+END_TEST
+
+START_TEST(reload_rotated_password_file_needs_a_reconnect)
+{
+	const char *pw = write_file("pw", "old-secret\n", 0600);
+	char text[PATH_MAX + 64];
+
+	snprintf(text, sizeof(text), "redis = { password_file = \"%s\"; };\n", pw);
+	ck_assert_int_eq(load(text), 0);
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), 0);
+	write_file("pw", "new-secret\n", 0600);	/* a rotated Secret, same path */
+	cfg_defaults(&next);
+	ck_assert_int_eq(cfg_load(&next, conf_path, 0, err, sizeof(err)), 0);
+	ck_assert_int_eq(cfg_finalize(&next, err, sizeof(err)), 0);
+	changes_are(1, "", "redis.password_file (contents)", "");
+	cfg_free(&next);
+}
+END_TEST
+
 static TCase *
 tcase(Suite *s, const char *name)
 {
@@ -1036,6 +1133,14 @@ main(void)
 	tcase_add_test(tc, url_option_without_password_or_env_url_draws_no_warning);
 	tcase_add_test(tc, password_file_readable_by_others_draws_a_warning);
 	tcase_add_test(tc, password_readable_by_a_foreign_group_draws_a_warning);
+
+	tc = tcase(s, "reload");
+	tcase_add_test(tc, reload_of_the_same_settings_changes_nothing);
+	tcase_add_test(tc, reload_interval_and_batch_size_apply_live);
+	tcase_add_test(tc, reload_redis_url_needs_a_reconnect);
+	tcase_add_test(tc, reload_lease_and_leader_key_need_a_reconnect);
+	tcase_add_test(tc, reload_identity_waits_for_a_restart);
+	tcase_add_test(tc, reload_rotated_password_file_needs_a_reconnect);
 
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -1,16 +1,17 @@
 /*
- * config: the presence-reaper configuration file (libconfig) validated into
- * one plain struct. A declarative table (config.c) lists every setting with
- * its type, default and range; the loader reports every error it finds as
- * "FILE:LINE: group.name: message" lines, then fails.
+ * settings: the presence-reaper configuration file validated into one plain
+ * struct. A declarative table (settings.c) lists every setting with its
+ * type, default, range and how a change applies on SIGHUP (live, by
+ * reconnecting, or only after a restart); common/conftab reads the file
+ * through it and reports every error as "FILE:LINE: group.name: message".
  *
  * Order of application (highest last): cfg_defaults, cfg_load (file),
  * environment and command line (the caller sets fields directly or through
  * cfg_set_string), then cfg_finalize, which parses the URL, reads the
  * password file and checks settings that depend on each other.
  */
-#ifndef PR_CONFIG_H
-#define PR_CONFIG_H
+#ifndef PR_SETTINGS_H
+#define PR_SETTINGS_H
 
 #include <stddef.h>
 
@@ -114,5 +115,23 @@ void cfg_dump(const struct cfg *c, void (*out)(void *ctx, const char *line), voi
  * One line per setting for --help: "  group.name = default  (range)".
  */
 void cfg_help(void (*out)(void *ctx, const char *line), void *ctx);
+
+/* Changed settings by how they apply, each "group.name, group.name". */
+struct cfg_changes {
+	char live[1024];
+	char reconnect[1024];
+	char restart[1024];
+};
+
+/*
+ * Compare two finalized configurations setting by setting and sort the
+ * names that differ into ch. A changed password file (same path, other
+ * password) counts as a reconnect. Returns 1 when a change needs a
+ * reconnect, else 0.
+ */
+int cfg_changes(const struct cfg *old, const struct cfg *next, struct cfg_changes *ch);
+
+/* Give next the old values of the settings that apply only after a restart. */
+void cfg_keep_restart_settings(struct cfg *next, const struct cfg *old);
 
 #endif

@@ -1,0 +1,457 @@
+#include "settings.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conftab.h"
+#include "log.h"
+
+#define F_SECRET	CONFTAB_SECRET
+#define F_NONEMPTY	CONFTAB_NONEMPTY
+#define F_POSITIVE	CONFTAB_POSITIVE
+
+/* How a change is applied on SIGHUP: the last argument of each row. */
+#define LIVE		CONFTAB_LIVE
+#define RECONNECT	CONFTAB_RECONNECT
+#define RESTART		CONFTAB_RESTART
+
+#define S(g, n, field, def, fl, ch, rl) \
+	{ g, n, CONFTAB_STRING, offsetof(struct cfg, field), def, 0, 0, 0, fl, ch, rl }
+#define I(g, n, field, def, lo, hi, rl) \
+	{ g, n, CONFTAB_INT, offsetof(struct cfg, field), NULL, def, lo, hi, 0, NULL, rl }
+#define B(g, n, field, def, rl) \
+	{ g, n, CONFTAB_BOOL, offsetof(struct cfg, field), NULL, def, 0, 1, 0, NULL, rl }
+#define N(g, n, field, def, lo, hi, fl, rl) \
+	{ g, n, CONFTAB_NUMBER, offsetof(struct cfg, field), NULL, def, lo, hi, fl, NULL, rl }
+
+static const struct conftab_row settings[] = {
+	S("redis", "url", redis_url, "redis://127.0.0.1:6379/0", F_NONEMPTY, NULL, RECONNECT),
+	S("redis", "username", redis_username, "", 0, NULL, RECONNECT),
+	S("redis", "password", redis_password, "", F_SECRET, NULL, RECONNECT),
+	S("redis", "password_file", redis_password_file, "", 0, NULL, RECONNECT),
+	I("redis", "db", redis_db, -1, -1, 1000000, RECONNECT),
+	N("redis", "connect_timeout", connect_timeout, 2, 0, 3600, F_POSITIVE, RECONNECT),
+	N("redis", "command_timeout", command_timeout, 2, 0, 3600, F_POSITIVE, RECONNECT),
+	S("keys", "online_set", online_set, "presence:online-users", F_NONEMPTY, NULL, LIVE),
+	S("keys", "socket_prefix", socket_prefix, "presence:user:", 0, NULL, LIVE),
+	S("keys", "socket_suffix", socket_suffix, ":sockets", 0, NULL, LIVE),
+	N("reaper", "interval", interval, 30, 0, 86400, F_POSITIVE, LIVE),
+	I("reaper", "batch_size", batch_size, 500, 1, 100000, LIVE),
+	N("reaper", "max_stale_ratio", max_stale_ratio, 0.9, 0, 1, 0, LIVE),
+	I("reaper", "guard_min_users", guard_min_users, 100, 0, 2147483647, LIVE),
+	N("reaper", "repair_missing_ttl", repair_missing_ttl, 0, 0, 86400 * 365, 0, LIVE),
+	N("reaper", "max_rate", max_rate, 0, 0, 1e9, 0, LIVE),
+	B("reaper", "watch_expiry", watch_expiry, 0, LIVE),
+	B("reaper", "enable_notifications", enable_notifications, 0, LIVE),
+	S("leader", "key", leader_key, "presence:reaper:leader", F_NONEMPTY, NULL, RECONNECT),
+	N("leader", "lease", lease, 15, 0, 86400, F_POSITIVE, RECONNECT),
+	N("leader", "renew", renew, 5, 0, 86400, F_POSITIVE, LIVE),
+	S("leader", "identity", identity, "", 0, NULL, RESTART),
+	S("events", "mode", events_mode, "none", 0, "none|publish|stream", LIVE),
+	S("events", "channel", events_channel, "presence:events", F_NONEMPTY, NULL, LIVE),
+	S("events", "stream", events_stream, "presence:events", F_NONEMPTY, NULL, LIVE),
+	I("events", "stream_maxlen", events_stream_maxlen, 100000, 0, 2147483647, LIVE),
+	S("metrics", "listen", metrics_listen, "", 0, NULL, LIVE),
+	S("metrics", "textfile", metrics_textfile, "", 0, NULL, LIVE),
+	S("log", "level", log_level, "info", 0, "error|warn|info|debug", LIVE),
+	S("log", "format", log_format, "text", 0, "text|json", LIVE),
+};
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+_Static_assert(NSETTINGS <= sizeof(((struct cfg *)0)->where) / sizeof(char *),
+    "struct cfg where[] too small");
+
+static const struct conftab table = {
+	settings, NSETTINGS, "chmod go-r, or move it to redis.password_file"
+};
+
+void
+cfg_set_string(char **field, const char *value)
+{
+	conftab_set_string(field, value);
+}
+
+void
+cfg_defaults(struct cfg *c)
+{
+	memset(c, 0, sizeof(*c));
+	conftab_defaults(&table, c);
+}
+
+void
+cfg_free(struct cfg *c)
+{
+	conftab_free(&table, c);
+	if (c->env_password) {
+		explicit_bzero(c->env_password, strlen(c->env_password));
+		free(c->env_password);
+	}
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		free(c->where[i]);
+		c->where[i] = NULL;
+	}
+	free(c->path);
+	explicit_bzero(&c->url, sizeof(c->url));
+	c->env_password = c->path = NULL;
+}
+
+/* "FILE:LINE" of a setting when it came from a file, else the file or "configuration". */
+static void
+origin(const struct cfg *c, const char *group, const char *name, char *buf, size_t sz)
+{
+	int k = conftab_find(&table, group, name);
+	const char *where = k >= 0 ? c->where[k] : NULL;
+
+	snprintf(buf, sz, "%s", where ? where : c->path ? c->path : "configuration");
+}
+
+/* Record where a setting's value now comes from: a variable or an option. */
+static void
+set_origin(struct cfg *c, const char *group, const char *name, const char *from)
+{
+	cfg_set_string(&c->where[conftab_find(&table, group, name)], from);
+}
+
+int
+cfg_load(struct cfg *c, const char *path, int optional, char *err, size_t errlen)
+{
+	int rc = conftab_load(&table, c, c->where, path, optional, err, errlen);
+
+	if (rc == 1)
+		return 0;	/* no file: the defaults stand */
+	cfg_set_string(&c->path, path);
+	if (c->redis_password[0] && c->redis_password_file[0]) {
+		char where[4200];
+
+		origin(c, "redis", "password_file", where, sizeof(where));
+		conftab_errf(err, errlen, "%s: redis.password_file: redis.password is set too; "
+		    "keep one", where);
+		rc = -1;
+	}
+	return rc;
+}
+
+void
+cfg_apply_env(struct cfg *c)
+{
+	const char *v;
+
+	if ((v = getenv("PRESENCE_REAPER_REDIS_URL")) != NULL && *v) {
+		cfg_set_string(&c->redis_url, v);
+		set_origin(c, "redis", "url", "PRESENCE_REAPER_REDIS_URL");
+	} else if ((v = getenv("REDIS_URL")) != NULL && *v) {
+		cfg_set_string(&c->redis_url, v);
+		set_origin(c, "redis", "url", "REDIS_URL");
+	}
+	if ((v = getenv("PRESENCE_REAPER_REDIS_PASSWORD")) != NULL && *v)
+		cfg_set_string(&c->env_password, v);
+}
+
+void
+cfg_set_url_option(struct cfg *c, const char *url)
+{
+	cfg_set_string(&c->redis_url, url);
+	set_origin(c, "redis", "url", "--redis-url");
+	c->url_on_command_line = 1;
+}
+
+/*
+ * Read the password, the first line of redis.password_file without its
+ * line end, into out (outsz bytes). A longer line is an error, never cut.
+ * Warns when other users can read the file.
+ */
+static int
+read_password_file(struct cfg *c, char *out, size_t outsz, char *err, size_t errlen)
+{
+	const char *file = c->redis_password_file;
+	char where[4200], line[RURL_CRED_MAX + 2];
+	FILE *f;
+	size_t n;
+	int rc = -1;
+
+	origin(c, "redis", "password_file", where, sizeof(where));
+	line[0] = '\0';
+	if ((f = fopen(file, "r")) == NULL ||
+	    (fgets(line, sizeof(line), f) == NULL && ferror(f))) {
+		conftab_errf(err, errlen, "%s: redis.password_file: cannot read %s: %s",
+		    where, file, strerror(errno));
+		goto done;
+	}
+	n = strlen(line);
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	if (n >= outsz) {
+		conftab_errf(err, errlen, "%s: redis.password_file: password in %s is longer "
+		    "than %zu bytes", where, file, outsz - 1);
+		goto done;
+	}
+	memcpy(out, line, n + 1);
+	conftab_warn_if_readable(file, "chmod go-r; for a Kubernetes Secret, "
+	    "defaultMode 0400, or 0440 with fsGroup");
+	rc = 0;
+done:
+	explicit_bzero(line, sizeof(line));
+	if (f)
+		fclose(f);
+	return rc;
+}
+
+/*
+ * A user name or password from the environment or a setting that does not
+ * fit in struct rurl is an error naming its source, never cut (rurl_parse
+ * and read_password_file check those of the URL and of the file).
+ */
+static int
+check_cred_lengths(const struct cfg *c, char *err, size_t errlen)
+{
+	const size_t max = RURL_CRED_MAX - 1;
+	char where[4200];
+	int bad = 0;
+
+	if (c->env_password && strlen(c->env_password) > max) {
+		conftab_errf(err, errlen, "PRESENCE_REAPER_REDIS_PASSWORD: password is longer "
+		    "than %zu bytes", max);
+		bad = 1;
+	}
+	if (strlen(c->redis_password) > max) {
+		origin(c, "redis", "password", where, sizeof(where));
+		conftab_errf(err, errlen, "%s: redis.password: password is longer than %zu bytes",
+		    where, max);
+		bad = 1;
+	}
+	if (strlen(c->redis_username) > max) {
+		origin(c, "redis", "username", where, sizeof(where));
+		conftab_errf(err, errlen, "%s: redis.username: user name is longer than %zu bytes",
+		    where, max);
+		bad = 1;
+	}
+	return bad ? -1 : 0;
+}
+
+/* Fill c->url's password and user by the precedence of config.h. */
+static void
+resolve_credentials(struct cfg *c, const char *filepw)
+{
+	const char *pw = NULL;
+
+	if (c->env_password)
+		pw = c->env_password;
+	else if (!c->url.has_password && c->redis_password_file[0])
+		pw = filepw;
+	else if (!c->url.has_password && c->redis_password[0])
+		pw = c->redis_password;
+	if (pw) {
+		snprintf(c->url.password, sizeof(c->url.password), "%s", pw);
+		c->url.has_password = 1;
+	}
+	if (c->url.user[0] == '\0')
+		snprintf(c->url.user, sizeof(c->url.user), "%s", c->redis_username);
+}
+
+static void
+resolve_identity(struct cfg *c)
+{
+	const char *pod = getenv("POD_NAME");
+	char host[256];
+
+	if (c->identity[0] != '\0')
+		return;
+	if (pod && *pod) {
+		cfg_set_string(&c->identity, pod);
+		return;
+	}
+	if (gethostname(host, sizeof(host)) != 0)
+		strcpy(host, "unknown");
+	host[sizeof(host) - 1] = '\0';
+	cfg_set_string(&c->identity, host);
+}
+
+int
+cfg_finalize(struct cfg *c, char *err, size_t errlen)
+{
+	char where[4200], msg[256], filepw[RURL_CRED_MAX];
+	int bad = 0;
+
+	err[0] = '\0';
+	if (rurl_parse(c->redis_url, &c->url, msg, sizeof(msg)) < 0) {
+		origin(c, "redis", "url", where, sizeof(where));
+		conftab_errf(err, errlen, "%s: redis.url: %s", where, msg);
+		bad = 1;
+	}
+	filepw[0] = '\0';
+	if (c->redis_password_file[0] &&
+	    read_password_file(c, filepw, sizeof(filepw), err, errlen) < 0)
+		bad = 1;
+	if (check_cred_lengths(c, err, errlen) < 0)
+		bad = 1;
+	if (c->renew >= c->lease) {
+		origin(c, "leader", "renew", where, sizeof(where));
+		conftab_errf(err, errlen, "%s: leader.renew: must be less than leader.lease (%g)",
+		    where, c->lease);
+		bad = 1;
+	}
+	if (!bad && c->url_on_command_line && c->url.password[0])
+		log_warnx("--redis-url: the password in the URL is visible to other users "
+		    "in the process list; pass it in PRESENCE_REAPER_REDIS_PASSWORD or "
+		    "redis.password_file instead");
+	if (!bad)
+		resolve_credentials(c, filepw);
+	explicit_bzero(filepw, sizeof(filepw));
+	if (bad)
+		return -1;
+	if (c->url.db < 0)
+		c->url.db = c->redis_db >= 0 ? c->redis_db : 0;
+	resolve_identity(c);
+	return 0;
+}
+
+/* Quote s as a libconfig string literal. */
+static void
+quote(const char *s, char *out, size_t outsz)
+{
+	size_t o = 0;
+
+	if (outsz < 3)
+		return;
+	out[o++] = '"';
+	for (; *s && o + 6 < outsz; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)ch;
+		} else if (ch < 0x20) {
+			o += (size_t)snprintf(out + o, outsz - o, "\\x%02x", ch);
+		} else {
+			out[o++] = (char)ch;
+		}
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+}
+
+/* One setting's effective value in libconfig syntax; secrets redacted. */
+static void
+format_value(const struct cfg *c, const struct conftab_row *r, char *val, size_t valsz)
+{
+	char url[RURL_PATH_MAX + RURL_HOST_MAX + 2 * RURL_CRED_MAX + 64];
+	const char *v;
+
+	switch (r->type) {
+	case CONFTAB_STRING:
+		v = conftab_str(r, c);
+		if (r->off == offsetof(struct cfg, redis_url)) {
+			rurl_format_redacted(&c->url, url, sizeof(url));
+			v = url;
+		} else if ((r->flags & F_SECRET) && v[0] != '\0') {
+			v = "(redacted)";
+		}
+		quote(v, val, valsz);
+		break;
+	case CONFTAB_BOOL:
+		snprintf(val, valsz, "%s", conftab_int(r, c) ? "true" : "false");
+		break;
+	case CONFTAB_INT:
+		snprintf(val, valsz, "%d", r->off == offsetof(struct cfg, redis_db) ?
+		    c->url.db : conftab_int(r, c));
+		break;
+	case CONFTAB_NUMBER:
+		snprintf(val, valsz, "%g", conftab_num(r, c));
+		break;
+	}
+}
+
+void
+cfg_dump(const struct cfg *c, void (*out)(void *ctx, const char *line), void *ctx)
+{
+	char line[9000], val[8300];
+	const char *group = NULL;
+
+	snprintf(line, sizeof(line), "# effective configuration (file: %s)",
+	    c->path ? c->path : "none, built-in defaults");
+	out(ctx, line);
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const struct conftab_row *r = &settings[i];
+
+		if (group == NULL || strcmp(group, r->group) != 0) {
+			if (group)
+				out(ctx, "};");
+			group = r->group;
+			snprintf(line, sizeof(line), "%s = {", group);
+			out(ctx, line);
+		}
+		format_value(c, r, val, sizeof(val));
+		snprintf(line, sizeof(line), "  %s = %s;", r->name, val);
+		out(ctx, line);
+	}
+	out(ctx, "};");
+	snprintf(line, sizeof(line), "# password: %s",
+	    c->url.has_password ? "set (redacted)" : "none");
+	out(ctx, line);
+}
+
+void
+cfg_help(void (*out)(void *ctx, const char *line), void *ctx)
+{
+	conftab_help(&table, out, ctx);
+}
+
+/* Add name to a list of names separated by ", ". */
+static void
+add_name(char *list, size_t sz, const char *name)
+{
+	size_t n = strlen(list);
+
+	snprintf(list + n, sz - n, "%s%s", n ? ", " : "", name);
+}
+
+static char *
+class_list(struct cfg_changes *ch, enum conftab_reload how)
+{
+	return how == CONFTAB_LIVE ? ch->live :
+	    how == CONFTAB_RECONNECT ? ch->reconnect : ch->restart;
+}
+
+/*
+ * The password read from redis.password_file is part of the setting: a
+ * rotated Secret under the same path changes the credentials.
+ */
+static int
+password_file_rotated(const struct cfg *old, const struct cfg *next)
+{
+	return old->redis_password_file[0] &&
+	    strcmp(old->redis_password_file, next->redis_password_file) == 0 &&
+	    strcmp(old->url.password, next->url.password) != 0;
+}
+
+int
+cfg_changes(const struct cfg *old, const struct cfg *next, struct cfg_changes *ch)
+{
+	char name[64];
+
+	memset(ch, 0, sizeof(*ch));
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const struct conftab_row *r = &settings[i];
+
+		if (conftab_same(r, old, next))
+			continue;
+		snprintf(name, sizeof(name), "%s.%s", r->group, r->name);
+		add_name(class_list(ch, r->reload), sizeof(ch->live), name);
+	}
+	if (password_file_rotated(old, next))
+		add_name(ch->reconnect, sizeof(ch->reconnect),
+		    "redis.password_file (contents)");
+	return ch->reconnect[0] != '\0';
+}
+
+void
+cfg_keep_restart_settings(struct cfg *next, const struct cfg *old)
+{
+	for (size_t i = 0; i < NSETTINGS; i++)
+		if (settings[i].reload == CONFTAB_RESTART)
+			conftab_copy(&settings[i], next, old);
+}
