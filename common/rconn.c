@@ -1,21 +1,17 @@
 #include "rconn.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "escape.h"
 #include "rerr.h"
+#include "rsock.h"
 #include "timeutil.h"
 
 /*
@@ -88,156 +84,6 @@ fail(struct rconn *c, const char *fmt, ...)
 	va_end(ap);
 	c->broken = 1;
 	return -1;
-}
-
-/* Wait for events on fd until deadline (mono ms). 1 ready, 0 timeout, -1 error. */
-static int
-wait_fd(int fd, short events, int64_t deadline)
-{
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = events };
-		int64_t left = deadline - mono_ms();
-		int rc;
-
-		if (left <= 0)
-			return 0;
-		rc = poll(&p, 1, left > 60000 ? 60000 : (int)left);
-		if (rc > 0)
-			return 1;
-		if (rc < 0 && errno != EINTR)
-			return -1;
-		if (rc < 0 && interrupt_hook)
-			interrupt_hook();
-	}
-}
-
-static int
-set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-
-	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
-/* Non-blocking connect to one address with a deadline. Returns fd or -1. */
-static int
-connect_addr(const struct sockaddr *sa, socklen_t salen, int64_t deadline,
-    char *err, size_t errlen)
-{
-	int64_t start = mono_ms();
-	int fd, soerr = 0;
-	socklen_t len = sizeof(soerr);
-
-	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || set_nonblock(fd) < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		goto fail;
-	}
-	if (connect(fd, sa, salen) == 0)
-		return fd;
-	if (errno != EINPROGRESS && errno != EAGAIN) {
-		snprintf(err, errlen, "%s", strerror(errno));
-		goto fail;
-	}
-	switch (wait_fd(fd, POLLOUT, deadline)) {
-	case 0:
-		snprintf(err, errlen, "connect timed out after %lld ms",
-		    (long long)(deadline - start));
-		goto fail;
-	case -1:
-		snprintf(err, errlen, "poll: %s", strerror(errno));
-		goto fail;
-	}
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0 || soerr != 0) {
-		snprintf(err, errlen, "%s", strerror(soerr ? soerr : errno));
-		goto fail;
-	}
-	return fd;
-fail:
-	if (fd >= 0)
-		close(fd);
-	return -1;
-}
-
-static int
-connect_unix(const struct rurl *u, int64_t deadline, char *err, size_t errlen)
-{
-	struct sockaddr_un sun;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", u->path);
-	return connect_addr((struct sockaddr *)&sun, sizeof(sun), deadline, err, errlen);
-}
-
-static void
-tune_tcp(int fd)
-{
-	int one = 1, idle = 30, intvl = 10, cnt = 3;
-
-	/* Small pipelined requests must not wait for Nagle; keepalive finds dead peers. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-}
-
-/* Add "ADDR: why" for one failed address to the semicolon-separated err. */
-static void
-note_addr_error(const struct addrinfo *ai, const char *why, char *err, size_t errlen)
-{
-	char host[NI_MAXHOST];
-	size_t n = strlen(err);
-
-	if (getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host), NULL, 0,
-	    NI_NUMERICHOST) != 0)
-		snprintf(host, sizeof(host), "?");
-	if (n < errlen)
-		snprintf(err + n, errlen - n, "%s%s: %s", n ? "; " : "", host, why);
-}
-
-/*
- * Connect to the addresses host resolves to, in the resolver's order,
- * before deadline (mono ms). Each attempt may use the time left divided
- * by the addresses not yet tried, so an address that silently drops
- * packets (often the IPv6 one) cannot use up the whole timeout, and one
- * that fails at once leaves its share to the others. Returns the fd, or
- * -1 with the reason in err (each address's, when there are several).
- */
-static int
-connect_tcp(const struct rurl *u, int64_t deadline, char *err, size_t errlen)
-{
-	struct addrinfo hints, *res = NULL;
-	char port[8], why[200];
-	int fd = -1, rc, naddr = 0, several;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	snprintf(port, sizeof(port), "%d", u->port);
-	if ((rc = getaddrinfo(u->host, port, &hints, &res)) != 0) {
-		snprintf(err, errlen, "cannot resolve %s: %s", u->host, gai_strerror(rc));
-		return -1;
-	}
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
-		naddr++;
-	several = naddr > 1;
-	err[0] = '\0';
-	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next, naddr--) {
-		int64_t now = mono_ms();
-
-		fd = connect_addr(ai->ai_addr, ai->ai_addrlen, now + (deadline - now) / naddr,
-		    why, sizeof(why));
-		if (fd < 0 && several)
-			note_addr_error(ai, why, err, errlen);
-		else if (fd < 0)
-			snprintf(err, errlen, "%s", why);
-	}
-	freeaddrinfo(res);
-	if (fd >= 0)
-		tune_tcp(fd);
-	return fd;
 }
 
 int
@@ -314,7 +160,7 @@ flush_out(struct rconn *c, int64_t deadline)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int w = wait_fd(c->fd, POLLOUT, deadline);
+			int w = rsock_wait(c->fd, POLLOUT, deadline, interrupt_hook);
 
 			if (w == 0)
 				return fail(c, "timed out writing to redis");
@@ -358,7 +204,7 @@ next_reply(struct rconn *c, int64_t deadline, void **out)
 			return fail(c, "read from redis: %s", strerror(errno));
 		if (deadline < 0)
 			return 0;
-		switch (wait_fd(c->fd, POLLIN, deadline)) {
+		switch (rsock_wait(c->fd, POLLIN, deadline, interrupt_hook)) {
 		case 0:
 			return fail(c, "timed out waiting for redis (%d ms)",
 			    c->command_timeout_ms);
@@ -583,8 +429,7 @@ rconn_connect(const struct rconn_opts *o, enum rconn_err *kind, char *err, size_
 	int fd;
 
 	*kind = RCONN_OK;
-	fd = o->url->is_unix ? connect_unix(o->url, deadline, why, sizeof(why))
-	    : connect_tcp(o->url, deadline, why, sizeof(why));
+	fd = rsock_dial(o->url, deadline, interrupt_hook, why, sizeof(why));
 	if (fd < 0) {
 		if (o->url->is_unix)
 			snprintf(err, errlen, "cannot connect to unix:%s: %s", o->url->path, why);

@@ -45,6 +45,9 @@ void metrics_event_removals(unsigned long long removed);
 /* The guard refused a batch of key-expiry events (guard_tripped_total). */
 void metrics_event_guard(void);
 
+/* Room enough for the whole exposition text. */
+#define METRICS_RENDER_MAX 16384
+
 /* Render the exposition text into buf; returns its length (truncated to fit). */
 size_t metrics_render(char *buf, size_t bufsz);
 
@@ -62,6 +65,13 @@ int metrics_ready(void);
  */
 int metrics_http_start(const char *listen, char *err, size_t errlen);
 void metrics_http_stop(void);
+
+/*
+ * Split metrics.listen, "host:port", "[v6]:port" or ":port", into host
+ * (empty for every interface) and port. 0, or -1 when it has no port.
+ */
+int metrics_split_listen(const char *listen, char *host, size_t hostsz, char *port,
+    size_t portsz);
 
 /*
  * Write the metrics to path atomically: a new temporary file in the same
