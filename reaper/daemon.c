@@ -16,12 +16,46 @@
 #define BACKOFF_FLOOR_MS	50
 #define INTERVAL_JITTER		0.05
 
+static const char *const role_names[] = {
+	[ROLE_DISCONNECTED] = "disconnected",
+	[ROLE_STANDBY] = "standby",
+	[ROLE_LEADER] = "leader",
+	[ROLE_SHADOW] = "shadow",
+};
 
 void
-daemon_set_leader(struct daemon *d, int is_leader)
+daemon_set_role(struct daemon *d, enum role role)
 {
-	d->is_leader = is_leader;
-	metrics_leader(is_leader);
+	enum role was = d->role;
+
+	if (role == was)
+		return;
+	d->role = role;
+	log_debug("role: %s -> %s", role_names[was], role_names[role]);
+	if (role == ROLE_LEADER)
+		log_info("became leader (token %s)", d->leader.token);
+	else if (was == ROLE_LEADER && role == ROLE_DISCONNECTED)
+		log_info("leadership suspended until redis is reachable again");
+	metrics_leader(role == ROLE_LEADER);
+	metrics_redis_up(role != ROLE_DISCONNECTED);
+	if (role == ROLE_LEADER)
+		events_start(d, mono_ms());
+	else
+		events_stop(d);
+}
+
+void
+daemon_connected(struct daemon *d)
+{
+	daemon_set_role(d, d->cli.dry_run ? ROLE_SHADOW : ROLE_STANDBY);
+}
+
+void
+daemon_disconnect(struct daemon *d)
+{
+	rconn_close(d->conn);
+	d->conn = NULL;
+	daemon_set_role(d, ROLE_DISCONNECTED);
 }
 
 /* Liveness: how long the loop may go without a tick before /healthz fails. */
@@ -49,16 +83,11 @@ daemon_retry_ms(struct daemon *d)
 void
 daemon_drop_conn(struct daemon *d, const char *why)
 {
-	if (d->conn == NULL)
+	if (d->role == ROLE_DISCONNECTED)
 		return;
 	log_warnx("redis connection lost: %s", why);
-	rconn_close(d->conn);
-	d->conn = NULL;
-	metrics_redis_up(0);
 	metrics_redis_error();
-	if (d->is_leader)
-		log_info("leadership suspended until redis is reachable again");
-	daemon_set_leader(d, 0);
+	daemon_disconnect(d);
 }
 
 void
@@ -97,7 +126,7 @@ ensure_conn(struct daemon *d)
 	char err[512], ep[1200];
 	int kind;
 
-	if (d->conn)
+	if (d->role != ROLE_DISCONNECTED)
 		return 0;
 	daemon_endpoint(&d->cfg, ep, sizeof(ep));
 	if ((kind = daemon_connect(d, err, sizeof(err))) == 0) {
@@ -112,7 +141,7 @@ ensure_conn(struct daemon *d)
 		}
 		d->conn_failures = 0;
 		backoff_reset(&d->backoff);
-		metrics_redis_up(1);
+		daemon_connected(d);
 		return 0;
 	}
 	metrics_redis_error();
@@ -144,7 +173,7 @@ daemon_renew_ms(const struct cfg *c)
 
 /*
  * Renew the lease when due. Returns 0 while we lead, -1 when the lease is
- * lost or could not be renewed (is_leader cleared; a broken connection is
+ * lost or could not be renewed (back to standby; a broken connection is
  * left for the caller to drop, so nothing frees it under a running pass).
  */
 int
@@ -153,7 +182,7 @@ daemon_renew_lease(struct daemon *d)
 	char err[512];
 	int rc;
 
-	if (!d->is_leader)
+	if (d->role != ROLE_LEADER)
 		return -1;
 	if (mono_ms() < d->renew_due)
 		return 0;
@@ -172,7 +201,7 @@ daemon_renew_lease(struct daemon *d)
 		snprintf(msg, sizeof(msg), "lease renewal failed: %s", err);
 		report_refusal(d, d->leader.err_class, msg);
 	}
-	daemon_set_leader(d, 0);
+	daemon_set_role(d, ROLE_STANDBY);
 	return -1;
 }
 
@@ -185,7 +214,7 @@ static void
 pace_sleep(void *arg, int64_t deadline)
 {
 	struct daemon *d = arg;
-	int keep = d->is_leader && !d->cli.dry_run;
+	int keep = d->role == ROLE_LEADER;
 
 	while (!wait_stopping() && mono_ms() < deadline) {
 		wait_until(keep && d->renew_due < deadline ? d->renew_due : deadline, 0, -1);
@@ -201,7 +230,7 @@ tick_due(void *arg)
 	struct daemon *d = arg;
 
 	wait_keepalive();
-	return wait_stopping() || (!d->cli.dry_run && mono_ms() >= d->renew_due);
+	return wait_stopping() || (d->role != ROLE_SHADOW && mono_ms() >= d->renew_due);
 }
 
 /* Between batches: stop when asked to, or when the lease is lost. */
@@ -213,7 +242,7 @@ tick(void *arg)
 	wait_keepalive();
 	if (wait_stopping())
 		return TICK_STOP;
-	if (d->cli.dry_run)
+	if (d->role == ROLE_SHADOW)
 		return 0;
 	return daemon_renew_lease(d) < 0 ? TICK_LOST : 0;
 }
@@ -321,7 +350,7 @@ daemon_pass(struct daemon *d)
 		break;
 	case RECONCILE_NOT_LEADER:
 		log_warnx("%s", d->rec.err);
-		daemon_set_leader(d, 0);
+		daemon_set_role(d, ROLE_STANDBY);
 		break;
 	case RECONCILE_DATA:
 		report_refusal(d, d->rec.err_class, d->rec.err);
@@ -351,7 +380,7 @@ daemon_release_lock(struct daemon *d)
 	char err[512];
 	int rc;
 
-	if (!d->is_leader || d->conn == NULL)
+	if (d->role != ROLE_LEADER)
 		return;
 	rc = leader_release(&d->leader, d->conn, err, sizeof(err));
 	if (rc == 1)
@@ -360,7 +389,7 @@ daemon_release_lock(struct daemon *d)
 		log_warnx("lock %s was no longer ours at release", d->cfg.leader_key);
 	else
 		log_warnx("lock release failed: %s (it expires with its lease)", err);
-	daemon_set_leader(d, 0);
+	daemon_set_role(d, ROLE_STANDBY);
 }
 
 /* Standby or leader: take the lock if free. -1 on a connection problem. */
@@ -374,10 +403,9 @@ try_lead(struct daemon *d)
 	if (rc >= 0)
 		refusal_cleared(d);
 	if (rc == 1) {
-		log_info("became leader (token %s)", d->leader.token);
+		daemon_set_role(d, ROLE_LEADER);
 		if (reconcile_check_keys(&d->rec, d->conn) == RECONCILE_DATA)
 			log_error("%s", d->rec.err);
-		daemon_set_leader(d, 1);
 		d->holder[0] = '\0';
 		d->renew_due = mono_ms() + daemon_renew_ms(&d->cfg);
 		if (d->next_cycle == 0 || d->next_cycle > mono_ms())
@@ -418,7 +446,7 @@ standby_step(struct daemon *d, int64_t now)
 {
 	if (try_lead(d) < 0)
 		return now + daemon_retry_ms(d);
-	if (!d->is_leader)
+	if (d->role != ROLE_LEADER)
 		return now + jitter_ms(daemon_renew_ms(&d->cfg), INTERVAL_JITTER, rnd_u64());
 	return 0;
 }
@@ -429,7 +457,7 @@ next_wake(const struct daemon *d, int64_t now)
 {
 	int64_t wake = d->next_cycle;
 
-	if (d->is_leader && d->renew_due < wake)
+	if (d->role == ROLE_LEADER && d->renew_due < wake)
 		wake = d->renew_due;
 	if (d->watch.n > 0 && d->watch.first_ms + WATCH_FLUSH_MS < wake)
 		wake = d->watch.first_ms + WATCH_FLUSH_MS;
@@ -449,7 +477,7 @@ pass_step(struct daemon *d, int64_t now)
 	 * Confirm the lease first: a pass with nothing stale runs no
 	 * fenced script, so this is where a lost lock shows.
 	 */
-	if (d->is_leader) {
+	if (d->role == ROLE_LEADER) {
 		d->renew_due = now;
 		if (daemon_renew_lease(d) < 0) {
 			lease_failed(d);
@@ -472,19 +500,17 @@ daemon_run(struct daemon *d)
 		if (ensure_conn(d) < 0)
 			continue;
 		now = mono_ms();
-		if (!d->is_leader && d->watch.sub)
-			events_step(d, now);	/* a standby does not subscribe */
-		if (!d->cli.dry_run && !d->is_leader && (wake = standby_step(d, now)) != 0) {
+		if (d->role == ROLE_STANDBY && (wake = standby_step(d, now)) != 0) {
 			wait_until(wake, 1, -1);
 			continue;
 		}
-		if (d->is_leader && daemon_renew_lease(d) < 0) {
+		if (d->role == ROLE_LEADER && daemon_renew_lease(d) < 0) {
 			lease_failed(d);
 			continue;
 		}
-		if (d->cfg.watch_expiry && !d->cli.dry_run) {
+		if (d->role == ROLE_LEADER && d->cfg.watch_expiry) {
 			events_step(d, now);
-			if (d->conn == NULL)
+			if (d->role == ROLE_DISCONNECTED)
 				continue;
 		}
 		if (pass_step(d, now))

@@ -19,6 +19,14 @@
 #include "timeutil.h"
 #include "watch.h"
 
+/* What this instance is doing; set only by daemon_set_role(). */
+enum role {
+	ROLE_DISCONNECTED,	/* no usable connection: connecting with backoff */
+	ROLE_STANDBY,		/* connected; another instance holds the lock, or none yet */
+	ROLE_LEADER,		/* holds the lock: runs the pass, watches key expiry */
+	ROLE_SHADOW,		/* --dry-run: connected, reports the stale, removes nothing */
+};
+
 struct daemon {
 	struct cli cli;
 	struct cfg cfg;
@@ -26,7 +34,7 @@ struct daemon {
 	struct reconcile rec;
 	struct rconn *conn;
 	struct backoff backoff;
-	int is_leader;
+	enum role role;		/* DISCONNECTED exactly while conn is NULL */
 	int conn_failures;	/* consecutive, for "log once" */
 	int ready_sent;		/* READY=1 went to systemd */
 	char holder[LEADER_TOKEN_MAX];	/* last lock holder seen as standby */
@@ -66,7 +74,18 @@ void daemon_conn_opts(const struct daemon *d, struct rconn_opts *o, char *name,
 int64_t daemon_retry_ms(struct daemon *d);
 int64_t daemon_renew_ms(const struct cfg *c);
 
-void daemon_set_leader(struct daemon *d, int is_leader);
+/*
+ * Become role: log the transition, set the leader and redis-up metrics,
+ * and start or stop watching key expiry (the leader watches, in the loop).
+ * Nothing else writes d->role.
+ */
+void daemon_set_role(struct daemon *d, enum role role);
+
+/* The new connection in d->conn is usable: standby, or shadow for --dry-run. */
+void daemon_connected(struct daemon *d);
+
+/* Close the connection (it is broken, or a reload needs a new one). */
+void daemon_disconnect(struct daemon *d);
 
 /* Discard a broken connection (logged as lost: why); leadership is suspended. */
 void daemon_drop_conn(struct daemon *d, const char *why);

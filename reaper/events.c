@@ -78,7 +78,7 @@ reap_events(struct daemon *d)
 		metrics_event_removals(st.removed);
 	} else if (res == RECONCILE_NOT_LEADER) {
 		log_warnx("%s", d->rec.err);
-		daemon_set_leader(d, 0);
+		daemon_set_role(d, ROLE_STANDBY);
 	} else if (res == RECONCILE_CONN) {
 		daemon_drop_conn(d, d->rec.err);
 	} else if (res == RECONCILE_DATA) {
@@ -89,29 +89,42 @@ reap_events(struct daemon *d)
 }
 
 void
-events_step(struct daemon *d, int64_t now)
+events_start(struct daemon *d, int64_t now)
 {
 	char name[300];
 	struct rconn_opts o;
 
-	if (!d->is_leader || d->conn == NULL) {
-		if (d->watch.sub) {
-			watch_unsubscribe(&d->watch);
-			log_info("stopped watching key expiry (not leader)");
-		}
-		watch_clear(&d->watch);
+	if (!d->cfg.watch_expiry || d->cli.once || d->role != ROLE_LEADER ||
+	    d->watch.sub != NULL || now < d->watch_retry_at)
+		return;
+	check_notifications(d);
+	daemon_conn_opts(d, &o, name, sizeof(name));
+	if (watch_subscribe(&d->watch, &o, d->cfg.url.db) == 0) {
+		log_info("watching key expiry on %s", d->watch.channel);
+	} else {
+		log_warnx("cannot watch key expiry: %s; retrying", d->watch.err);
+		d->watch_retry_at = now + daemon_retry_ms(d);
+	}
+}
+
+void
+events_stop(struct daemon *d)
+{
+	if (d->watch.sub) {
+		watch_unsubscribe(&d->watch);
+		log_info("stopped watching key expiry (not leader)");
+	}
+	watch_clear(&d->watch);
+}
+
+void
+events_step(struct daemon *d, int64_t now)
+{
+	if (d->role != ROLE_LEADER) {
+		events_stop(d);
 		return;
 	}
-	if (d->watch.sub == NULL && now >= d->watch_retry_at) {
-		check_notifications(d);
-		daemon_conn_opts(d, &o, name, sizeof(name));
-		if (watch_subscribe(&d->watch, &o, d->cfg.url.db) == 0) {
-			log_info("watching key expiry on %s", d->watch.channel);
-		} else {
-			log_warnx("cannot watch key expiry: %s; retrying", d->watch.err);
-			d->watch_retry_at = now + daemon_retry_ms(d);
-		}
-	}
+	events_start(d, now);	/* when not subscribed yet, or again */
 	if (d->watch.sub && watch_read(&d->watch, &d->rec.keys) < 0) {
 		log_warnx("key-expiry subscription lost: %s; the periodic pass still reaps",
 		    d->watch.err);

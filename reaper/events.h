@@ -12,7 +12,16 @@
 
 #include "daemon.h"
 
-/* One turn of the watch at now (mono ms): (un)subscribe, read, reap when due. */
+/*
+ * Subscribe, when leading in the loop with reaper.watch_expiry set and not
+ * subscribed (nor waiting to retry since a failure). now: mono ms.
+ */
+void events_start(struct daemon *d, int64_t now);
+
+/* Unsubscribe (said when there was a subscription); the queue goes. */
+void events_stop(struct daemon *d);
+
+/* One turn of the watch at now (mono ms): subscribe again, read, reap when due. */
 void events_step(struct daemon *d, int64_t now);
 
 #endif

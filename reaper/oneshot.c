@@ -85,8 +85,10 @@ once_connect(struct daemon *d, char *msg, size_t msglen)
 	char err[512], ep[1200];
 	int kind;
 
-	if ((kind = daemon_connect(d, err, sizeof(err))) == 0)
+	if ((kind = daemon_connect(d, err, sizeof(err))) == 0) {
+		daemon_connected(d);
 		return ONCE_GO;
+	}
 	daemon_endpoint(&d->cfg, ep, sizeof(ep));
 	if (kind == RCONN_EBUSY) {
 		snprintf(msg, msglen, "redis not ready (%s): %s", ep, err);
@@ -124,7 +126,7 @@ once_lock(struct daemon *d, char *msg, size_t msglen)
 		report_refusal(d, cls, msg);
 		return rerr_transient(cls) ? ONCE_WAIT : refusal_exit_status(cls);
 	}
-	daemon_set_leader(d, 1);
+	daemon_set_role(d, ROLE_LEADER);
 	d->renew_due = mono_ms() + daemon_renew_ms(&d->cfg);
 	return ONCE_GO;
 }
@@ -140,16 +142,16 @@ once_attempt(struct daemon *d, char *msg, size_t msglen)
 	enum reconcile_result res;
 	int rc;
 
-	if (d->conn == NULL && (rc = once_connect(d, msg, msglen)) != ONCE_GO)
+	if (d->role == ROLE_DISCONNECTED && (rc = once_connect(d, msg, msglen)) != ONCE_GO)
 		return rc;
-	if (d->is_leader)
+	if (d->role == ROLE_LEADER)
 		daemon_renew_lease(d);		/* after a wait; a lease lost is taken again below */
-	if (!d->cli.dry_run && !d->is_leader &&
+	if (d->role == ROLE_STANDBY &&
 	    (res = (enum reconcile_result)reconcile_check_keys(&d->rec, d->conn)) != 0) {
 		log_error("%s", d->rec.err);
 		return exit_for(res, d->rec.err_class);
 	}
-	if (!d->cli.dry_run && !d->is_leader && (rc = once_lock(d, msg, msglen)) != ONCE_GO)
+	if (d->role == ROLE_STANDBY && (rc = once_lock(d, msg, msglen)) != ONCE_GO)
 		return rc;
 	res = daemon_pass(d);
 	if (res == RECONCILE_DATA && rerr_transient(d->rec.err_class)) {

@@ -92,9 +92,7 @@ daemon_reload(struct daemon *d)
 	cfg_keep_restart_settings(&next, &d->cfg);
 	if (reconnect) {
 		daemon_release_lock(d);
-		if (d->conn)
-			rconn_close(d->conn);
-		d->conn = NULL;
+		daemon_disconnect(d);
 	}
 	adopt_config(d, &next);
 	log_reload(&ch);
