@@ -119,7 +119,11 @@ daemon_connect(struct daemon *d, char *err, size_t errlen)
 	return d->conn ? 0 : (int)kind;
 }
 
-/* Loop mode: connect with capped exponential backoff and full jitter. */
+/*
+ * Loop mode: connect when disconnected. 0 when connected, -1 when this
+ * attempt failed (logged once a spell); the caller waits daemon_retry_ms(),
+ * capped exponential backoff with full jitter, before the next.
+ */
 static int
 ensure_conn(struct daemon *d)
 {
@@ -155,7 +159,6 @@ ensure_conn(struct daemon *d)
 	} else {
 		log_debug("connect attempt %d failed: %s", d->conn_failures, err);
 	}
-	wait_until(mono_ms() + daemon_retry_ms(d), 1, -1);
 	return -1;
 }
 
@@ -234,7 +237,7 @@ tick_due(void *arg)
 }
 
 /* Between batches: stop when asked to, or when the lease is lost. */
-static int
+static enum tick
 tick(void *arg)
 {
 	struct daemon *d = arg;
@@ -243,8 +246,8 @@ tick(void *arg)
 	if (wait_stopping())
 		return TICK_STOP;
 	if (d->role == ROLE_SHADOW)
-		return 0;
-	return daemon_renew_lease(d) < 0 ? TICK_LOST : 0;
+		return TICK_GO;
+	return daemon_renew_lease(d) < 0 ? TICK_LEASE_LOST : TICK_GO;
 }
 
 static void
@@ -488,34 +491,45 @@ pass_step(struct daemon *d, int64_t now)
 	return 1;
 }
 
+/*
+ * One turn of the loop: reload when asked, keep the connection, lead or
+ * stand by, watch, run the pass when due. Returns when the next turn is
+ * due (mono ms); now, when there is more to do at once.
+ */
+static int64_t
+turn(struct daemon *d)
+{
+	int64_t now, wake;
+
+	if (wait_reload_pending())
+		daemon_reload(d);
+	if (ensure_conn(d) < 0)
+		return mono_ms() + daemon_retry_ms(d);
+	now = mono_ms();
+	if (d->role == ROLE_STANDBY && (wake = standby_step(d, now)) != 0)
+		return wake;
+	if (d->role == ROLE_LEADER && daemon_renew_lease(d) < 0) {
+		lease_failed(d);
+		return now;
+	}
+	if (d->role == ROLE_LEADER && d->cfg.watch_expiry) {
+		events_step(d, now);
+		if (d->role == ROLE_DISCONNECTED)
+			return now;
+	}
+	if (pass_step(d, now))
+		return now;
+	return next_wake(d, now);
+}
+
+/* The one place the loop waits: the self-pipe, and the subscription when there is one. */
 void
 daemon_run(struct daemon *d)
 {
 	while (!wait_stopping()) {
-		int64_t now, wake;
+		int64_t wake = turn(d);
 
-		wait_keepalive();
-		if (wait_reload_pending())
-			daemon_reload(d);
-		if (ensure_conn(d) < 0)
-			continue;
-		now = mono_ms();
-		if (d->role == ROLE_STANDBY && (wake = standby_step(d, now)) != 0) {
-			wait_until(wake, 1, -1);
-			continue;
-		}
-		if (d->role == ROLE_LEADER && daemon_renew_lease(d) < 0) {
-			lease_failed(d);
-			continue;
-		}
-		if (d->role == ROLE_LEADER && d->cfg.watch_expiry) {
-			events_step(d, now);
-			if (d->role == ROLE_DISCONNECTED)
-				continue;
-		}
-		if (pass_step(d, now))
-			continue;
-		wait_until(next_wake(d, now), 1, d->watch.sub ? rconn_fd(d->watch.sub) : -1);
+		wait_until(wake, 1, d->watch.sub ? rconn_fd(d->watch.sub) : -1);
 	}
 	wait_note_shutdown();
 	watch_free(&d->watch);
