@@ -297,13 +297,24 @@ daemon_pass_init(struct daemon *d)
 	d->rec.tick_arg = d;
 }
 
-void
+int
 daemon_init(struct daemon *d)
 {
 	leader_init(&d->leader, d->cfg.leader_key, d->cfg.lease, d->cfg.identity, rnd_u64());
 	daemon_pass_init(d);
 	backoff_init(&d->backoff, BACKOFF_BASE_MS, BACKOFF_CAP_MS, BACKOFF_FLOOR_MS);
-	watch_init(&d->watch, (size_t)d->cfg.batch_size);
+	d->watch = watch_new((size_t)d->cfg.batch_size);
+	return d->watch ? 0 : -1;
+}
+
+void
+daemon_free(struct daemon *d)
+{
+	watch_free(d->watch);
+	d->watch = NULL;
+	rconn_close(d->conn);
+	d->conn = NULL;
+	reconcile_free(&d->rec);
 }
 
 /* Socket sets without a TTL never expire: their users stay online for ever. */
@@ -335,12 +346,13 @@ daemon_pass(struct daemon *d)
 	if (st.ghosts)
 		log_ghosts(d, &st);
 	if (d->cfg.watch_expiry && !d->cli.dry_run) {
+		unsigned long long events, dropped;
+
+		watch_counts(d->watch, &events, &dropped);
 		log_info("since the last pass: %llu removed by the pass, %llu on key-expiry "
 		    "events (%llu events, %llu dropped with the queue full)", st.removed,
-		    d->event_removed, d->watch.events, d->watch.dropped);
+		    d->event_removed, events, dropped);
 		d->event_removed = 0;
-		d->watch.events = 0;
-		d->watch.dropped = 0;
 	}
 	switch (res) {
 	case RECONCILE_OK:
@@ -458,15 +470,12 @@ standby_step(struct daemon *d, int64_t now)
 static int64_t
 next_wake(const struct daemon *d, int64_t now)
 {
-	int64_t wake = d->next_cycle;
+	int64_t wake = d->next_cycle, events;
 
 	if (d->role == ROLE_LEADER && d->renew_due < wake)
 		wake = d->renew_due;
-	if (d->watch.n > 0 && d->watch.first_ms + WATCH_FLUSH_MS < wake)
-		wake = d->watch.first_ms + WATCH_FLUSH_MS;
-	if (d->watch.more || watch_due(&d->watch, now, (size_t)d->cfg.batch_size))
-		wake = now;	/* more events to read, or a batch to reap */
-	return wake;
+	events = watch_next_ms(d->watch, now, (size_t)d->cfg.batch_size);
+	return events < wake ? events : wake;
 }
 
 /* Run the pass when due; 1 when it ran (or its lease check failed). */
@@ -529,9 +538,9 @@ daemon_run(struct daemon *d)
 	while (!wait_stopping()) {
 		int64_t wake = turn(d);
 
-		wait_until(wake, 1, d->watch.sub ? rconn_fd(d->watch.sub) : -1);
+		wait_until(wake, 1, watch_fd(d->watch));
 	}
 	wait_note_shutdown();
-	watch_free(&d->watch);
+	watch_unsubscribe(d->watch);	/* quietly: we are leaving */
 	daemon_release_lock(d);
 }

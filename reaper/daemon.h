@@ -40,7 +40,7 @@ struct daemon {
 	char holder[LEADER_TOKEN_MAX];	/* last lock holder seen as standby */
 	int64_t next_cycle;
 	int64_t renew_due;
-	struct watch watch;
+	struct watch *watch;	/* key-expiry events; see events.h */
 	int64_t watch_retry_at;
 	int watch_warned;	/* said once that the server sends no expiry events */
 	unsigned long long event_removed;	/* since the last pass's summary */
@@ -51,8 +51,11 @@ struct daemon {
 /* Liveness: how long the loop may go without a tick before /healthz fails. */
 int64_t daemon_health_window_ms(const struct cfg *c);
 
-/* After cli and cfg are set: the lock, the pass, the backoff, the watch. */
-void daemon_init(struct daemon *d);
+/* After cli and cfg are set: the lock, the pass, the backoff, the watch. 0, or -1 (ENOMEM). */
+int daemon_init(struct daemon *d);
+
+/* Free what daemon_init() and the run built (the connection too); not cfg. */
+void daemon_free(struct daemon *d);
 
 /* (Re)build the pass for d's configuration, calling back between batches and to pace. */
 void daemon_pass_init(struct daemon *d);

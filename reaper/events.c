@@ -38,7 +38,7 @@ check_notifications(struct daemon *d)
 static void
 events_refused(struct daemon *d)
 {
-	watch_clear(&d->watch);
+	watch_clear(d->watch);
 	if (d->events_refused++ == 0) {
 		log_error("%s", d->rec.err);
 		metrics_event_guard();
@@ -55,19 +55,19 @@ events_refused(struct daemon *d)
 static void
 reap_events(struct daemon *d)
 {
-	size_t n = d->watch.n < (size_t)d->cfg.batch_size ? d->watch.n :
-	    (size_t)d->cfg.batch_size;
+	const char *const *ids;
+	const size_t *lens;
+	size_t n = watch_take(d->watch, (size_t)d->cfg.batch_size, &ids, &lens);
 	struct reconcile_stats st;
 	enum reconcile_result res;
 
-	res = reconcile_reap_ids(&d->rec, d->conn, (const char *const *)d->watch.ids,
-	    d->watch.lens, n, &st);
+	res = reconcile_reap_ids(&d->rec, d->conn, ids, lens, n, &st);
 	if (res == RECONCILE_GUARD) {
 		events_refused(d);
 		return;
 	}
 	log_debug("expiry events: checked %zu users, removed %llu", n, st.removed);
-	watch_consume(&d->watch, n);
+	watch_consume(d->watch, n);
 	if (res == RECONCILE_OK && d->events_refused) {
 		log_info("key-expiry events: the stale-ratio guard allows removal again "
 		    "(it refused %llu batches)", d->events_refused);
@@ -95,14 +95,14 @@ events_start(struct daemon *d, int64_t now)
 	struct rconn_opts o;
 
 	if (!d->cfg.watch_expiry || d->cli.once || d->role != ROLE_LEADER ||
-	    d->watch.sub != NULL || now < d->watch_retry_at)
+	    watch_fd(d->watch) >= 0 || now < d->watch_retry_at)
 		return;
 	check_notifications(d);
 	daemon_conn_opts(d, &o, name, sizeof(name));
-	if (watch_subscribe(&d->watch, &o, d->cfg.url.db) == 0) {
-		log_info("watching key expiry on %s", d->watch.channel);
+	if (watch_subscribe(d->watch, &o, d->cfg.url.db) == 0) {
+		log_info("watching key expiry on %s", watch_channel(d->watch));
 	} else {
-		log_warnx("cannot watch key expiry: %s; retrying", d->watch.err);
+		log_warnx("cannot watch key expiry: %s; retrying", watch_err(d->watch));
 		d->watch_retry_at = now + daemon_retry_ms(d);
 	}
 }
@@ -110,11 +110,11 @@ events_start(struct daemon *d, int64_t now)
 void
 events_stop(struct daemon *d)
 {
-	if (d->watch.sub) {
-		watch_unsubscribe(&d->watch);
+	if (watch_fd(d->watch) >= 0) {
+		watch_unsubscribe(d->watch);
 		log_info("stopped watching key expiry (not leader)");
 	}
-	watch_clear(&d->watch);
+	watch_clear(d->watch);
 }
 
 void
@@ -125,12 +125,12 @@ events_step(struct daemon *d, int64_t now)
 		return;
 	}
 	events_start(d, now);	/* when not subscribed yet, or again */
-	if (d->watch.sub && watch_read(&d->watch, &d->rec.keys) < 0) {
+	if (watch_fd(d->watch) >= 0 && watch_read(d->watch, &d->rec.keys) < 0) {
 		log_warnx("key-expiry subscription lost: %s; the periodic pass still reaps",
-		    d->watch.err);
+		    watch_err(d->watch));
 		metrics_redis_error();
 		d->watch_retry_at = now + daemon_retry_ms(d);
 	}
-	if (watch_due(&d->watch, now, (size_t)d->cfg.batch_size))
+	if (watch_due(d->watch, now, (size_t)d->cfg.batch_size))
 		reap_events(d);
 }

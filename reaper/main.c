@@ -58,7 +58,11 @@ run(struct daemon *d)
 		rc = EX_CONFIG;
 		goto stop;
 	}
-	daemon_init(d);
+	if (daemon_init(d) < 0) {
+		log_warn("starting");
+		rc = EX_OSERR;
+		goto stop;
+	}
 	if (d->cli.once) {
 		rc = oneshot_run(d);
 	} else {
@@ -95,8 +99,7 @@ main(int argc, char **argv)
 	conf_apply_logging(&d.cli, &d.cfg);
 	rnd_seed();
 	rc = d.cli.check_config ? oneshot_check_config(&d) : run(&d);
-	rconn_close(d.conn);
-	reconcile_free(&d.rec);
+	daemon_free(&d);
 	cfg_free(&d.cfg);
 	return rc;
 }

@@ -37,8 +37,7 @@ adopt_config(struct daemon *d, struct cfg *next)
 	char token[LEADER_TOKEN_MAX];
 	struct gwin window;
 
-	watch_free(&d->watch);
-	watch_init(&d->watch, (size_t)next->batch_size);
+	watch_reset(d->watch, (size_t)next->batch_size);
 	window = d->rec.win;
 	reconcile_free(&d->rec);
 	cfg_free(&d->cfg);
