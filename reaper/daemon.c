@@ -5,10 +5,10 @@
 
 #include "errpolicy.h"
 #include "events.h"
-#include "reload.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
+#include "reload.h"
 #include "wait.h"
 
 #define BACKOFF_BASE_MS		100
@@ -78,7 +78,6 @@ daemon_retry_ms(struct daemon *d)
 
 	return delay < cap ? delay : (cap > BACKOFF_FLOOR_MS ? cap : BACKOFF_FLOOR_MS);
 }
-
 
 void
 daemon_drop_conn(struct daemon *d, const char *why)
