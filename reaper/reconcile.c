@@ -490,6 +490,7 @@ static int
 pass(struct reconcile *r, struct rconn *c, struct reconcile_stats *st, int64_t start)
 {
 	struct pass_state p = { .head = 0, .len = 0, .cursor = "", .hold = 0 };
+	enum tick t;
 	int rc = 0;
 
 	/* Load the script now: it cannot be loaded later with replies in flight. */
@@ -513,8 +514,9 @@ pass(struct reconcile *r, struct rconn *c, struct reconcile_stats *st, int64_t s
 			/* Drained with more to scan: pace, renew, maybe stop, then go on. */
 			if (ahead_of_rate(r, start, st->scanned, &due))
 				r->sleep_until(r->tick_arg, due);
-			if (r->tick && (rc = r->tick(r->tick_arg)) != 0)
-				return rc == TICK_LOST ? lost_lease(r, st) : RECONCILE_STOPPED;
+			if (r->tick && (t = r->tick(r->tick_arg)) != TICK_GO)
+				return t == TICK_LEASE_LOST ? lost_lease(r, st) :
+				    RECONCILE_STOPPED;
 		}
 		if ((rc = append_sscan(r, c, p.cursor)) != 0)
 			return rc;

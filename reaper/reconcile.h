@@ -45,8 +45,12 @@ struct reconcile_stats {
 	double seconds;
 };
 
-#define TICK_STOP 1
-#define TICK_LOST 2
+/* What the between-batches callback says about the pass. */
+enum tick {
+	TICK_GO,		/* go on */
+	TICK_STOP,		/* stop the pass: shutdown */
+	TICK_LEASE_LOST,	/* stop it as not leader: the lease could not be renewed */
+};
 
 /* Batches with replies in flight, private to reconcile.c. */
 struct batch;
@@ -58,12 +62,11 @@ struct reconcile {
 	int dry_run;
 	FILE *out;		/* dry-run: stale IDs, one per line, escaped */
 	/*
-	 * Called between batches with nothing in flight: 0 go on,
-	 * TICK_STOP stops the pass (shutdown), TICK_LOST stops it as not
-	 * leader (the lease could not be renewed). tick_due says whether tick
-	 * wants to run, so the pipeline can drain first.
+	 * Called between batches with nothing in flight (see enum tick).
+	 * tick_due says whether tick wants to run, so the pipeline can
+	 * drain first.
 	 */
-	int (*tick)(void *arg);
+	enum tick (*tick)(void *arg);
 	int (*tick_due)(void *arg);
 	/*
 	 * Sleep until a CLOCK_MONOTONIC deadline in ms (reaper.max_rate

@@ -7,12 +7,46 @@
 #include "rerr.h"
 #include "timeutil.h"
 
-void
-watch_init(struct watch *w, size_t batch)
+struct watch {
+	struct rconn *sub;	/* NULL while not subscribed */
+	char channel[64];
+	struct idset seen;	/* users queued, to queue each once */
+	char **ids;
+	size_t *lens;
+	size_t n, cap;
+	size_t max;		/* queue bound */
+	int more;		/* the last read stopped at WATCH_READ_MAX */
+	int64_t first_ms;	/* when the oldest queued event arrived */
+	unsigned long long events;	/* matching expiry events since the last summary */
+	unsigned long long dropped;	/* events not queued, the queue being full */
+	char err[256];
+};
+
+static size_t
+queue_bound(size_t batch)
 {
-	memset(w, 0, sizeof(*w));
+	return 4 * batch > WATCH_QUEUE_MIN ? 4 * batch : WATCH_QUEUE_MIN;
+}
+
+struct watch *
+watch_new(size_t batch)
+{
+	struct watch *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return NULL;
 	idset_init(&w->seen);
-	w->max = 4 * batch > WATCH_QUEUE_MIN ? 4 * batch : WATCH_QUEUE_MIN;
+	w->max = queue_bound(batch);
+	return w;
+}
+
+void
+watch_reset(struct watch *w, size_t batch)
+{
+	watch_unsubscribe(w);
+	watch_clear(w);
+	w->more = 0;
+	w->max = queue_bound(batch);
 }
 
 void
@@ -47,13 +81,48 @@ watch_clear(struct watch *w)
 void
 watch_free(struct watch *w)
 {
+	if (w == NULL)
+		return;
 	watch_unsubscribe(w);
 	watch_clear(w);
 	free(w->ids);
 	free(w->lens);
-	w->ids = NULL;
-	w->lens = NULL;
-	w->cap = 0;
+	free(w);
+}
+
+int
+watch_fd(const struct watch *w)
+{
+	return w->sub ? rconn_fd(w->sub) : -1;
+}
+
+const char *
+watch_channel(const struct watch *w)
+{
+	return w->channel;
+}
+
+const char *
+watch_err(const struct watch *w)
+{
+	return w->err;
+}
+
+size_t
+watch_take(const struct watch *w, size_t max, const char *const **ids, const size_t **lens)
+{
+	*ids = (const char *const *)w->ids;
+	*lens = w->lens;
+	return w->n < max ? w->n : max;
+}
+
+void
+watch_counts(struct watch *w, unsigned long long *events, unsigned long long *dropped)
+{
+	*events = w->events;
+	*dropped = w->dropped;
+	w->events = 0;
+	w->dropped = 0;
 }
 
 int
@@ -222,4 +291,12 @@ int
 watch_due(const struct watch *w, int64_t now, size_t batch)
 {
 	return w->n > 0 && (w->n >= batch || now - w->first_ms >= WATCH_FLUSH_MS);
+}
+
+int64_t
+watch_next_ms(const struct watch *w, int64_t now, size_t batch)
+{
+	if (w->more || watch_due(w, now, batch))
+		return now;
+	return w->n > 0 ? w->first_ms + WATCH_FLUSH_MS : INT64_MAX;
 }

@@ -9,7 +9,7 @@
  * Bounded, so an event flood (a realtime fleet going down expires every
  * socket set at once) cannot starve the loop or grow memory: each read
  * takes at most WATCH_READ_MAX messages, and the queue holds at most
- * w->max users; events beyond it are dropped (counted) and left to the
+ * the larger of WATCH_QUEUE_MIN and 4 batches; events beyond it are dropped (counted) and left to the
  * pass, which finds those users anyway.
  */
 #ifndef PR_WATCH_H
@@ -27,24 +27,17 @@
 #define WATCH_READ_MAX 1000	/* messages read per loop turn */
 #define WATCH_QUEUE_MIN 10000	/* queue bound: the larger of this and 4 batches */
 
-struct watch {
-	struct rconn *sub;	/* NULL while not subscribed */
-	char channel[64];
-	struct idset seen;	/* users queued, to queue each once */
-	char **ids;
-	size_t *lens;
-	size_t n, cap;
-	size_t max;		/* queue bound */
-	int more;		/* the last read stopped at WATCH_READ_MAX */
-	int64_t first_ms;	/* when the oldest queued event arrived */
-	unsigned long long events;	/* matching expiry events since the last summary */
-	unsigned long long dropped;	/* events not queued, the queue being full */
-	char err[256];
-};
+/* The subscription and its queue; private to watch.c. */
+struct watch;
 
-/* An empty watch whose queue holds the larger of WATCH_QUEUE_MIN and 4 batches. */
-void watch_init(struct watch *w, size_t batch);
+/* An empty watch, not subscribed, for batches of batch users. NULL: out of memory. */
+struct watch *watch_new(size_t batch);
+
+/* Unsubscribe and free (w may be NULL). */
 void watch_free(struct watch *w);
+
+/* Unsubscribe, empty the queue, and size it for batches of batch users. */
+void watch_reset(struct watch *w, size_t batch);
 
 /*
  * Is the server publishing expiry events (notify-keyspace-events holds E
@@ -56,13 +49,20 @@ int watch_server_ready(struct rconn *c, char *flags, size_t flagsz, char *err, s
 /* Add "Ex" to the server's notify-keyspace-events. 0 or -1 (err). */
 int watch_server_enable(struct rconn *c, const char *flags, char *err, size_t errlen);
 
-/* Open the subscriber connection and SUBSCRIBE. 0 or -1 (w->err). */
+/* Open the subscriber connection and SUBSCRIBE. 0 or -1 (watch_err()). */
 int watch_subscribe(struct watch *w, const struct rconn_opts *o, int db);
 void watch_unsubscribe(struct watch *w);
 
+/* The subscriber connection's fd to poll, or -1 while not subscribed. */
+int watch_fd(const struct watch *w);
+
+/* The channel subscribed to; why the last subscribe or read failed. */
+const char *watch_channel(const struct watch *w);
+const char *watch_err(const struct watch *w);
+
 /*
  * Read the messages that are already there, at most WATCH_READ_MAX (then
- * w->more is set: call again soon); queue the users of matching keys. 0,
+ * watch_next_ms() says now: call again soon); queue the users of matching keys. 0,
  * or -1 when the subscriber connection broke (it is closed).
  */
 int watch_read(struct watch *w, const struct keyfmt *k);
@@ -70,10 +70,27 @@ int watch_read(struct watch *w, const struct keyfmt *k);
 /* Queued users should be reaped now: enough of them, or waited long enough. */
 int watch_due(const struct watch *w, int64_t now, size_t batch);
 
+/*
+ * When the watch next wants a turn (mono ms): now when there is more to
+ * read or a batch is due, when the oldest queued event has waited
+ * WATCH_FLUSH_MS, or INT64_MAX when nothing is queued.
+ */
+int64_t watch_next_ms(const struct watch *w, int64_t now, size_t batch);
+
+/*
+ * The oldest queued users, at most max of them: their IDs and lengths in
+ * *ids and *lens, valid until the queue changes. Returns how many.
+ */
+size_t watch_take(const struct watch *w, size_t max, const char *const **ids,
+    const size_t **lens);
+
 /* Forget the first n queued users (they were reaped, or refused). */
 void watch_consume(struct watch *w, size_t n);
 
 /* Forget the whole queue. */
 void watch_clear(struct watch *w);
+
+/* Matching expiry events, and those dropped with the queue full, since the last call. */
+void watch_counts(struct watch *w, unsigned long long *events, unsigned long long *dropped);
 
 #endif

@@ -1,0 +1,57 @@
+#include "conf.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+int
+conf_load(const struct cli *cli, struct cfg *c, char *err, size_t errlen)
+{
+	cfg_defaults(c);
+	if (cfg_load(c, cli->config_path, !cli->config_given, err, errlen) < 0)
+		return -1;
+	cfg_apply_env(c);
+	if (cli->redis_url)
+		cfg_set_url_option(c, cli->redis_url);
+	return cfg_finalize(c, err, errlen);
+}
+
+void
+conf_apply_logging(const struct cli *cli, const struct cfg *c)
+{
+	enum log_level lvl = LOG_LVL_INFO;
+	enum log_format fmt = LOG_FMT_TEXT;
+
+	if (c->log_level)
+		log_level_parse(c->log_level, &lvl);
+	if (c->log_format)
+		log_format_parse(c->log_format, &fmt);
+	if (cli->verbose)
+		lvl = LOG_LVL_DEBUG;
+	if (cli->quiet)
+		lvl = LOG_LVL_ERROR;
+	if (cli->log_format)
+		log_format_parse(cli->log_format, &fmt);
+	log_init(lvl, fmt);
+}
+
+void
+conf_print_errors(const char *errs)
+{
+	const char *p = errs;
+
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		int len = nl ? (int)(nl - p) : (int)strlen(p);
+
+		log_error("%.*s", len, p);
+		p += len + (nl ? 1 : 0);
+	}
+}
+
+void
+conf_print_line(void *ctx, const char *line)
+{
+	fprintf(ctx, "%s\n", line);
+}

@@ -1,0 +1,136 @@
+#include "events.h"
+
+#include "errpolicy.h"
+#include "log.h"
+#include "metrics.h"
+
+/* Say what the server's notify-keyspace-events means for watching; enable on request. */
+static void
+check_notifications(struct daemon *d)
+{
+	char flags[64], err[256];
+	int ready = watch_server_ready(d->conn, flags, sizeof(flags), err, sizeof(err));
+
+	if (ready == 1 || d->watch_warned)
+		return;
+	d->watch_warned = 1;
+	if (ready < 0) {
+		log_warnx("reaper.watch_expiry: cannot read notify-keyspace-events (%s); "
+		    "subscribing anyway", err);
+	} else if (d->cfg.enable_notifications) {
+		if (watch_server_enable(d->conn, flags, err, sizeof(err)) == 0)
+			log_warnx("reaper.watch_expiry: set the server's notify-keyspace-events "
+			    "from \"%s\" to include Ex (reaper.enable_notifications)", flags);
+		else
+			log_warnx("reaper.watch_expiry: %s", err);
+	} else {
+		log_warnx("reaper.watch_expiry: the server's notify-keyspace-events is \"%s\", "
+		    "without E and x: no key-expiry events will arrive and only the periodic "
+		    "pass reaps. Set it (CONFIG SET notify-keyspace-events Ex) or "
+		    "reaper.enable_notifications = true", flags);
+	}
+}
+
+/*
+ * The guard refused key-expiry events: the queue goes (the pass and its
+ * own guard judge those users). Said and counted once a refusal spell.
+ */
+static void
+events_refused(struct daemon *d)
+{
+	watch_clear(d->watch);
+	if (d->events_refused++ == 0) {
+		log_error("%s", d->rec.err);
+		metrics_event_guard();
+	} else {
+		log_debug("key-expiry events: the guard still refuses (%llu batches)",
+		    d->events_refused);
+	}
+}
+
+/*
+ * Reap the oldest reaper.batch_size users whose socket sets expired,
+ * through the guard and the fenced script; the rest wait for the next turn.
+ */
+static void
+reap_events(struct daemon *d)
+{
+	const char *const *ids;
+	const size_t *lens;
+	size_t n = watch_take(d->watch, (size_t)d->cfg.batch_size, &ids, &lens);
+	struct reconcile_stats st;
+	enum reconcile_result res;
+
+	res = reconcile_reap_ids(&d->rec, d->conn, ids, lens, n, &st);
+	if (res == RECONCILE_GUARD) {
+		events_refused(d);
+		return;
+	}
+	log_debug("expiry events: checked %zu users, removed %llu", n, st.removed);
+	watch_consume(d->watch, n);
+	if (res == RECONCILE_OK && d->events_refused) {
+		log_info("key-expiry events: the stale-ratio guard allows removal again "
+		    "(it refused %llu batches)", d->events_refused);
+		d->events_refused = 0;
+	}
+	if (res == RECONCILE_OK) {
+		d->event_removed += st.removed;
+		metrics_event_removals(st.removed);
+	} else if (res == RECONCILE_NOT_LEADER) {
+		log_warnx("%s", d->rec.err);
+		daemon_set_role(d, ROLE_STANDBY);
+	} else if (res == RECONCILE_CONN) {
+		daemon_drop_conn(d, d->rec.err);
+	} else if (res == RECONCILE_DATA) {
+		report_refusal(d, d->rec.err_class, d->rec.err);
+	} else {
+		log_error("%s", d->rec.err);
+	}
+}
+
+void
+events_start(struct daemon *d, int64_t now)
+{
+	char name[300];
+	struct rconn_opts o;
+
+	if (!d->cfg.watch_expiry || d->cli.once || d->role != ROLE_LEADER ||
+	    watch_fd(d->watch) >= 0 || now < d->watch_retry_at)
+		return;
+	check_notifications(d);
+	daemon_conn_opts(d, &o, name, sizeof(name));
+	if (watch_subscribe(d->watch, &o, d->cfg.url.db) == 0) {
+		log_info("watching key expiry on %s", watch_channel(d->watch));
+	} else {
+		log_warnx("cannot watch key expiry: %s; retrying", watch_err(d->watch));
+		d->watch_retry_at = now + daemon_retry_ms(d);
+	}
+}
+
+void
+events_stop(struct daemon *d)
+{
+	if (watch_fd(d->watch) >= 0) {
+		watch_unsubscribe(d->watch);
+		log_info("stopped watching key expiry (not leader)");
+	}
+	watch_clear(d->watch);
+}
+
+void
+events_step(struct daemon *d, int64_t now)
+{
+	if (d->role != ROLE_LEADER) {
+		events_stop(d);
+		return;
+	}
+	events_start(d, now);	/* when not subscribed yet, or again */
+	if (watch_fd(d->watch) >= 0 && watch_read(d->watch, &d->rec.keys) < 0) {
+		log_warnx("key-expiry subscription lost: %s; the periodic pass still reaps",
+		    watch_err(d->watch));
+		metrics_redis_error();
+		d->watch_retry_at = now + daemon_retry_ms(d);
+	}
+	if (watch_due(d->watch, now, (size_t)d->cfg.batch_size))
+		reap_events(d);
+}

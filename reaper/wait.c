@@ -1,0 +1,129 @@
+#define _GNU_SOURCE	/* pipe2 */
+#include "wait.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "notify.h"
+#include "timeutil.h"
+
+static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t reload_requested;
+static int wake_pipe[2] = { -1, -1 };
+static int64_t watchdog_ms;	/* systemd watchdog period / 2; 0 = off */
+static int64_t watchdog_last;
+
+static void
+on_signal(int sig)
+{
+	int saved = errno;
+
+	if (sig == SIGHUP) {
+		reload_requested = 1;
+	} else {
+		if (stop_signal)
+			_exit(128 + sig);	/* second signal: no more waiting */
+		stop_signal = sig;
+	}
+	if (wake_pipe[1] >= 0 && write(wake_pipe[1], "x", 1) < 0) {
+		/* pipe full: a wake-up is already pending */
+	}
+	errno = saved;
+}
+
+int
+wait_setup(void)
+{
+	struct sigaction sa;
+
+	if (pipe2(wake_pipe, O_NONBLOCK | O_CLOEXEC) < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	return 0;
+}
+
+void
+wait_watchdog_start(void)
+{
+	watchdog_ms = notify_watchdog_interval_ms();
+	watchdog_last = mono_ms();
+}
+
+int
+wait_stopping(void)
+{
+	return (int)stop_signal;
+}
+
+int
+wait_reload_pending(void)
+{
+	return reload_requested != 0;
+}
+
+void
+wait_reload_taken(void)
+{
+	reload_requested = 0;
+}
+
+void
+wait_keepalive(void)
+{
+	metrics_tick();
+	if (watchdog_ms > 0 && mono_ms() - watchdog_last >= watchdog_ms) {
+		notify_watchdog();
+		watchdog_last = mono_ms();
+	}
+}
+
+void
+wait_until(int64_t deadline, int on_reload, int fd)
+{
+	struct pollfd p[2] = {
+		{ .fd = wake_pipe[0], .events = POLLIN },
+		{ .fd = fd, .events = POLLIN },
+	};
+	char buf[64];
+
+	for (;;) {
+		int64_t left = deadline - mono_ms();
+
+		wait_keepalive();
+		if (stop_signal || (on_reload && reload_requested) || left <= 0)
+			return;
+		if (watchdog_ms > 0 && left > watchdog_ms)
+			left = watchdog_ms;
+		if (poll(p, fd >= 0 ? 2 : 1, left > 60000 ? 60000 : (int)left) > 0) {
+			while (read(wake_pipe[0], buf, sizeof(buf)) > 0)
+				;
+			if (fd >= 0 && p[1].revents)
+				return;	/* expiry events to read */
+		}
+	}
+}
+
+void
+wait_note_shutdown(void)
+{
+	static int said;
+
+	if (stop_signal && !said) {
+		said = 1;
+		notify_stopping();
+		log_info("shutting down (signal %d)", (int)stop_signal);
+	}
+}

@@ -1,0 +1,38 @@
+/*
+ * wait: signals, the self-pipe they write to, systemd's watchdog
+ * keepalive, and the one function the daemon waits in. The handlers only
+ * set sig_atomic_t flags and wake the pipe; the loop acts on the flags.
+ */
+#ifndef PR_WAIT_H
+#define PR_WAIT_H
+
+#include <stdint.h>
+
+/* Catch SIGTERM, SIGINT and SIGHUP, ignore SIGPIPE. 0, or -1 (errno) without the pipe. */
+int wait_setup(void);
+
+/* Keep systemd's watchdog fed from now on, when the unit asks for it. */
+void wait_watchdog_start(void);
+
+/* The signal that asked us to stop, or 0. */
+int wait_stopping(void);
+
+/* SIGHUP arrived since the last wait_reload_taken(). */
+int wait_reload_pending(void);
+void wait_reload_taken(void);
+
+/* The loop is alive: for /healthz and for systemd's watchdog. */
+void wait_keepalive(void);
+
+/*
+ * Sleep until deadline (mono ms), staying alive, or less: a stop signal
+ * ends the wait, SIGHUP only when on_reload is set (pacing inside a pass
+ * sleeps on, and the reload waits for the pass to end), and so does fd
+ * becoming readable (-1: no fd).
+ */
+void wait_until(int64_t deadline, int on_reload, int fd);
+
+/* Say once that shutdown has begun; may run while a Redis reply is awaited. */
+void wait_note_shutdown(void);
+
+#endif
