@@ -156,6 +156,27 @@ badhost:
 	return -1;
 }
 
+/* A unix URL's "/path[?db=N]". */
+static int
+parse_unix_path(const char *slash, struct rurl *u, char *err, size_t errlen)
+{
+	const char *q = strchr(slash, '?');
+	size_t plen = q ? (size_t)(q - slash) : strlen(slash);
+
+	if (plen >= sizeof(u->path)) {
+		snprintf(err, errlen, "socket path too long");
+		return -1;
+	}
+	memcpy(u->path, slash, plen);
+	u->path[plen] = '\0';
+	if (q && (strncmp(q, "?db=", 4) != 0 ||
+	    parse_int(q + 4, strlen(q + 4), 0, 1000000, &u->db) < 0)) {
+		snprintf(err, errlen, "bad query in unix URL (only ?db=N)");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 parse_authority_and_rest(const char *p, struct rurl *u, char *err, size_t errlen)
 {
@@ -186,27 +207,11 @@ parse_authority_and_rest(const char *p, struct rurl *u, char *err, size_t errlen
 		p = at + 1;
 	}
 	if (u->is_unix) {
-		const char *q = strchr(slash, '?');
-		size_t plen = q ? (size_t)(q - slash) : strlen(slash);
-
 		if (alen != 0) {
 			snprintf(err, errlen, "unix URL takes no host");
 			return -1;
 		}
-		if (plen >= sizeof(u->path)) {
-			snprintf(err, errlen, "socket path too long");
-			return -1;
-		}
-		memcpy(u->path, slash, plen);
-		u->path[plen] = '\0';
-		if (q) {
-			if (strncmp(q, "?db=", 4) != 0 ||
-			    parse_int(q + 4, strlen(q + 4), 0, 1000000, &u->db) < 0) {
-				snprintf(err, errlen, "bad query in unix URL (only ?db=N)");
-				return -1;
-			}
-		}
-		return 0;
+		return parse_unix_path(slash, u, err, errlen);
 	}
 	if (parse_hostport(p, alen, u, err, errlen) < 0)
 		return -1;
