@@ -220,6 +220,19 @@ user_of(const struct keyfmt *k, const char *key, size_t len, const char **id, si
 	return 0;
 }
 
+int
+watch_message_user(const redisReply *r, const struct keyfmt *k, const char **id,
+    size_t *idlen)
+{
+	/* ["message", channel, key] */
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    strcmp(r->element[0]->str, "message") != 0 ||
+	    r->element[2]->type != REDIS_REPLY_STRING)
+		return -1;
+	return user_of(k, r->element[2]->str, r->element[2]->len, id, idlen);
+}
+
 static int
 queue(struct watch *w, const char *id, size_t len)
 {
@@ -268,12 +281,7 @@ watch_read(struct watch *w, const struct keyfmt *k)
 		const char *id;
 		size_t idlen;
 
-		/* ["message", channel, key] */
-		if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-		    r->element[0]->type == REDIS_REPLY_STRING &&
-		    strcmp(r->element[0]->str, "message") == 0 &&
-		    r->element[2]->type == REDIS_REPLY_STRING &&
-		    user_of(k, r->element[2]->str, r->element[2]->len, &id, &idlen) == 0)
+		if (watch_message_user(r, k, &id, &idlen) == 0)
 			queue(w, id, idlen);
 		freeReplyObject(r);
 		got++;
@@ -290,7 +298,13 @@ watch_read(struct watch *w, const struct keyfmt *k)
 int
 watch_due(const struct watch *w, int64_t now, size_t batch)
 {
-	return w->n > 0 && (w->n >= batch || now - w->first_ms >= WATCH_FLUSH_MS);
+	return watch_flush_due(w->n, w->first_ms, now, batch);
+}
+
+int
+watch_flush_due(size_t n, int64_t first_ms, int64_t now, size_t batch)
+{
+	return n > 0 && (n >= batch || now - first_ms >= WATCH_FLUSH_MS);
 }
 
 int64_t

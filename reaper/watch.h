@@ -62,13 +62,28 @@ const char *watch_err(const struct watch *w);
 
 /*
  * Read the messages that are already there, at most WATCH_READ_MAX (then
- * watch_next_ms() says now: call again soon); queue the users of matching keys. 0,
- * or -1 when the subscriber connection broke (it is closed).
+ * watch_next_ms() says now: call again soon); queue the users of matching
+ * keys. 0, or -1 when the subscriber connection broke (it is closed).
  */
 int watch_read(struct watch *w, const struct keyfmt *k);
 
 /* Queued users should be reaped now: enough of them, or waited long enough. */
 int watch_due(const struct watch *w, int64_t now, size_t batch);
+
+/*
+ * The flush rule behind watch_due: n queued users, the oldest queued at
+ * first_ms, are due at now when they fill a batch or have waited
+ * WATCH_FLUSH_MS.
+ */
+int watch_flush_due(size_t n, int64_t first_ms, int64_t now, size_t batch);
+
+/*
+ * The user of one pub/sub message: ["message", channel, key] whose key is
+ * a socket set of k (prefix + ID + suffix). 0 with *id pointing into the
+ * message, or -1 for anything else (subscribe confirmations, other keys).
+ */
+int watch_message_user(const redisReply *r, const struct keyfmt *k, const char **id,
+    size_t *idlen);
 
 /*
  * When the watch next wants a turn (mono ms): now when there is more to
