@@ -353,15 +353,22 @@ daemon_pass(struct daemon *d)
 		    d->event_removed, events, dropped);
 		d->event_removed = 0;
 	}
-	switch (res) {
-	case RECONCILE_OK:
+	if (res == RECONCILE_OK) {
 		refusal_cleared(d);
 		log_cycle(d, &st);
-		break;
-	case RECONCILE_STOPPED:
+	} else if (res == RECONCILE_STOPPED) {
 		log_info("pass interrupted after %llu batches: scanned=%llu removed=%llu",
 		    st.batches, st.scanned, st.removed);
-		break;
+	} else {
+		daemon_step_failed(d, res);
+	}
+	return res;
+}
+
+void
+daemon_step_failed(struct daemon *d, enum reconcile_result res)
+{
+	switch (res) {
 	case RECONCILE_NOT_LEADER:
 		log_warnx("%s", d->rec.err);
 		daemon_set_role(d, ROLE_STANDBY);
@@ -376,8 +383,10 @@ daemon_pass(struct daemon *d)
 	case RECONCILE_CONN:
 		daemon_drop_conn(d, d->rec.err[0] ? d->rec.err : rconn_errstr(d->conn));
 		break;
+	case RECONCILE_OK:
+	case RECONCILE_STOPPED:
+		break;
 	}
-	return res;
 }
 
 /* The loop's pass: one refused by Redis is tried again with backoff, not an interval later. */

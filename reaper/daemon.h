@@ -94,6 +94,14 @@ void daemon_disconnect(struct daemon *d);
 void daemon_drop_conn(struct daemon *d, const char *why);
 
 /*
+ * What a failed reconcile step (the pass, or a batch of key-expiry events)
+ * means for the daemon, decided in one place: not leader goes to standby,
+ * an error reply goes to the error policy, a transport error drops the
+ * connection, anything else is logged. Nothing for OK and STOPPED.
+ */
+void daemon_step_failed(struct daemon *d, enum reconcile_result res);
+
+/*
  * Renew the lease when due. Returns 0 while we lead, -1 when the lease is
  * lost or could not be renewed (leadership dropped; a broken connection is
  * left for the caller to drop, so nothing frees it under a running pass).

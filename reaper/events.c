@@ -76,15 +76,8 @@ reap_events(struct daemon *d)
 	if (res == RECONCILE_OK) {
 		d->event_removed += st.removed;
 		metrics_event_removals(st.removed);
-	} else if (res == RECONCILE_NOT_LEADER) {
-		log_warnx("%s", d->rec.err);
-		daemon_set_role(d, ROLE_STANDBY);
-	} else if (res == RECONCILE_CONN) {
-		daemon_drop_conn(d, d->rec.err);
-	} else if (res == RECONCILE_DATA) {
-		report_refusal(d, d->rec.err_class, d->rec.err);
 	} else {
-		log_error("%s", d->rec.err);
+		daemon_step_failed(d, res);
 	}
 }
 
