@@ -18,6 +18,7 @@ struct batch {
 	size_t group;		/* members per EXISTS group; 0 = PTTL for each */
 	struct batchbuf_idx chk;	/* members to PTTL one by one */
 	struct batchbuf_idx cand;	/* candidates for the reap script */
+	size_t sent;		/* candidates before the chunk in flight */
 	int noscript;		/* times its script came back NOSCRIPT */
 };
 
@@ -122,13 +123,29 @@ append_sscan(struct reconcile *r, struct rconn *c, const char *cursor)
 	return 0;
 }
 
-/* Queue the fenced reap script for the candidates of batch b. */
+/*
+ * Candidates in the chunk of batch b that starts at b->sent: at most
+ * reaper.batch_size. SSCAN's COUNT is only a hint (a small integer set
+ * comes back whole, whatever COUNT says), so one batch may need several
+ * scripts; each waits for the one before.
+ */
+static size_t
+chunk_len(const struct reconcile *r, const struct batch *b)
+{
+	size_t left = b->cand.n - b->sent, max = (size_t)r->cfg->batch_size;
+
+	return left < max ? left : max;
+}
+
+/* Queue the fenced reap script for the chunk of batch b's candidates at b->sent. */
 static int
 reap_append(struct reconcile *r, struct rconn *c, const struct batch *b, size_t *argc)
 {
-	if (batchbuf_gather(&r->ids, b->reply->element[1]->element, b->cand.v, b->cand.n) < 0)
+	size_t n = chunk_len(r, b);
+
+	if (batchbuf_gather(&r->ids, b->reply->element[1]->element, b->cand.v + b->sent, n) < 0)
 		return recerr_oom(r, NULL);
-	return reapcall_append(r, c, r->ids.ids, r->ids.lens, b->cand.n, argc);
+	return reapcall_append(r, c, r->ids.ids, r->ids.lens, n, argc);
 }
 
 /* True when reaper.max_rate says the pass is ahead of its budget. */
@@ -321,6 +338,7 @@ on_pttl(struct reconcile *r, struct rconn *c, struct pass_state *p, const struct
 		batch_release(b);
 		return 0;
 	}
+	b->sent = 0;
 	if ((rc = reap_append(r, c, b, &argc)) != 0)
 		return rc;
 	expect(p, EXP_REAP, e->slot, argc);
@@ -358,6 +376,26 @@ requeue_reap(struct reconcile *r, struct rconn *c, struct pass_state *p, int slo
 	return 0;
 }
 
+/* A chunk's script was read: send the batch's next chunk, or let the batch go. */
+static int
+next_chunk(struct reconcile *r, struct rconn *c, struct pass_state *p, int slot)
+{
+	struct batch *b = &r->slots[slot];
+	size_t argc;
+	int rc;
+
+	b->sent += chunk_len(r, b);
+	b->noscript = 0;
+	if (b->sent >= b->cand.n) {
+		batch_release(b);
+		return 0;
+	}
+	if ((rc = reap_append(r, c, b, &argc)) != 0)
+		return rc;
+	expect(p, EXP_REAP, slot, argc);
+	return 0;
+}
+
 /* A batch's script reply: count what it removed, in the guard's window too. */
 static int
 on_reap(struct reconcile *r, struct rconn *c, struct pass_state *p, const struct expect *e,
@@ -376,8 +414,7 @@ on_reap(struct reconcile *r, struct rconn *c, struct pass_state *p, const struct
 	rc = reapcall_result(r, rep, st);
 	freeReplyObject(rep);
 	gwin_removed(&r->win, st->removed - removed, mono_ms());
-	batch_release(&r->slots[e->slot]);
-	return rc;
+	return rc != 0 ? rc : next_chunk(r, c, p, e->slot);
 }
 
 /* The reply of a SCRIPT LOAD queued by requeue_reap: the same SHA again. */

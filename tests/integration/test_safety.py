@@ -227,3 +227,27 @@ def test_sighup_during_a_paced_pass_keeps_pacing(h):
     # 3000 users at 1000/s: about 3 s, SIGHUP or not (the last batch needs no wait).
     assert duration >= 2.5, d.stderr()
     d.wait_log(r"configuration reloaded", 5)
+
+
+# --- batch_size bounds the pass's scripts too --------------------------------------
+
+def test_pass_scripts_hold_at_most_batch_size_users_when_sscan_returns_more(h):
+    """A small set of integer IDs is an intset: SSCAN returns it whole, whatever COUNT."""
+    live = [b"%d" % i for i in range(1, 271)]
+    stale = [b"%d" % i for i in range(1001, 1031)]
+    h.rt.connect_many(live + stale)
+    h.rt.crash_many(stale)
+    assert h.r.object("encoding", h.rt.online) == b"intset"
+    assert len(h.r.sscan(h.rt.online, 0, count=10)[1]) == 300
+    h.r.config_resetstat()
+    h.r.config_set("slowlog-log-slower-than", 0)
+    h.r.config_set("slowlog-max-len", 1000)
+    h.r.slowlog_reset()
+    rc, _, err = h.run(["-c", h.config({"reaper.batch_size": 10}), "--once"])
+    assert rc == EX_OK, err
+    assert h.members() == set(live), err
+    scripts = [e for e in h.r.slowlog_get(1000) if e["command"].startswith(b"EVALSHA")]
+    reaps = [e for e in scripts if b"presence:online-users" in e["command"]]
+    # EVALSHA sha numkeys online lock stream key*n token mode channel maxlen repair id*n
+    users = [(len(e["command"].split(b" ")) - 11) // 2 for e in reaps]
+    assert len(reaps) >= 3 and max(users) <= 10, users
