@@ -289,6 +289,19 @@ rconn_pending(const struct rconn *c)
 }
 
 int
+rconn_drain(struct rconn *c)
+{
+	while (c->pending > 0) {
+		redisReply *r;
+
+		if (rconn_get_reply(c, &r) < 0)
+			return -1;
+		freeReplyObject(r);
+	}
+	return 0;
+}
+
+int
 rconn_broken(const struct rconn *c)
 {
 	return c->broken;

@@ -75,6 +75,9 @@ int rconn_fd(const struct rconn *c);
 
 /* Replies still expected for queued commands. */
 int rconn_pending(const struct rconn *c);
+
+/* Read and drop every reply still expected, so the connection is in step: 0, or -1 broken. */
+int rconn_drain(struct rconn *c);
 int rconn_broken(const struct rconn *c);
 const char *rconn_errstr(const struct rconn *c);
 

@@ -61,7 +61,7 @@ reap_events(struct daemon *d)
 	struct reconcile_stats st;
 	enum reconcile_result res;
 
-	res = reconcile_reap_ids(&d->rec, d->conn, ids, lens, n, &st);
+	res = (enum reconcile_result)reapcall_ids(&d->rec, d->conn, ids, lens, n, &st);
 	if (res == RECONCILE_GUARD) {
 		events_refused(d);
 		return;

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "recerr.h"
 #include "reconcile.h"
+#include "timeutil.h"
 
 enum reapcall_verdict
 reapcall_parse(const redisReply *rep, redisReply *const **removed, size_t *nremoved)
@@ -113,15 +114,30 @@ reapcall_result(struct reconcile *r, const redisReply *rep, struct reconcile_sta
 }
 
 int
-reapcall_read(struct reconcile *r, struct rconn *c, size_t argc, struct reconcile_stats *st)
+reapcall_get(struct reconcile *r, struct rconn *c, redisReply **rep)
+{
+	if (rconn_get_reply(c, rep) < 0)
+		return recerr_conn(r, c);
+	if (script_is_noscript(*rep)) {
+		freeReplyObject(*rep);
+		*rep = NULL;
+	}
+	return 0;
+}
+
+/*
+ * Read the reply to the call of argc arguments just queued, with nothing
+ * else in flight; on NOSCRIPT load the script and run the call again.
+ */
+static int
+read_reply(struct reconcile *r, struct rconn *c, size_t argc, struct reconcile_stats *st)
 {
 	redisReply *rep;
 	int rc;
 
-	if (rconn_get_reply(c, &rep) < 0)
-		return recerr_conn(r, c);
-	if (script_is_noscript(rep)) {
-		freeReplyObject(rep);
+	if ((rc = reapcall_get(r, c, &rep)) != 0)
+		return rc;
+	if (rep == NULL) {
 		r->reap_script.sha[0] = '\0';
 		rep = script_call(c, &r->reap_script, (int)argc, r->reap.b.argv,
 		    r->reap.b.argvlen, r->err, sizeof(r->err));
@@ -130,6 +146,35 @@ reapcall_read(struct reconcile *r, struct rconn *c, size_t argc, struct reconcil
 	}
 	rc = reapcall_result(r, rep, st);
 	freeReplyObject(rep);
+	return rc;
+}
+
+int
+reapcall_ids(struct reconcile *r, struct rconn *c, const char *const *ids, const size_t *lens,
+    size_t n, struct reconcile_stats *st)
+{
+	size_t argc;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	st->online = -1;
+	r->err[0] = '\0';
+	r->err_class = RERR_NONE;
+	if (n == 0)
+		return RECONCILE_OK;
+	if (n > (size_t)r->cfg->batch_size) {
+		snprintf(r->err, sizeof(r->err), "internal error: %zu users for one script, "
+		    "above reaper.batch_size %d", n, r->cfg->batch_size);
+		return RECONCILE_INTERNAL;
+	}
+	if ((rc = guard_events(r, c, n)) != 0)
+		return rc;
+	if (r->reap_script.sha[0] == '\0' &&
+	    script_load(c, &r->reap_script, r->err, sizeof(r->err)) < 0)
+		return recerr_script(r, c, &r->reap_script);
+	if ((rc = reapcall_append(r, c, ids, lens, n, &argc)) == 0)
+		rc = read_reply(r, c, argc, st);
+	gwin_removed(&r->win, st->removed, mono_ms());
 	return rc;
 }
 

@@ -83,11 +83,24 @@ int reapcall_append(struct reconcile *r, struct rconn *c, const char *const *ids
 int reapcall_result(struct reconcile *r, const redisReply *rep, struct reconcile_stats *st);
 
 /*
- * Read the reply to the call of argc arguments just queued, with nothing
- * else in flight; on NOSCRIPT load the script and run the call again.
+ * Read a call's reply into *rep (the caller frees it). 0, or
+ * RECONCILE_CONN; *rep is NULL when Redis no longer has the script
+ * (NOSCRIPT: restarted, or SCRIPT FLUSH), for the caller to load it again.
  */
-int reapcall_read(struct reconcile *r, struct rconn *c, size_t argc,
-    struct reconcile_stats *st);
+int reapcall_get(struct reconcile *r, struct rconn *c, redisReply **rep);
+
+/*
+ * The key-expiry path: run the atomic fenced reap script on at most
+ * cfg->batch_size users, each removed only if its socket set is still
+ * gone. The stale-ratio guard is asked first, with the users removed
+ * within its window (gwin.h); it samples again when 1 % of the online set
+ * went since its last sample, and refuses (RECONCILE_GUARD, nothing
+ * removed) when the batch would take the fraction over max_stale_ratio.
+ * Counts removals in st->removed. Needs an empty pipeline; on NOSCRIPT the
+ * script is loaded and the call made again.
+ */
+int reapcall_ids(struct reconcile *r, struct rconn *c, const char *const *ids,
+    const size_t *lens, size_t n, struct reconcile_stats *st);
 
 /*
  * TYPE of the keys the script writes: the online set must be a set and,

@@ -82,20 +82,6 @@ reconcile_check_keys(struct reconcile *r, struct rconn *c)
 	return reapcall_check_keys(r, c);
 }
 
-/* Read and drop the replies still queued, so the connection stays in step. */
-static int
-drain(struct reconcile *r, struct rconn *c)
-{
-	while (rconn_pending(c) > 0) {
-		redisReply *rep;
-
-		if (rconn_get_reply(c, &rep) < 0)
-			return recerr_conn(r, c);
-		freeReplyObject(rep);
-	}
-	return 0;
-}
-
 /* Split an SSCAN reply into cursor and members; RECONCILE_DATA on a bad shape. */
 static int
 parse_sscan(struct reconcile *r, redisReply *rep, const char **cursor, redisReply **members)
@@ -405,12 +391,10 @@ on_reap(struct reconcile *r, struct rconn *c, struct pass_state *p, const struct
 	redisReply *rep;
 	int rc;
 
-	if (rconn_get_reply(c, &rep) < 0)
-		return recerr_conn(r, c);
-	if (script_is_noscript(rep)) {
-		freeReplyObject(rep);
+	if ((rc = reapcall_get(r, c, &rep)) != 0)
+		return rc;
+	if (rep == NULL)
 		return requeue_reap(r, c, p, e->slot);
-	}
 	rc = reapcall_result(r, rep, st);
 	freeReplyObject(rep);
 	gwin_removed(&r->win, st->removed - removed, mono_ms());
@@ -571,35 +555,6 @@ pass(struct reconcile *r, struct rconn *c, struct reconcile_stats *st, int64_t s
 }
 
 enum reconcile_result
-reconcile_reap_ids(struct reconcile *r, struct rconn *c, const char *const *ids,
-    const size_t *lens, size_t n, struct reconcile_stats *st)
-{
-	size_t argc;
-	int rc;
-
-	memset(st, 0, sizeof(*st));
-	st->online = -1;
-	r->err[0] = '\0';
-	r->err_class = RERR_NONE;
-	if (n == 0)
-		return RECONCILE_OK;
-	if (n > (size_t)r->cfg->batch_size) {
-		snprintf(r->err, sizeof(r->err), "internal error: %zu users for one script, "
-		    "above reaper.batch_size %d", n, r->cfg->batch_size);
-		return RECONCILE_INTERNAL;
-	}
-	if ((rc = guard_events(r, c, n)) != 0)
-		return (enum reconcile_result)rc;
-	if (r->reap_script.sha[0] == '\0' &&
-	    script_load(c, &r->reap_script, r->err, sizeof(r->err)) < 0)
-		return recerr_script(r, c, &r->reap_script);
-	if ((rc = reapcall_append(r, c, ids, lens, n, &argc)) == 0)
-		rc = reapcall_read(r, c, argc, st);
-	gwin_removed(&r->win, st->removed, mono_ms());
-	return (enum reconcile_result)rc;
-}
-
-enum reconcile_result
 reconcile_cycle(struct reconcile *r, struct rconn *c, struct reconcile_stats *st)
 {
 	int64_t start = mono_ms();
@@ -621,8 +576,8 @@ reconcile_cycle(struct reconcile *r, struct rconn *c, struct reconcile_stats *st
 		rc = pass(r, c, st, start);
 	/* Whatever stopped the pass early, leave the connection in step or broken. */
 	if (rc != 0 && rc != RECONCILE_CONN && rc != RECONCILE_STOPPED && !rconn_broken(c) &&
-	    drain(r, c) != 0)
-		rc = RECONCILE_CONN;
+	    rconn_drain(c) < 0)
+		rc = recerr_conn(r, c);
 	for (int i = 0; i < RECONCILE_SLOTS; i++)
 		batch_release(&r->slots[i]);
 	if (r->out)

@@ -1,9 +1,9 @@
 /*
- * reconcile: one pass over the online set (DESIGN §2), pipelined, and the
- * reap of users named by key-expiry events. The pass's steps live in
- * guard.c (before and during it), screen.c (EXISTS / PTTL) and reapcall.c
- * (the fenced script); they share struct reconcile, its scratch buffers
- * and its error report (recerr.h).
+ * reconcile: one pass over the online set (DESIGN §2), pipelined. The
+ * pass's steps live in guard.c (before and during it), screen.c (EXISTS /
+ * PTTL) and reapcall.c (the fenced script, which also reaps the users named
+ * by key-expiry events: reapcall_ids); they share struct reconcile, its
+ * scratch buffers and its error report (recerr.h).
  */
 #ifndef PR_RECONCILE_H
 #define PR_RECONCILE_H
@@ -124,17 +124,5 @@ int reconcile_check_keys(struct reconcile *r, struct rconn *c);
  */
 enum reconcile_result reconcile_cycle(struct reconcile *r, struct rconn *c,
     struct reconcile_stats *st);
-
-/*
- * Run the atomic fenced reap script on at most cfg->batch_size users
- * (key-expiry events): each is removed only if its socket set is still
- * gone. The stale-ratio guard is asked first, with the users removed
- * within its window (gwin.h); it samples again when 1 % of the online set
- * went since its last sample, and refuses (RECONCILE_GUARD, nothing
- * removed) when the batch would take the fraction over max_stale_ratio.
- * Counts removals in st->removed. Needs an empty pipeline.
- */
-enum reconcile_result reconcile_reap_ids(struct reconcile *r, struct rconn *c,
-    const char *const *ids, const size_t *lens, size_t n, struct reconcile_stats *st);
 
 #endif
