@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit.h"
 #include "cli.h"
 
 #define MAXARGS 16
@@ -291,8 +292,6 @@ main(void)
 	Suite *s = suite_create("cli");
 	TCase *ok = tcase_create("options");
 	TCase *bad = tcase_create("usage_errors");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(ok, defaults);
 	tcase_add_test(ok, config_short_and_long);
@@ -318,9 +317,5 @@ main(void)
 	tcase_add_test(bad, stray_positional_argument);
 	suite_add_tcase(s, bad);
 
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

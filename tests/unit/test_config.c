@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "unit.h"
 #include "settings.h"
 
 /*
@@ -1062,8 +1063,6 @@ main(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc;
-	SRunner *sr;
-	int failed;
 
 	tc = tcase(s, "load");
 	tcase_add_test(tc, defaults_match_the_contract);
@@ -1142,9 +1141,5 @@ main(void)
 	tcase_add_test(tc, reload_identity_waits_for_a_restart);
 	tcase_add_test(tc, reload_rotated_password_file_needs_a_reconnect);
 
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "unit.h"
 #include "conftab.h"
 
 /*
@@ -198,8 +199,6 @@ main(void)
 {
 	Suite *s = suite_create("conftab");
 	TCase *tc = tcase_create("load");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, defaults_fill_every_type);
@@ -211,9 +210,5 @@ main(void)
 	tcase_add_test(tc, missing_file_is_an_error_unless_optional);
 	tcase_add_test(tc, find_same_and_copy_work_per_row);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

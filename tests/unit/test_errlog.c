@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "unit.h"
 #include "errlog.h"
 
 static FILE *captured;
@@ -147,8 +148,6 @@ main(void)
 {
 	Suite *s = suite_create("errlog");
 	TCase *tc = tcase_create("errlog");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, same_error_logged_once_then_counted_at_debug);
 	tcase_add_test(tc, repeats_show_their_count_at_debug);
@@ -156,9 +155,5 @@ main(void)
 	tcase_add_test(tc, clearing_without_repeats_says_nothing);
 	tcase_add_test(tc, long_messages_still_repeat);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit.h"
 #include "escape.h"
 
 static const char *
@@ -81,8 +82,6 @@ main(void)
 {
 	Suite *s = suite_create("escape");
 	TCase *tc = tcase_create("escape_id");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, plain_ids_pass_through);
 	tcase_add_test(tc, control_and_high_bytes_are_escaped);
@@ -92,9 +91,5 @@ main(void)
 	tcase_add_test(tc, ctl_escapes_only_control_bytes);
 	tcase_add_test(tc, ctl_truncation_never_splits_an_escape);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

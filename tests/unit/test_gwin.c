@@ -1,6 +1,7 @@
 #include <check.h>
 #include <stdlib.h>
 
+#include "unit.h"
 #include "gwin.h"
 
 /* Times in ms; any origin will do, the window only compares them. */
@@ -113,8 +114,6 @@ main(void)
 {
 	Suite *s = suite_create("gwin");
 	TCase *tc = tcase_create("window");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, window_is_two_intervals_or_a_minute);
 	tcase_add_test(tc, no_sample_means_no_fraction_and_a_sample_is_due);
@@ -124,9 +123,5 @@ main(void)
 	tcase_add_test(tc, a_fresh_sample_is_due_after_one_percent);
 	tcase_add_test(tc, removed_more_than_the_sample_saw_never_goes_negative);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "unit.h"
 #include "idset.h"
 
 START_TEST(idset_add_reports_duplicates)
@@ -88,17 +89,11 @@ main(void)
 {
 	Suite *s = suite_create("idset");
 	TCase *tc = tcase_create("idset");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, idset_add_reports_duplicates);
 	tcase_add_test(tc, idset_binary_ids);
 	tcase_add_test(tc, idset_holds_10000_distinct_ids);
 	tcase_add_test(tc, idset_clear_empties_and_is_reusable);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

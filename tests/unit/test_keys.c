@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit.h"
 #include "keys.h"
 
 /*
@@ -105,8 +106,6 @@ main(void)
 {
 	Suite *s = suite_create("keys");
 	TCase *tc = tcase_create("keys");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, socket_key_is_prefix_id_suffix);
 	tcase_add_test(tc, socket_key_keeps_every_byte_of_the_id);
@@ -115,9 +114,5 @@ main(void)
 	tcase_add_test(tc, socket_key_of_a_5k_id);
 	tcase_add_test(tc, socket_len_adds_prefix_and_suffix);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "unit.h"
 #include "leader.h"
 
 static const char *
@@ -118,8 +119,6 @@ main(void)
 {
 	Suite *s = suite_create("leader");
 	TCase *tc = tcase_create("leader");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, client_name_keeps_safe_characters);
 	tcase_add_test(tc, client_name_replaces_other_characters);
@@ -129,9 +128,5 @@ main(void)
 	tcase_add_test(tc, token_keeps_the_identity_whole);
 	tcase_add_test(tc, lease_in_milliseconds);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "unit.h"
 #include "log.h"
 
 /* What the log wrote to stderr between capture_begin() and capture_end(). */
@@ -127,8 +128,6 @@ main(void)
 {
 	Suite *s = suite_create("log");
 	TCase *tc = tcase_create("format");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, text_newline_cannot_forge_a_line);
 	tcase_add_test(tc, text_other_control_bytes_are_escaped);
@@ -136,9 +135,5 @@ main(void)
 	tcase_add_test(tc, text_message_of_newlines_is_escaped_whole);
 	tcase_add_test(tc, json_is_one_object_per_line);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit.h"
 #include "metrics.h"
 
 static int
@@ -92,8 +93,6 @@ main(void)
 {
 	Suite *s = suite_create("metrics");
 	TCase *tc = tcase_create("listen");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, host_and_port);
 	tcase_add_test(tc, every_interface);
@@ -102,9 +101,5 @@ main(void)
 	tcase_add_test(tc, bare_ipv6_splits_at_the_last_colon);
 	tcase_add_test(tc, render_fits_and_names_the_families);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

@@ -3,6 +3,7 @@
  * without one. The socket is a real AF_UNIX datagram socket in a temporary
  * folder, the way systemd provides it.
  */
+#include "unit.h"
 #include "build-config.h"
 
 #include <check.h>
@@ -219,8 +220,6 @@ main(void)
 {
 	Suite *s = suite_create("notify");
 	TCase *tc = tcase_create("notify");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, without_notify_socket_nothing_is_sent);
@@ -245,9 +244,5 @@ main(void)
 	tcase_add_test(tc, without_libsystemd_calls_are_no_ops);
 #endif
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

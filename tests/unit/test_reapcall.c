@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit.h"
 #include "reapcall.h"
 #include "scripts.h"
 
@@ -183,8 +184,6 @@ main(void)
 	Suite *s = suite_create("reapcall");
 	TCase *tc = tcase_create("reply");
 	TCase *tl = tcase_create("layout");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, done_lists_the_removed_not_the_ghosts);
 	tcase_add_test(tc, done_with_nothing_removed);
@@ -195,9 +194,5 @@ main(void)
 	tcase_add_test(tl, script_layout_matches_the_c_slots);
 	suite_add_tcase(s, tc);
 	suite_add_tcase(s, tl);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

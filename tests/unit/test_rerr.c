@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit.h"
 #include "rerr.h"
 
 static enum rerr_class
@@ -176,8 +177,6 @@ main(void)
 {
 	Suite *s = suite_create("rerr");
 	TCase *tc = tcase_create("classify");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, not_a_writable_primary);
 	tcase_add_test(tc, loading_and_busy_are_transient);
@@ -190,9 +189,5 @@ main(void)
 	tcase_add_test(tc, server_version_from_info);
 	tcase_add_test(tc, server_version_unknown);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

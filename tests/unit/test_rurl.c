@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit.h"
 #include "rurl.h"
 
 static struct rurl u;
@@ -349,8 +350,6 @@ main(void)
 	TCase *ok = tcase_create("parse");
 	TCase *bad = tcase_create("errors");
 	TCase *fmt = tcase_create("redacted");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(ok, host_only_gets_default_port_and_no_db);
 	tcase_add_test(ok, host_and_port);
@@ -385,9 +384,5 @@ main(void)
 	tcase_add_test(fmt, redacted_form_without_credentials);
 	suite_add_tcase(s, fmt);
 
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

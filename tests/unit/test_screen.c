@@ -1,6 +1,7 @@
 #include <check.h>
 #include <stdlib.h>
 
+#include "unit.h"
 #include "screen.h"
 
 START_TEST(each_ttl_means_no_groups)
@@ -51,8 +52,6 @@ main(void)
 {
 	Suite *s = suite_create("screen");
 	TCase *tc = tcase_create("group_size");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, each_ttl_means_no_groups);
 	tcase_add_test(tc, nobody_stale_means_one_group_for_the_batch);
@@ -61,9 +60,5 @@ main(void)
 	tcase_add_test(tc, staler_than_the_smallest_group_means_pttl_each);
 	tcase_add_test(tc, the_pass_so_far_counts_when_staler_than_the_sample);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit.h"
 #include "slot.h"
 
 static unsigned
@@ -84,8 +85,6 @@ main(void)
 {
 	Suite *s = suite_create("slot");
 	TCase *tc = tcase_create("slot");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, crc16_matches_the_specification);
 	tcase_add_test(tc, slots_as_redis_computes_them);
@@ -93,9 +92,5 @@ main(void)
 	tcase_add_test(tc, the_first_brace_pair_with_content_is_the_tag);
 	tcase_add_test(tc, keys_are_binary_safe);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

@@ -1,6 +1,7 @@
 #include <check.h>
 #include <stdlib.h>
 
+#include "unit.h"
 #include "timeutil.h"
 
 START_TEST(backoff_ceiling_doubles_then_caps)
@@ -72,8 +73,6 @@ main(void)
 {
 	Suite *s = suite_create("timeutil");
 	TCase *tc = tcase_create("backoff");
-	SRunner *sr;
-	int failed;
 
 	rnd_seed();
 	tcase_add_test(tc, backoff_ceiling_doubles_then_caps);
@@ -82,9 +81,5 @@ main(void)
 	tcase_add_test(tc, jitter_stays_in_band);
 	tcase_add_test(tc, mono_clock_moves_forward);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

@@ -5,23 +5,9 @@
 
 #include <hiredis/hiredis.h>
 
+#include "unit.h"
 #include "keys.h"
 #include "watch.h"
-
-/* A reply decoded by hiredis's own reader from RESP bytes, as rconn gets it. */
-static redisReply *
-decode(const char *resp, size_t len)
-{
-	redisReader *rd = redisReaderCreate();
-	void *r = NULL;
-
-	ck_assert_ptr_nonnull(rd);
-	ck_assert_int_eq(redisReaderFeed(rd, resp, len), REDIS_OK);
-	ck_assert_int_eq(redisReaderGetReply(rd, &r), REDIS_OK);
-	ck_assert_ptr_nonnull(r);
-	redisReaderFree(rd);
-	return r;
-}
 
 /* The pushed message for an expired key: ["message", channel, key]. */
 static redisReply *
@@ -36,7 +22,7 @@ message(const char *kind, const char *key, size_t keylen)
 	ck_assert(n > 0 && (size_t)n + keylen + 2 < sizeof(buf));
 	memcpy(buf + n, key, keylen);
 	memcpy(buf + n + keylen, "\r\n", 2);
-	return decode(buf, (size_t)n + keylen + 2);
+	return unit_reply(buf, (size_t)n + keylen + 2);
 }
 
 static struct keyfmt k;
@@ -99,10 +85,10 @@ START_TEST(other_keys_and_messages_are_not_users)
 	r = message("pmessage", "presence:user:u:sockets", 23);
 	ck_assert_int_eq(watch_message_user(r, &k, &id, &len), -1);
 	freeReplyObject(r);
-	r = decode(confirm, sizeof(confirm) - 1);
+	r = unit_reply(confirm, sizeof(confirm) - 1);
 	ck_assert_int_eq(watch_message_user(r, &k, &id, &len), -1);
 	freeReplyObject(r);
-	r = decode("+OK\r\n", 5);
+	r = unit_reply("+OK\r\n", 5);
 	ck_assert_int_eq(watch_message_user(r, &k, &id, &len), -1);
 	freeReplyObject(r);
 }
@@ -126,8 +112,6 @@ main(void)
 {
 	Suite *s = suite_create("watch");
 	TCase *tc = tcase_create("messages");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, expired_socket_set_names_its_user);
@@ -135,9 +119,5 @@ main(void)
 	tcase_add_test(tc, other_keys_and_messages_are_not_users);
 	tcase_add_test(tc, a_batch_is_due_when_full_or_after_the_flush_wait);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }
