@@ -312,12 +312,15 @@ render_process(struct out *o, double start_time)
 	}
 }
 
-/* Which Redis node the reaper talks to, and how often it had to follow a failover. */
+/* Redis errors, the node the reaper talks to, and how often it followed a failover. */
 static void
-render_endpoint(struct out *o, const struct snapshot *s)
+render_redis(struct out *o, const struct snapshot *s)
 {
 	char addr[2 * sizeof(s->endpoint)], role[2 * sizeof(s->endpoint_role)];
 
+	family(o, "presence_reaper_redis_errors_total", "counter",
+	    "Redis connection and command errors.");
+	emit(o, "presence_reaper_redis_errors_total %llu\n", s->redis_errors);
 	if (s->endpoint[0]) {
 		family(o, "presence_reaper_redis_endpoint_info", "gauge",
 		    "The Redis node in use, or last used; always 1.");
@@ -393,10 +396,7 @@ metrics_render(char *buf, size_t bufsz)
 	family(&o, "presence_reaper_last_success_timestamp_seconds", "gauge",
 	    "Unix time of the last successful cycle; 0 before the first.");
 	emit(&o, "presence_reaper_last_success_timestamp_seconds %.3f\n", s.last_success);
-	family(&o, "presence_reaper_redis_errors_total", "counter",
-	    "Redis connection and command errors.");
-	emit(&o, "presence_reaper_redis_errors_total %llu\n", s.redis_errors);
-	render_endpoint(&o, &s);
+	render_redis(&o, &s);
 	family(&o, "presence_reaper_guard_tripped_total", "counter",
 	    "Cycles and key-expiry batches in which the stale-ratio guard refused to "
 	    "remove.");

@@ -673,3 +673,22 @@ def test_readonly_makes_the_reaper_ask_the_sentinels_again(tmp_path, bare):
             s.stop()
         a.stop()
         b.stop()
+
+
+@pytest.mark.parametrize("over", ["tcp", "unix"])
+def test_plain_urls_show_the_configured_endpoint(h, over):
+    """Not only Sentinel: a redis:// or unix:// URL's address is the endpoint, role unknown."""
+    port = free_port()
+    url = h.redis.tcp_url if over == "tcp" else h.redis.unix_url
+    want = f"127.0.0.1:{h.redis.port}" if over == "tcp" else f"unix:{h.redis.sock}"
+    d = h.start(["-c", h.config({"metrics.listen": f"127.0.0.1:{port}"}, url=url)],
+                env={"POD_NAME": "plain"})
+    d.wait_cycles(1, 10)
+    ep = wait_until(lambda: endpoint_of(port), 5, what="the endpoint metric")
+    assert ep == {"address": want, "tls": "false", "role": "unknown"}, ep
+    assert scrape(port)["presence_reaper_redis_failovers_total"] == 0
+    h.redis.restart()
+    d.wait_log(r"connected to", 15, after=1)
+    d.wait_cycles(1, 15)
+    assert scrape(port)["presence_reaper_redis_failovers_total"] == 0
+    assert "redis endpoint:" not in d.stderr()
