@@ -112,6 +112,26 @@ parse_userinfo(const char *s, size_t len, struct rurl *u, char *err, size_t errl
 	return 0;
 }
 
+/*
+ * The userinfo of an authority [*p, end), the part before its last '@',
+ * if any, into u; *p moves past it to the host.
+ */
+static int
+take_userinfo(const char **p, const char *end, struct rurl *u, char *err, size_t errlen)
+{
+	const char *at = NULL;
+
+	for (const char *q = *p; q < end; q++)
+		if (*q == '@')
+			at = q;
+	if (at == NULL)
+		return 0;
+	if (parse_userinfo(*p, (size_t)(at - *p), u, err, errlen) < 0)
+		return -1;
+	*p = at + 1;
+	return 0;
+}
+
 static int
 parse_hostport(const char *s, size_t len, struct rurl *u, char *err, size_t errlen)
 {
@@ -180,7 +200,7 @@ parse_unix_path(const char *slash, struct rurl *u, char *err, size_t errlen)
 static int
 parse_authority_and_rest(const char *p, struct rurl *u, char *err, size_t errlen)
 {
-	const char *slash, *at;
+	const char *slash;
 	size_t alen;
 
 	if (u->is_unix) {
@@ -195,17 +215,9 @@ parse_authority_and_rest(const char *p, struct rurl *u, char *err, size_t errlen
 		if (slash == NULL)
 			slash = p + strlen(p);
 	}
+	if (take_userinfo(&p, slash, u, err, errlen) < 0)
+		return -1;
 	alen = (size_t)(slash - p);
-	at = NULL;
-	for (const char *q = p; q < slash; q++)
-		if (*q == '@')
-			at = q;
-	if (at) {
-		if (parse_userinfo(p, (size_t)(at - p), u, err, errlen) < 0)
-			return -1;
-		alen -= (size_t)(at - p) + 1;
-		p = at + 1;
-	}
 	if (u->is_unix) {
 		if (alen != 0) {
 			snprintf(err, errlen, "unix URL takes no host");
@@ -227,6 +239,73 @@ parse_authority_and_rest(const char *p, struct rurl *u, char *err, size_t errlen
 	return 0;
 }
 
+/* "h1[:p1],h2[:p2]...": each into u->sentinels, each port 26379 when not given. */
+static int
+parse_sentinel_hosts(const char *p, size_t len, struct rurl *u, char *err, size_t errlen)
+{
+	const char *end = p + len;
+
+	while (p <= end) {
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+		size_t n = comma ? (size_t)(comma - p) : (size_t)(end - p);
+
+		if (u->nsentinels == RURL_SENTINELS_MAX) {
+			snprintf(err, errlen, "more than %d sentinels in URL", RURL_SENTINELS_MAX);
+			return -1;
+		}
+		u->port = RURL_SENTINEL_PORT;
+		if (parse_hostport(p, n, u, err, errlen) < 0)
+			return -1;
+		memcpy(u->sentinels[u->nsentinels].host, u->host, sizeof(u->host));
+		u->sentinels[u->nsentinels++].port = u->port;
+		p += n + 1;
+	}
+	/* The data node is unknown until a Sentinel names it. */
+	u->host[0] = '\0';
+	u->port = 0;
+	return 0;
+}
+
+/* "service[/db]" after the hosts of a Sentinel URL. */
+static int
+parse_service(const char *p, struct rurl *u, char *err, size_t errlen)
+{
+	const char *slash = strchr(p, '/');
+	size_t n = slash ? (size_t)(slash - p) : strlen(p);
+
+	if (n == 0 || pct_decode(p, n, u->service, sizeof(u->service)) != PCT_OK) {
+		snprintf(err, errlen, "sentinel URL needs a service name (at most %d bytes, no "
+		    "%%00): redis+sentinel://host[,host...]/service[/db]", RURL_SERVICE_MAX - 1);
+		return -1;
+	}
+	if (slash && slash[1] != '\0' &&
+	    parse_int(slash + 1, strlen(slash + 1), 0, 1000000, &u->db) < 0) {
+		snprintf(err, errlen, "bad database number in URL");
+		return -1;
+	}
+	return 0;
+}
+
+/* [userinfo@]host[:port][,host[:port]...]/service[/db] */
+static int
+parse_sentinel_url(const char *p, struct rurl *u, char *err, size_t errlen)
+{
+	const char *slash = strchr(p, '/');
+
+	u->is_sentinel = 1;
+	if (strchr(p, '?') != NULL) {
+		snprintf(err, errlen, "unexpected query in sentinel URL");
+		return -1;
+	}
+	if (slash == NULL)
+		return parse_service("", u, err, errlen);
+	if (take_userinfo(&p, slash, u, err, errlen) < 0)
+		return -1;
+	if (parse_sentinel_hosts(p, (size_t)(slash - p), u, err, errlen) < 0)
+		return -1;
+	return parse_service(slash + 1, u, err, errlen);
+}
+
 int
 rurl_parse(const char *s, struct rurl *u, char *err, size_t errlen)
 {
@@ -238,12 +317,44 @@ rurl_parse(const char *s, struct rurl *u, char *err, size_t errlen)
 	} else if (strncmp(s, "unix://", 7) == 0) {
 		u->is_unix = 1;
 		return parse_authority_and_rest(s + 7, u, err, errlen);
+	} else if (strncmp(s, "redis+sentinel://", 17) == 0) {
+		return parse_sentinel_url(s + 17, u, err, errlen);
+	} else if (strncmp(s, "rediss+sentinel://", 18) == 0) {
+		u->tls = 1;
+		return parse_sentinel_url(s + 18, u, err, errlen);
 	} else if (strncmp(s, "rediss://", 9) == 0) {
 		snprintf(err, errlen, "rediss:// (TLS) is not supported yet");
 		return -1;
 	}
-	snprintf(err, errlen, "URL must start with redis:// or unix://");
+	snprintf(err, errlen, "URL must start with redis://, unix:// or redis+sentinel://");
 	return -1;
+}
+
+void
+rurl_format_addr(const char *host, int port, char *out, size_t outsz)
+{
+	snprintf(out, outsz, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+}
+
+/* redis+sentinel://cred@h1:p1,h2:p2/service[/db] */
+static void
+format_sentinel(const struct rurl *u, const char *cred, char *out, size_t outsz)
+{
+	size_t n;
+
+	snprintf(out, outsz, "%s://%s", u->tls ? "rediss+sentinel" : "redis+sentinel", cred);
+	for (int i = 0; i < u->nsentinels; i++) {
+		char addr[RURL_ADDR_MAX];
+
+		rurl_format_addr(u->sentinels[i].host, u->sentinels[i].port, addr, sizeof(addr));
+		n = strlen(out);
+		snprintf(out + n, outsz - n, "%s%s", i ? "," : "", addr);
+	}
+	n = strlen(out);
+	snprintf(out + n, outsz - n, "/%s", u->service);
+	n = strlen(out);
+	if (u->db >= 0)
+		snprintf(out + n, outsz - n, "/%d", u->db);
 }
 
 void
@@ -254,7 +365,9 @@ rurl_format_redacted(const struct rurl *u, char *out, size_t outsz)
 	if (u->user[0] || u->has_password)
 		snprintf(cred, sizeof(cred), "%s%s@", u->user,
 		    u->has_password ? ":(redacted)" : "");
-	if (u->is_unix) {
+	if (u->is_sentinel) {
+		format_sentinel(u, cred, out, outsz);
+	} else if (u->is_unix) {
 		if (u->db >= 0)
 			snprintf(out, outsz, "unix://%s%s?db=%d", cred, u->path, u->db);
 		else

@@ -2,10 +2,17 @@
  * rurl: parse Redis URLs.
  *   redis://[[user]:password@]host[:port][/db]     (host may be [IPv6])
  *   unix://[[user]:password@]/path/to.sock[?db=N]
+ *   redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/service[/db]
+ *   rediss+sentinel://...   (the same, TLS to the Sentinels and the data nodes)
  * user and password are percent-decoded; each may hold at most
  * RURL_CRED_MAX - 1 bytes and no NUL (%00), and anything else is an error,
  * never cut. Parts that are absent stay empty (db stays -1), so the caller
  * can tell "not given" from "given".
+ *
+ * A Sentinel URL lists up to RURL_SENTINELS_MAX Sentinels (port 26379 when
+ * not given) and names the service (percent-decoded); host and port stay
+ * empty until discovery finds the primary. Its credentials are the data
+ * nodes'; the Sentinels' come from elsewhere.
  */
 #ifndef PR_RURL_H
 #define PR_RURL_H
@@ -15,6 +22,16 @@
 #define RURL_HOST_MAX 256
 #define RURL_PATH_MAX 108	/* sizeof(sun_path) on Linux */
 #define RURL_CRED_MAX 512
+#define RURL_SENTINELS_MAX 16
+#define RURL_SERVICE_MAX 256
+#define RURL_SENTINEL_PORT 26379
+/* "host:port", the host bracketed when it is IPv6. */
+#define RURL_ADDR_MAX (RURL_HOST_MAX + 8)
+
+struct rurl_node {
+	char host[RURL_HOST_MAX];
+	int port;
+};
 
 struct rurl {
 	int is_unix;
@@ -25,6 +42,11 @@ struct rurl {
 	char password[RURL_CRED_MAX];
 	int has_password;		/* "redis://:@h" gives an empty password */
 	int db;				/* -1 when not given */
+	int tls;			/* rediss+sentinel:// */
+	int is_sentinel;		/* redis+sentinel:// or rediss+sentinel:// */
+	int nsentinels;
+	struct rurl_node sentinels[RURL_SENTINELS_MAX];
+	char service[RURL_SERVICE_MAX];
 };
 
 /* Parse s into u. Returns 0, or -1 with a message in err (never the password). */
@@ -32,5 +54,8 @@ int rurl_parse(const char *s, struct rurl *u, char *err, size_t errlen);
 
 /* Render u without its password, e.g. "redis://user:***@host:6379/0". */
 void rurl_format_redacted(const struct rurl *u, char *out, size_t outsz);
+
+/* "host:port", or "[v6]:port" when host holds a colon. */
+void rurl_format_addr(const char *host, int port, char *out, size_t outsz);
 
 #endif

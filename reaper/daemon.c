@@ -5,6 +5,7 @@
 
 #include "errpolicy.h"
 #include "events.h"
+#include "failover.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -99,7 +100,7 @@ void
 daemon_conn_opts(const struct daemon *d, struct rconn_opts *o, char *name, size_t namesz)
 {
 	leader_client_name(d->cfg.identity, name, namesz);
-	o->url = &d->cfg.url;
+	o->url = failover_url(d);
 	o->connect_timeout_ms = (int)(d->cfg.connect_timeout * 1000);
 	o->command_timeout_ms = (int)(d->cfg.command_timeout * 1000);
 	o->client_name = name;
@@ -114,7 +115,7 @@ daemon_connect(struct daemon *d, char *err, size_t errlen)
 	char name[300];
 
 	daemon_conn_opts(d, &o, name, sizeof(name));
-	d->conn = rconn_connect(&o, &kind, err, errlen);
+	d->conn = failover_connect(d, &o, &kind, err, errlen);
 	return d->conn ? 0 : (int)kind;
 }
 
@@ -218,8 +219,10 @@ pace_sleep(void *arg, int64_t deadline)
 	struct daemon *d = arg;
 	int keep = d->role == ROLE_LEADER;
 
-	while (!wait_stopping() && mono_ms() < deadline) {
-		wait_until(keep && d->renew_due < deadline ? d->renew_due : deadline, 0, -1);
+	while (!wait_stopping() && mono_ms() < deadline && !failover_pending(d)) {
+		int fd = failover_fd(d);
+
+		wait_until(keep && d->renew_due < deadline ? d->renew_due : deadline, 0, &fd, 1);
 		if (keep && daemon_renew_lease(d) < 0)
 			return;
 	}
@@ -232,7 +235,7 @@ tick_due(void *arg)
 	struct daemon *d = arg;
 
 	wait_keepalive();
-	return wait_stopping() || (d->role != ROLE_SHADOW && mono_ms() >= d->renew_due);
+	return wait_stopping() || failover_pending(d) || (d->role != ROLE_SHADOW && mono_ms() >= d->renew_due);
 }
 
 /* Between batches: stop when asked to, or when the lease is lost. */
@@ -242,8 +245,8 @@ tick(void *arg)
 	struct daemon *d = arg;
 
 	wait_keepalive();
-	if (wait_stopping())
-		return TICK_STOP;
+	if (wait_stopping() || d->rediscover)
+		return TICK_STOP;	/* shutting down, or the primary moved */
 	if (d->role == ROLE_SHADOW)
 		return TICK_GO;
 	return daemon_renew_lease(d) < 0 ? TICK_LEASE_LOST : TICK_GO;
@@ -302,6 +305,7 @@ daemon_init(struct daemon *d)
 	leader_init(&d->leader, d->cfg.leader_key, d->cfg.lease, d->cfg.identity, rnd_u64());
 	daemon_pass_init(d);
 	backoff_init(&d->backoff, BACKOFF_BASE_MS, BACKOFF_CAP_MS, BACKOFF_FLOOR_MS);
+	failover_init(d);
 	d->watch = watch_new((size_t)d->cfg.batch_size);
 	return d->watch ? 0 : -1;
 }
@@ -313,6 +317,7 @@ daemon_free(struct daemon *d)
 	d->watch = NULL;
 	rconn_close(d->conn);
 	d->conn = NULL;
+	failover_reset(d);
 	reconcile_free(&d->rec);
 }
 
@@ -520,6 +525,7 @@ turn(struct daemon *d)
 
 	if (wait_reload_pending())
 		daemon_reload(d);
+	failover_step(d, mono_ms());
 	if (ensure_conn(d) < 0)
 		return mono_ms() + daemon_retry_ms(d);
 	now = mono_ms();
@@ -539,14 +545,20 @@ turn(struct daemon *d)
 	return next_wake(d, now);
 }
 
-/* The one place the loop waits: the self-pipe, and the subscription when there is one. */
+/*
+ * The one place the loop waits: the self-pipe, and the subscriptions
+ * (key expiry, +switch-master) when there are. A primary that moved is
+ * followed at once.
+ */
 void
 daemon_run(struct daemon *d)
 {
 	while (!wait_stopping()) {
 		int64_t wake = turn(d);
+		int fds[] = { watch_fd(d->watch), failover_fd(d) };
 
-		wait_until(wake, 1, watch_fd(d->watch));
+		if (!d->rediscover)
+			wait_until(wake, 1, fds, 2);
 	}
 	wait_note_shutdown();
 	watch_unsubscribe(d->watch);	/* quietly: we are leaving */

@@ -15,6 +15,7 @@
 #include "leader.h"
 #include "rconn.h"
 #include "reconcile.h"
+#include "sentinel.h"
 #include "settings.h"
 #include "timeutil.h"
 #include "watch.h"
@@ -46,6 +47,13 @@ struct daemon {
 	unsigned long long event_removed;	/* since the last pass's summary */
 	unsigned long long events_refused;	/* event batches the guard refused in a row */
 	struct errlog errlog;	/* the error reply being repeated; zeroed: none */
+	/* Which node, and following it when it moves: see failover.h. */
+	struct sentinel *sentinel;	/* redis+sentinel://: made on first connect */
+	struct rurl node;	/* the primary the Sentinels named last */
+	char endpoint[300];	/* "host:port" connected to last, escaped; "" none yet */
+	int rediscover;		/* the primary moved: drop the connection, ask again */
+	int64_t sentinel_retry_at;	/* next +switch-master subscription attempt */
+	int sub_failures;	/* subscription attempts failed in a row */
 };
 
 /* Liveness: how long the loop may go without a tick before /healthz fails. */

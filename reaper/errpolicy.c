@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "failover.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -63,6 +64,9 @@ report_refusal(struct daemon *d, enum rerr_class cls, const char *msg)
 	if (d->cli.once && rerr_transient(cls))
 		snprintf(line + n, sizeof(line) - (size_t)n, "; waiting up to %g s "
 		    "(redis.command_timeout)", d->cfg.command_timeout);
+	else if (failover_refused(d, cls))
+		snprintf(line + n, sizeof(line) - (size_t)n, "; asking the sentinels for the "
+		    "primary again");
 	else if (!d->cli.once && retried_with_backoff(cls))
 		snprintf(line + n, sizeof(line) - (size_t)n, "; retrying with backoff");
 	errlog_report(&d->errlog, p->level, line);

@@ -44,6 +44,10 @@ struct snapshot {
 	int once_ended;		/* --once is over: render how */
 	enum metrics_once_result once_result;
 	int once_exit_code;
+	char endpoint[300];	/* "" until known */
+	char endpoint_role[16];
+	int endpoint_tls;
+	unsigned long long failovers;
 };
 
 static struct {
@@ -134,6 +138,42 @@ metrics_cycle(enum metrics_cycle_result res, unsigned long long scanned,
 	if (res == MC_OK)
 		m.s.last_success = wall_seconds();
 	pthread_mutex_unlock(&m.mu);
+}
+
+void
+metrics_endpoint(const char *address, int tls, const char *role)
+{
+	pthread_mutex_lock(&m.mu);
+	snprintf(m.s.endpoint, sizeof(m.s.endpoint), "%s", address);
+	snprintf(m.s.endpoint_role, sizeof(m.s.endpoint_role), "%s", role);
+	m.s.endpoint_tls = tls;
+	pthread_mutex_unlock(&m.mu);
+}
+
+void
+metrics_failover(void)
+{
+	pthread_mutex_lock(&m.mu);
+	m.s.failovers++;
+	pthread_mutex_unlock(&m.mu);
+}
+
+const char *
+metrics_label(const char *value, char *out, size_t outsz)
+{
+	size_t o = 0;
+
+	for (; *value && o + 3 < outsz; value++) {
+		if (*value == '\\' || *value == '"' || *value == '\n') {
+			out[o++] = '\\';
+			out[o++] = *value == '\n' ? 'n' : *value;
+		} else {
+			out[o++] = *value;
+		}
+	}
+	if (outsz > 0)
+		out[o < outsz ? o : outsz - 1] = '\0';
+	return out;
 }
 
 int
@@ -272,6 +312,28 @@ render_process(struct out *o, double start_time)
 	}
 }
 
+/* Redis errors, the node the reaper talks to, and how often it followed a failover. */
+static void
+render_redis(struct out *o, const struct snapshot *s)
+{
+	char addr[2 * sizeof(s->endpoint)], role[2 * sizeof(s->endpoint_role)];
+
+	family(o, "presence_reaper_redis_errors_total", "counter",
+	    "Redis connection and command errors.");
+	emit(o, "presence_reaper_redis_errors_total %llu\n", s->redis_errors);
+	if (s->endpoint[0]) {
+		family(o, "presence_reaper_redis_endpoint_info", "gauge",
+		    "The Redis node in use, or last used; always 1.");
+		emit(o, "presence_reaper_redis_endpoint_info{address=\"%s\",tls=\"%s\","
+		    "role=\"%s\"} 1\n", metrics_label(s->endpoint, addr, sizeof(addr)),
+		    s->endpoint_tls ? "true" : "false",
+		    metrics_label(s->endpoint_role, role, sizeof(role)));
+	}
+	family(o, "presence_reaper_redis_failovers_total", "counter",
+	    "Times the reaper followed the primary to a new address.");
+	emit(o, "presence_reaper_redis_failovers_total %llu\n", s->failovers);
+}
+
 /* How --once ended: one series per result, 1 for this run's (an enum gauge). */
 static void
 render_once(struct out *o, const struct snapshot *s)
@@ -334,9 +396,7 @@ metrics_render(char *buf, size_t bufsz)
 	family(&o, "presence_reaper_last_success_timestamp_seconds", "gauge",
 	    "Unix time of the last successful cycle; 0 before the first.");
 	emit(&o, "presence_reaper_last_success_timestamp_seconds %.3f\n", s.last_success);
-	family(&o, "presence_reaper_redis_errors_total", "counter",
-	    "Redis connection and command errors.");
-	emit(&o, "presence_reaper_redis_errors_total %llu\n", s.redis_errors);
+	render_redis(&o, &s);
 	family(&o, "presence_reaper_guard_tripped_total", "counter",
 	    "Cycles and key-expiry batches in which the stale-ratio guard refused to "
 	    "remove.");

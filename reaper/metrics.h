@@ -33,6 +33,21 @@ void metrics_cycle(enum metrics_cycle_result res, unsigned long long scanned,
     unsigned long long removed, unsigned long long ghosts, long long online,
     double seconds);
 
+/*
+ * The Redis node in use (or last used): presence_reaper_redis_endpoint_info
+ * {address, tls, role}. address and role are printable (escaped) text.
+ */
+void metrics_endpoint(const char *address, int tls, const char *role);
+
+/* The primary moved and the reaper followed it (redis_failovers_total). */
+void metrics_failover(void);
+
+/*
+ * A label value for the text format into out: backslash, double quote
+ * and line feed escaped. Returns out.
+ */
+const char *metrics_label(const char *value, char *out, size_t outsz);
+
 /* The result of the last cycle into *res; -1 when no cycle has ended yet. */
 int metrics_last_cycle(enum metrics_cycle_result *res);
 

@@ -7,6 +7,7 @@
 #include "conf.h"
 #include "errpolicy.h"
 #include "escape.h"
+#include "failover.h"
 #include "log.h"
 #include "metrics.h"
 #include "wait.h"
@@ -187,7 +188,7 @@ oneshot_run(struct daemon *d)
 			rc = EX_UNAVAILABLE;
 			break;
 		}
-		wait_until(wake < deadline ? wake : deadline, 1, -1);
+		wait_until(wake < deadline ? wake : deadline, 1, NULL, 0);
 	}
 	wait_note_shutdown();
 	daemon_release_lock(d);
@@ -211,6 +212,7 @@ oneshot_check_config(struct daemon *d)
 	int kind, rc;
 
 	cfg_dump(&d->cfg, conf_print_line, stdout);
+	failover_survey(d, stdout);
 	daemon_endpoint(&d->cfg, ep, sizeof(ep));
 	if ((kind = daemon_connect(d, err, sizeof(err))) != 0) {
 		printf("# redis %s: %s\n", ep, err);	/* rconn escapes what Redis said */

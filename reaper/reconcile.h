@@ -48,7 +48,7 @@ struct reconcile_stats {
 /* What the between-batches callback says about the pass. */
 enum tick {
 	TICK_GO,		/* go on */
-	TICK_STOP,		/* stop the pass: shutdown */
+	TICK_STOP,		/* stop the pass: shutdown, or the primary moved */
 	TICK_LEASE_LOST,	/* stop it as not leader: the lease could not be renewed */
 };
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "failover.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -92,8 +93,11 @@ daemon_reload(struct daemon *d)
 	if (reconnect) {
 		daemon_release_lock(d);
 		daemon_disconnect(d);
+		failover_reset(d);	/* other Sentinels, or none */
 	}
 	adopt_config(d, &next);
+	if (reconnect)
+		failover_init(d);
 	log_reload(&ch);
 	notify_ready();
 }

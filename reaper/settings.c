@@ -36,6 +36,9 @@ static const struct conftab_row settings[] = {
 	I("redis", "db", redis_db, -1, -1, 1000000, RECONNECT),
 	N("redis", "connect_timeout", connect_timeout, 2, 0, 3600, F_POSITIVE, RECONNECT),
 	N("redis", "command_timeout", command_timeout, 2, 0, 3600, F_POSITIVE, RECONNECT),
+	S("sentinel", "username", sentinel_username, "", 0, NULL, RECONNECT),
+	S("sentinel", "password", sentinel_password, "", F_SECRET, NULL, RECONNECT),
+	S("sentinel", "password_file", sentinel_password_file, "", 0, NULL, RECONNECT),
 	S("keys", "online_set", online_set, "presence:online-users", F_NONEMPTY, NULL, LIVE),
 	S("keys", "socket_prefix", socket_prefix, "presence:user:", 0, NULL, LIVE),
 	S("keys", "socket_suffix", socket_suffix, ":sockets", 0, NULL, LIVE),
@@ -82,21 +85,30 @@ cfg_defaults(struct cfg *c)
 	conftab_defaults(&table, c);
 }
 
+static void
+free_secret(char **s)
+{
+	if (*s) {
+		explicit_bzero(*s, strlen(*s));
+		free(*s);
+	}
+	*s = NULL;
+}
+
 void
 cfg_free(struct cfg *c)
 {
 	conftab_free(&table, c);
-	if (c->env_password) {
-		explicit_bzero(c->env_password, strlen(c->env_password));
-		free(c->env_password);
-	}
+	free_secret(&c->env_password);
+	free_secret(&c->env_sentinel_password);
 	for (size_t i = 0; i < NSETTINGS; i++) {
 		free(c->where[i]);
 		c->where[i] = NULL;
 	}
 	free(c->path);
 	explicit_bzero(&c->url, sizeof(c->url));
-	c->env_password = c->path = NULL;
+	explicit_bzero(c->sentinel_pw, sizeof(c->sentinel_pw));
+	c->path = NULL;
 }
 
 /* "FILE:LINE" of a setting when it came from a file, else the file or "configuration". */
@@ -116,6 +128,21 @@ set_origin(struct cfg *c, const char *group, const char *name, const char *from)
 	cfg_set_string(&c->where[conftab_find(&table, group, name)], from);
 }
 
+/* A group's password and password_file are two answers to one question: keep one. */
+static int
+one_password_source(const struct cfg *c, const char *group, const char *password,
+    const char *file, char *err, size_t errlen)
+{
+	char where[4200];
+
+	if (!password[0] || !file[0])
+		return 0;
+	origin(c, group, "password_file", where, sizeof(where));
+	conftab_errf(err, errlen, "%s: %s.password_file: %s.password is set too; keep one", where,
+	    group, group);
+	return -1;
+}
+
 int
 cfg_load(struct cfg *c, const char *path, int optional, char *err, size_t errlen)
 {
@@ -124,14 +151,12 @@ cfg_load(struct cfg *c, const char *path, int optional, char *err, size_t errlen
 	if (rc == 1)
 		return 0;	/* no file: the defaults stand */
 	cfg_set_string(&c->path, path);
-	if (c->redis_password[0] && c->redis_password_file[0]) {
-		char where[4200];
-
-		origin(c, "redis", "password_file", where, sizeof(where));
-		conftab_errf(err, errlen, "%s: redis.password_file: redis.password is set too; "
-		    "keep one", where);
+	if (one_password_source(c, "redis", c->redis_password, c->redis_password_file, err,
+	    errlen) < 0)
 		rc = -1;
-	}
+	if (one_password_source(c, "sentinel", c->sentinel_password, c->sentinel_password_file,
+	    err, errlen) < 0)
+		rc = -1;
 	return rc;
 }
 
@@ -149,6 +174,8 @@ cfg_apply_env(struct cfg *c)
 	}
 	if ((v = getenv("PRESENCE_REAPER_REDIS_PASSWORD")) != NULL && *v)
 		cfg_set_string(&c->env_password, v);
+	if ((v = getenv("PRESENCE_REAPER_SENTINEL_PASSWORD")) != NULL && *v)
+		cfg_set_string(&c->env_sentinel_password, v);
 }
 
 void
@@ -160,33 +187,33 @@ cfg_set_url_option(struct cfg *c, const char *url)
 }
 
 /*
- * Read the password, the first line of redis.password_file without its
- * line end, into out (outsz bytes). A longer line is an error, never cut.
- * Warns when other users can read the file.
+ * Read the password, the first line of group.password_file (file) without
+ * its line end, into out (outsz bytes). A longer line is an error, never
+ * cut. Warns when other users can read the file.
  */
 static int
-read_password_file(struct cfg *c, char *out, size_t outsz, char *err, size_t errlen)
+read_password_file(struct cfg *c, const char *group, const char *file, char *out,
+    size_t outsz, char *err, size_t errlen)
 {
-	const char *file = c->redis_password_file;
 	char where[4200], line[RURL_CRED_MAX + 2];
 	FILE *f;
 	size_t n;
 	int rc = -1;
 
-	origin(c, "redis", "password_file", where, sizeof(where));
+	origin(c, group, "password_file", where, sizeof(where));
 	line[0] = '\0';
 	if ((f = fopen(file, "r")) == NULL ||
 	    (fgets(line, sizeof(line), f) == NULL && ferror(f))) {
-		conftab_errf(err, errlen, "%s: redis.password_file: cannot read %s: %s",
-		    where, file, strerror(errno));
+		conftab_errf(err, errlen, "%s: %s.password_file: cannot read %s: %s",
+		    where, group, file, strerror(errno));
 		goto done;
 	}
 	n = strlen(line);
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
 	if (n >= outsz) {
-		conftab_errf(err, errlen, "%s: redis.password_file: password in %s is longer "
-		    "than %zu bytes", where, file, outsz - 1);
+		conftab_errf(err, errlen, "%s: %s.password_file: password in %s is longer "
+		    "than %zu bytes", where, group, file, outsz - 1);
 		goto done;
 	}
 	memcpy(out, line, n + 1);
@@ -200,6 +227,29 @@ done:
 	return rc;
 }
 
+static int
+env_too_long(const char *value, const char *var, char *err, size_t errlen)
+{
+	if (value == NULL || strlen(value) < RURL_CRED_MAX)
+		return 0;
+	conftab_errf(err, errlen, "%s: password is longer than %d bytes", var, RURL_CRED_MAX - 1);
+	return 1;
+}
+
+static int
+too_long(const struct cfg *c, const char *group, const char *name, const char *value,
+    char *err, size_t errlen)
+{
+	char where[4200];
+
+	if (strlen(value) < RURL_CRED_MAX)
+		return 0;
+	origin(c, group, name, where, sizeof(where));
+	conftab_errf(err, errlen, "%s: %s.%s: %s is longer than %d bytes", where, group, name,
+	    strcmp(name, "username") == 0 ? "user name" : "password", RURL_CRED_MAX - 1);
+	return 1;
+}
+
 /*
  * A user name or password from the environment or a setting that does not
  * fit in struct rurl is an error naming its source, never cut (rurl_parse
@@ -208,33 +258,21 @@ done:
 static int
 check_cred_lengths(const struct cfg *c, char *err, size_t errlen)
 {
-	const size_t max = RURL_CRED_MAX - 1;
-	char where[4200];
 	int bad = 0;
 
-	if (c->env_password && strlen(c->env_password) > max) {
-		conftab_errf(err, errlen, "PRESENCE_REAPER_REDIS_PASSWORD: password is longer "
-		    "than %zu bytes", max);
-		bad = 1;
-	}
-	if (strlen(c->redis_password) > max) {
-		origin(c, "redis", "password", where, sizeof(where));
-		conftab_errf(err, errlen, "%s: redis.password: password is longer than %zu bytes",
-		    where, max);
-		bad = 1;
-	}
-	if (strlen(c->redis_username) > max) {
-		origin(c, "redis", "username", where, sizeof(where));
-		conftab_errf(err, errlen, "%s: redis.username: user name is longer than %zu bytes",
-		    where, max);
-		bad = 1;
-	}
+	bad |= env_too_long(c->env_password, "PRESENCE_REAPER_REDIS_PASSWORD", err, errlen);
+	bad |= env_too_long(c->env_sentinel_password, "PRESENCE_REAPER_SENTINEL_PASSWORD", err,
+	    errlen);
+	bad |= too_long(c, "redis", "password", c->redis_password, err, errlen);
+	bad |= too_long(c, "redis", "username", c->redis_username, err, errlen);
+	bad |= too_long(c, "sentinel", "password", c->sentinel_password, err, errlen);
+	bad |= too_long(c, "sentinel", "username", c->sentinel_username, err, errlen);
 	return bad ? -1 : 0;
 }
 
-/* Fill c->url's password and user by the precedence of config.h. */
+/* Fill c->url's password and user, and the Sentinels' password, by the precedence of settings.h. */
 static void
-resolve_credentials(struct cfg *c, const char *filepw)
+resolve_credentials(struct cfg *c, const char *filepw, const char *sentinel_filepw)
 {
 	const char *pw = NULL;
 
@@ -250,6 +288,11 @@ resolve_credentials(struct cfg *c, const char *filepw)
 	}
 	if (c->url.user[0] == '\0')
 		snprintf(c->url.user, sizeof(c->url.user), "%s", c->redis_username);
+	pw = c->env_sentinel_password ? c->env_sentinel_password :
+	    c->sentinel_password_file[0] ? sentinel_filepw :
+	    c->sentinel_password[0] ? c->sentinel_password : NULL;
+	c->sentinel_has_password = pw != NULL;
+	snprintf(c->sentinel_pw, sizeof(c->sentinel_pw), "%s", pw ? pw : "");
 }
 
 static void
@@ -273,7 +316,7 @@ resolve_identity(struct cfg *c)
 int
 cfg_finalize(struct cfg *c, char *err, size_t errlen)
 {
-	char where[4200], msg[256], filepw[RURL_CRED_MAX];
+	char where[4200], msg[256], filepw[RURL_CRED_MAX], sfilepw[RURL_CRED_MAX];
 	int bad = 0;
 
 	err[0] = '\0';
@@ -282,9 +325,12 @@ cfg_finalize(struct cfg *c, char *err, size_t errlen)
 		conftab_errf(err, errlen, "%s: redis.url: %s", where, msg);
 		bad = 1;
 	}
-	filepw[0] = '\0';
-	if (c->redis_password_file[0] &&
-	    read_password_file(c, filepw, sizeof(filepw), err, errlen) < 0)
+	filepw[0] = sfilepw[0] = '\0';
+	if (c->redis_password_file[0] && read_password_file(c, "redis", c->redis_password_file,
+	    filepw, sizeof(filepw), err, errlen) < 0)
+		bad = 1;
+	if (c->sentinel_password_file[0] && read_password_file(c, "sentinel",
+	    c->sentinel_password_file, sfilepw, sizeof(sfilepw), err, errlen) < 0)
 		bad = 1;
 	if (check_cred_lengths(c, err, errlen) < 0)
 		bad = 1;
@@ -299,8 +345,9 @@ cfg_finalize(struct cfg *c, char *err, size_t errlen)
 		    "in the process list; pass it in PRESENCE_REAPER_REDIS_PASSWORD or "
 		    "redis.password_file instead");
 	if (!bad)
-		resolve_credentials(c, filepw);
+		resolve_credentials(c, filepw, sfilepw);
 	explicit_bzero(filepw, sizeof(filepw));
+	explicit_bzero(sfilepw, sizeof(sfilepw));
 	if (bad)
 		return -1;
 	if (c->url.db < 0)
@@ -392,6 +439,11 @@ cfg_dump(const struct cfg *c, void (*out)(void *ctx, const char *line), void *ct
 	snprintf(line, sizeof(line), "# password: %s",
 	    c->url.has_password ? "set (redacted)" : "none");
 	out(ctx, line);
+	if (c->url.is_sentinel) {
+		snprintf(line, sizeof(line), "# sentinel password: %s",
+		    c->sentinel_has_password ? "set (redacted)" : "none");
+		out(ctx, line);
+	}
 }
 
 void
@@ -421,11 +473,10 @@ class_list(struct cfg_changes *ch, enum conftab_reload how)
  * rotated Secret under the same path changes the credentials.
  */
 static int
-password_file_rotated(const struct cfg *old, const struct cfg *next)
+password_file_rotated(const char *oldfile, const char *nextfile, const char *oldpw,
+    const char *nextpw)
 {
-	return old->redis_password_file[0] &&
-	    strcmp(old->redis_password_file, next->redis_password_file) == 0 &&
-	    strcmp(old->url.password, next->url.password) != 0;
+	return oldfile[0] && strcmp(oldfile, nextfile) == 0 && strcmp(oldpw, nextpw) != 0;
 }
 
 int
@@ -442,9 +493,14 @@ cfg_changes(const struct cfg *old, const struct cfg *next, struct cfg_changes *c
 		snprintf(name, sizeof(name), "%s.%s", r->group, r->name);
 		add_name(class_list(ch, r->reload), sizeof(ch->live), name);
 	}
-	if (password_file_rotated(old, next))
+	if (password_file_rotated(old->redis_password_file, next->redis_password_file,
+	    old->url.password, next->url.password))
 		add_name(ch->reconnect, sizeof(ch->reconnect),
 		    "redis.password_file (contents)");
+	if (password_file_rotated(old->sentinel_password_file, next->sentinel_password_file,
+	    old->sentinel_pw, next->sentinel_pw))
+		add_name(ch->reconnect, sizeof(ch->reconnect),
+		    "sentinel.password_file (contents)");
 	return ch->reconnect[0] != '\0';
 }
 

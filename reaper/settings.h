@@ -28,6 +28,10 @@ struct cfg {
 	double connect_timeout;
 	double command_timeout;
 
+	char *sentinel_username;	/* the Sentinels' ACL user (redis+sentinel://) */
+	char *sentinel_password;
+	char *sentinel_password_file;
+
 	char *online_set;
 	char *socket_prefix;
 	char *socket_suffix;
@@ -60,8 +64,11 @@ struct cfg {
 	/* Filled by cfg_load / cfg_finalize. */
 	char *path;			/* file read, NULL when none */
 	char *env_password;		/* PRESENCE_REAPER_REDIS_PASSWORD, if set */
+	char *env_sentinel_password;	/* PRESENCE_REAPER_SENTINEL_PASSWORD, if set */
 	int url_on_command_line;	/* redis.url came from --redis-url */
 	struct rurl url;		/* effective endpoint and credentials */
+	char sentinel_pw[RURL_CRED_MAX];	/* the Sentinels' effective password */
+	int sentinel_has_password;
 	char *where[48];		/* "FILE:LINE" of each table entry, NULL = default */
 };
 
@@ -82,8 +89,9 @@ int cfg_load(struct cfg *c, const char *path, int optional, char *err, size_t er
 void cfg_set_string(char **field, const char *value);
 
 /*
- * Apply PRESENCE_REAPER_REDIS_URL / REDIS_URL and
- * PRESENCE_REAPER_REDIS_PASSWORD from the environment. Errors in the URL
+ * Apply PRESENCE_REAPER_REDIS_URL / REDIS_URL,
+ * PRESENCE_REAPER_REDIS_PASSWORD and PRESENCE_REAPER_SENTINEL_PASSWORD from
+ * the environment. Errors in the URL
  * then name the variable it came from.
  */
 void cfg_apply_env(struct cfg *c);
@@ -97,7 +105,8 @@ void cfg_set_url_option(struct cfg *c, const char *url);
 
 /*
  * Resolve the endpoint and credentials into c->url (password precedence:
- * environment > URL > password_file > password) and check cross-setting
+ * environment > URL > password_file > password) and the Sentinels' into
+ * c->sentinel_pw (environment > password_file > password), and check cross-setting
  * rules. A user name or password longer than RURL_CRED_MAX - 1 bytes, from
  * any source, is an error that names the source. Warns (log_warnx) about a
  * password in --redis-url and a password file that others can read.

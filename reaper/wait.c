@@ -91,14 +91,16 @@ wait_keepalive(void)
 }
 
 void
-wait_until(int64_t deadline, int on_reload, int fd)
+wait_until(int64_t deadline, int on_reload, const int *fds, int nfds)
 {
-	struct pollfd p[2] = {
-		{ .fd = wake_pipe[0], .events = POLLIN },
-		{ .fd = fd, .events = POLLIN },
-	};
+	struct pollfd p[1 + WAIT_FDS_MAX];
 	char buf[64];
+	int n = 1;
 
+	p[0] = (struct pollfd){ .fd = wake_pipe[0], .events = POLLIN };
+	for (int i = 0; i < nfds && i < WAIT_FDS_MAX; i++)
+		if (fds[i] >= 0)
+			p[n++] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
 	for (;;) {
 		int64_t left = deadline - mono_ms();
 
@@ -107,11 +109,12 @@ wait_until(int64_t deadline, int on_reload, int fd)
 			return;
 		if (watchdog_ms > 0 && left > watchdog_ms)
 			left = watchdog_ms;
-		if (poll(p, fd >= 0 ? 2 : 1, left > 60000 ? 60000 : (int)left) > 0) {
+		if (poll(p, (nfds_t)n, left > 60000 ? 60000 : (int)left) > 0) {
 			while (read(wake_pipe[0], buf, sizeof(buf)) > 0)
 				;
-			if (fd >= 0 && p[1].revents)
-				return;	/* expiry events to read */
+			for (int i = 1; i < n; i++)
+				if (p[i].revents)
+					return;	/* events or a message to read */
 		}
 	}
 }

@@ -24,13 +24,15 @@ void wait_reload_taken(void);
 /* The loop is alive: for /healthz and for systemd's watchdog. */
 void wait_keepalive(void);
 
+#define WAIT_FDS_MAX 4
+
 /*
  * Sleep until deadline (mono ms), staying alive, or less: a stop signal
  * ends the wait, SIGHUP only when on_reload is set (pacing inside a pass
- * sleeps on, and the reload waits for the pass to end), and so does fd
- * becoming readable (-1: no fd).
+ * sleeps on, and the reload waits for the pass to end), and so does any
+ * of the nfds fds becoming readable (those below 0 are left out).
  */
-void wait_until(int64_t deadline, int on_reload, int fd);
+void wait_until(int64_t deadline, int on_reload, const int *fds, int nfds);
 
 /* Say once that shutdown has begun; may run while a Redis reply is awaited. */
 void wait_note_shutdown(void);

@@ -78,6 +78,7 @@ for group, name, how in rows:
                            f"{other.lower()}")
 
 for env in ("PRESENCE_REAPER_REDIS_URL", "REDIS_URL", "PRESENCE_REAPER_REDIS_PASSWORD",
+            "PRESENCE_REAPER_SENTINEL_PASSWORD",
             "POD_NAME"):
     need("--help", helptext, env)
     need("presence-reaper.8", man8, env)

@@ -52,6 +52,18 @@ SCRUBBED_ENV = ("PRESENCE_REAPER_REDIS_URL", "REDIS_URL", "PRESENCE_REAPER_REDIS
 SANITIZER_RE = re.compile(r"ERROR: (?:Address|Leak)Sanitizer|runtime error: |"
                           r"SUMMARY: (?:Address|Leak|UndefinedBehavior)Sanitizer")
 
+# Users with a live socket set who are not in the online set (KEYS: the online
+# set, then each user's socket set; ARGV: the users): must always be empty.
+LIVE_ONLINE_CHECK = b"""
+local bad = {}
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 and redis.call('SISMEMBER', KEYS[1], ARGV[i - 1]) == 0 then
+    bad[#bad + 1] = ARGV[i - 1]
+  end
+end
+return bad
+"""
+
 EX_OK, EX_USAGE, EX_DATAERR, EX_UNAVAILABLE, EX_SOFTWARE, EX_TEMPFAIL, EX_CONFIG = 0, 64, 65, 69, 70, 75, 78
 
 

@@ -12,23 +12,12 @@ import random
 import threading
 import time
 
-from harness import ONLINE, Realtime, wait_until
+from harness import LIVE_ONLINE_CHECK, ONLINE, Realtime, wait_until
 
 N_SERVERS = 4
 USERS_PER_SERVER = 100
 N_STABLE = 20
 CHURN_SECONDS = 8
-
-INVARIANT = b"""
-local bad = {}
-for i = 2, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 1 and redis.call('SISMEMBER', KEYS[1], ARGV[i - 1]) == 0 then
-    bad[#bad + 1] = ARGV[i - 1]
-  end
-end
-return bad
-"""
-
 
 class Server(threading.Thread):
     """One realtime server owning a slice of the users; it may crash and come back."""
@@ -104,7 +93,7 @@ class Sampler(threading.Thread):
     def __init__(self, h, users, stop):
         super().__init__(name="sampler", daemon=True)
         self.r = h.redis.client()
-        self.check = self.r.register_script(INVARIANT)
+        self.check = self.r.register_script(LIVE_ONLINE_CHECK)
         self.keys = [ONLINE] + [h.rt.key(u) for u in users]
         self.users = list(users)
         self.stop = stop

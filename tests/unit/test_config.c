@@ -524,7 +524,7 @@ START_TEST(bad_url_fails_in_finalize)
 	ck_assert_msg(load("redis = {\n  db = 1;\n  url = \"http://cache:6379\";\n};\n") == 0,
 	    "%s", err);
 	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), -1);
-	ck_assert_err(conf_path, 3, "redis.url: URL must start with redis:// or unix://");
+	ck_assert_err(conf_path, 3, "redis.url: URL must start with redis://, unix:// or redis+sentinel://");
 }
 END_TEST
 

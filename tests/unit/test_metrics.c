@@ -88,6 +88,30 @@ START_TEST(render_fits_and_names_the_families)
 }
 END_TEST
 
+START_TEST(label_values_are_escaped)
+{
+	char out[64];
+
+	ck_assert_str_eq(metrics_label("a\\b\"c\nd", out, sizeof(out)), "a\\\\b\\\"c\\nd");
+	ck_assert_str_eq(metrics_label("0123456789", out, 6), "012");
+}
+END_TEST
+
+START_TEST(endpoint_and_failovers_are_rendered)
+{
+	char *buf = malloc(METRICS_RENDER_MAX);
+
+	ck_assert_ptr_nonnull(buf);
+	metrics_endpoint("10.0.0.1:6379", 1, "primary");
+	metrics_failover();
+	metrics_render(buf, METRICS_RENDER_MAX);
+	ck_assert_ptr_nonnull(strstr(buf, "presence_reaper_redis_endpoint_info{address=\"10.0.0.1:6379\","
+	    "tls=\"true\",role=\"primary\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(buf, "presence_reaper_redis_failovers_total 1\n"));
+	free(buf);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -100,6 +124,8 @@ main(void)
 	tcase_add_test(tc, no_port_is_refused);
 	tcase_add_test(tc, bare_ipv6_splits_at_the_last_colon);
 	tcase_add_test(tc, render_fits_and_names_the_families);
+	tcase_add_test(tc, label_values_are_escaped);
+	tcase_add_test(tc, endpoint_and_failovers_are_rendered);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

@@ -343,6 +343,86 @@ START_TEST(redacted_form_without_credentials)
 }
 END_TEST
 
+START_TEST(sentinel_hosts_service_and_db)
+{
+	parse_ok("redis+sentinel://app:pw@s1,s2:26380,[::1]:26381/mymaster/3");
+	ck_assert_int_eq(u.is_sentinel, 1);
+	ck_assert_int_eq(u.tls, 0);
+	ck_assert_int_eq(u.nsentinels, 3);
+	ck_assert_str_eq(u.sentinels[0].host, "s1");
+	ck_assert_int_eq(u.sentinels[0].port, 26379);
+	ck_assert_str_eq(u.sentinels[1].host, "s2");
+	ck_assert_int_eq(u.sentinels[1].port, 26380);
+	ck_assert_str_eq(u.sentinels[2].host, "::1");
+	ck_assert_int_eq(u.sentinels[2].port, 26381);
+	ck_assert_str_eq(u.service, "mymaster");
+	ck_assert_int_eq(u.db, 3);
+	/* The credentials are the data nodes'; the data node is not known yet. */
+	ck_assert_str_eq(u.user, "app");
+	ck_assert_str_eq(u.password, "pw");
+	ck_assert_str_eq(u.host, "");
+}
+END_TEST
+
+START_TEST(sentinel_defaults_and_tls)
+{
+	parse_ok("redis+sentinel://s1/svc");
+	ck_assert_int_eq(u.nsentinels, 1);
+	ck_assert_int_eq(u.sentinels[0].port, 26379);
+	ck_assert_int_eq(u.db, -1);
+	ck_assert_int_eq(u.has_password, 0);
+	parse_ok("redis+sentinel://s1/svc/");
+	ck_assert_int_eq(u.db, -1);
+	parse_ok("rediss+sentinel://s1:1,s2:2/my%20svc");
+	ck_assert_int_eq(u.tls, 1);
+	ck_assert_int_eq(u.is_sentinel, 1);
+	ck_assert_str_eq(u.service, "my svc");
+}
+END_TEST
+
+START_TEST(sentinel_sixteen_hosts_fit_seventeen_do_not)
+{
+	char url[512] = "redis+sentinel://";
+
+	for (int i = 1; i <= 16; i++)
+		snprintf(url + strlen(url), sizeof(url) - strlen(url), "%sh%d", i > 1 ? "," : "", i);
+	strcat(url, "/svc");
+	parse_ok(url);
+	ck_assert_int_eq(u.nsentinels, 16);
+	ck_assert_str_eq(u.sentinels[15].host, "h16");
+	memmove(url + 17 + 3, url + 17, strlen(url + 17) + 1);
+	memcpy(url + 17, "h0,", 3);
+	ck_assert_ptr_nonnull(strstr(parse_err(url), "more than 16 sentinels"));
+}
+END_TEST
+
+START_TEST(sentinel_url_errors)
+{
+	ck_assert_ptr_nonnull(strstr(parse_err("redis+sentinel://s1"), "service name"));
+	ck_assert_ptr_nonnull(strstr(parse_err("redis+sentinel://s1/"), "service name"));
+	ck_assert_ptr_nonnull(strstr(parse_err("redis+sentinel://s1//0"), "service name"));
+	ck_assert_ptr_nonnull(strstr(parse_err("redis+sentinel:///svc"), "host"));
+	ck_assert_ptr_nonnull(strstr(parse_err("redis+sentinel://s1,,s2/svc"), "host"));
+	ck_assert_ptr_nonnull(strstr(parse_err("redis+sentinel://s1,/svc"), "host"));
+	ck_assert_ptr_nonnull(strstr(parse_err("redis+sentinel://s1:0/svc"), "port"));
+	ck_assert_ptr_nonnull(strstr(parse_err("redis+sentinel://s1:x/svc"), "port"));
+	ck_assert_ptr_nonnull(strstr(parse_err("redis+sentinel://[::1/svc"), "IPv6"));
+	ck_assert_ptr_nonnull(strstr(parse_err("redis+sentinel://s1/svc/x"), "database"));
+	ck_assert_ptr_nonnull(strstr(parse_err("redis+sentinel://s1/svc?db=1"), "query"));
+	ck_assert_ptr_nonnull(strstr(parse_err("redis+sentinel://s1/a%00b"), "service name"));
+	ck_assert_ptr_null(strstr(parse_err("redis+sentinel://u:hunter2@s1:x/svc"), "hunter2"));
+}
+END_TEST
+
+START_TEST(sentinel_redacted_form)
+{
+	parse_ok("rediss+sentinel://app:hunter2@s1,[::1]:26380/svc/2");
+	ck_assert_str_eq(redacted(), "rediss+sentinel://app:(redacted)@s1:26379,[::1]:26380/svc/2");
+	parse_ok("redis+sentinel://s1/svc");
+	ck_assert_str_eq(redacted(), "redis+sentinel://s1:26379/svc");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -365,6 +445,8 @@ main(void)
 	tcase_add_test(ok, unix_socket_with_credentials_and_db);
 	tcase_add_test(ok, longest_socket_path_fits);
 	tcase_add_test(ok, longest_credentials_fit);
+	tcase_add_test(ok, sentinel_hosts_service_and_db);
+	tcase_add_test(ok, sentinel_defaults_and_tls);
 	suite_add_tcase(s, ok);
 
 	tcase_add_test(bad, bad_scheme);
@@ -378,10 +460,13 @@ main(void)
 	tcase_add_test(bad, errors_never_echo_the_password);
 	tcase_add_test(bad, too_long_credentials_are_an_error_that_says_so);
 	tcase_add_test(bad, nul_byte_in_credentials_is_an_error);
+	tcase_add_test(bad, sentinel_sixteen_hosts_fit_seventeen_do_not);
+	tcase_add_test(bad, sentinel_url_errors);
 	suite_add_tcase(s, bad);
 
 	tcase_add_test(fmt, redacted_form_hides_the_password);
 	tcase_add_test(fmt, redacted_form_without_credentials);
+	tcase_add_test(fmt, sentinel_redacted_form);
 	suite_add_tcase(s, fmt);
 
 	return unit_run(s);

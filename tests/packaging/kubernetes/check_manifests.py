@@ -12,7 +12,10 @@ presence-reaper container gets POD_NAME from the Downward API, runs non-root
 with a read-only root file system and no privileges, has resources, reads its
 password from the mounted Secret file that the ConfigMap's config names, and
 (long-running ones) a liveness probe on /healthz.  The ConfigMap's config is
-then run through the real binary (-t).
+then run through the real binary (-t).  sentinel.yaml is a Deployment like
+deployment.yaml on a ConfigMap of its own with a redis+sentinel:// URL and the
+Sentinels' password from a second Secret; -t runs on it with the Sentinels
+moved to closed loopback ports, and must ask each of them.
 
 Then it breaks the parsed manifests on purpose, one way at a time, and makes
 sure each break is reported: the checks above cannot pass vacuously.
@@ -45,7 +48,13 @@ EXPECTED = {
     "sidecar.yaml": ["Deployment"],
     "cronjob.yaml": ["CronJob"],
     "kustomization.yaml": ["Kustomization"],
+    "sentinel.yaml": ["ConfigMap", "Deployment"],
 }
+SENTINEL_CONFIGMAP = "presence-reaper-sentinel"
+SENTINEL_SECRET = "presence-reaper-sentinel"
+REDIS_URL_RE = r"^redis://[^/\s@]+(:\d+)?(/\d+)?$"
+# Two Sentinels at least (one is a single point of failure), a service, a database.
+SENTINEL_URL_RE = r"^redis\+sentinel://[^/\s@,]+(,[^/\s@,]+)+/[\w.-]+(/\d+)?$"
 
 # core/v1 Container fields: a misspelt key (livenesProbe) is ignored by
 # nothing here but rejected by the API server, so catch it now.
@@ -119,23 +128,23 @@ class Checker:
 
     # ---- the ConfigMap -------------------------------------------------
 
-    def config_text(self):
-        cm = self.one("configmap.yaml", "ConfigMap")
+    def config_text(self, fname="configmap.yaml", name=CONFIGMAP):
+        cm = self.one(fname, "ConfigMap")
         if cm is None:
             return None
-        if cm.get("metadata", {}).get("name") != CONFIGMAP:
-            self.err("configmap.yaml", f"ConfigMap must be named {CONFIGMAP}")
+        if cm.get("metadata", {}).get("name") != name:
+            self.err(fname, f"ConfigMap must be named {name}")
         text = (cm.get("data") or {}).get(CONFIG_KEY)
         if not isinstance(text, str) or not text.strip():
-            self.err("configmap.yaml", f"data.{CONFIG_KEY} missing")
+            self.err(fname, f"data.{CONFIG_KEY} missing")
             return None
         return text
 
-    def check_config_text(self, text):
-        where = f"configmap.yaml data.{CONFIG_KEY}"
+    def check_config_text(self, text, fname="configmap.yaml", url_re=REDIS_URL_RE):
+        where = f"{fname} data.{CONFIG_KEY}"
         url = conf_string(text, "redis", "url")
-        if url is None or not re.match(r"^redis://[^/\s@]+(:\d+)?(/\d+)?$", url):
-            self.err(where, f"redis.url should be redis://host:port/db, got {url!r}")
+        if url is None or not re.match(url_re, url):
+            self.err(where, f"redis.url should match {url_re}, got {url!r}")
         pwfile = conf_string(text, "redis", "password_file")
         if not pwfile:
             self.err(where, "redis.password_file not set")
@@ -167,7 +176,7 @@ class Checker:
 
     # ---- pods ----------------------------------------------------------
 
-    def check_pod(self, where, pod, container, pwfile, long_running):
+    def check_pod(self, where, pod, container, pwfile, long_running, configmap=CONFIGMAP):
         sc_pod = pod.get("securityContext") or {}
         name = container.get("name", "?")
         w = f"{where} container {name}"
@@ -227,7 +236,7 @@ class Checker:
                 self.err(w, f"volumeMount {mnt.get('name')!r} has no volume")
                 continue
             path = mnt.get("mountPath", "").rstrip("/")
-            if "configMap" in vol and vol["configMap"].get("name") == CONFIGMAP:
+            if "configMap" in vol and vol["configMap"].get("name") == configmap:
                 items = vol["configMap"].get("items")
                 rel = CONFIG_KEY
                 if items:
@@ -251,7 +260,7 @@ class Checker:
             if mnt.get("subPath"):
                 self.err(w, f"volumeMount {mnt.get('name')}: subPath mounts never see updates")
         if conf_path is None:
-            self.err(w, f"the ConfigMap {CONFIGMAP} is not mounted")
+            self.err(w, f"the ConfigMap {configmap} is not mounted")
         if secret_path is None:
             self.err(w, f"the Secret {SECRET} is not mounted as a file")
         elif pwfile and secret_path != pwfile:
@@ -401,6 +410,37 @@ class Checker:
             if "newName" in img and "/" in str(img["newName"]):
                 self.err("kustomization.yaml", "images: no registry in the shipped file")
 
+    def check_sentinel(self):
+        """sentinel.yaml: a Deployment like deployment.yaml on a redis+sentinel:// config."""
+        text = self.config_text("sentinel.yaml", SENTINEL_CONFIGMAP)
+        if text is None:
+            return
+        pwfile = self.check_config_text(text, "sentinel.yaml", SENTINEL_URL_RE)
+        spw = conf_string(text, "sentinel", "password_file")
+        if conf_string(text, "sentinel", "password") not in (None, ""):
+            self.err("sentinel.yaml", "a Sentinel password written in the ConfigMap; use the Secret")
+        d = self.one("sentinel.yaml", "Deployment")
+        if d is None:
+            return
+        if (d.get("spec") or {}).get("replicas") != 2:
+            self.err("sentinel.yaml", "replicas should be 2")
+        self.check_selector("sentinel.yaml", d)
+        pod = self.pod_of(d)
+        cs = [c for c in pod.get("containers") or [] if c.get("image") == IMAGE]
+        if len(cs) != 1:
+            self.err("sentinel.yaml", f"expected one {IMAGE} container, found {len(cs)}")
+            return
+        self.check_pod("sentinel.yaml", pod, cs[0], pwfile, long_running=True,
+                       configmap=SENTINEL_CONFIGMAP)
+        volumes = {v.get("name"): v for v in pod.get("volumes") or []}
+        mounted = [m.get("mountPath", "").rstrip("/") + "/password"
+                   for m in cs[0].get("volumeMounts") or []
+                   if ((volumes.get(m.get("name")) or {}).get("secret") or {}).get("secretName")
+                   == SENTINEL_SECRET and m.get("readOnly") is True]
+        if not spw or mounted != [spw]:
+            self.err("sentinel.yaml", f"sentinel.password_file {spw!r} should be the Secret "
+                     f"{SENTINEL_SECRET} mounted read-only, found {mounted}")
+
     def run(self, folder_files=None):
         folder_files = folder_files or set(self.m)
         self.check_files()
@@ -410,6 +450,7 @@ class Checker:
         self.check_deployment(pwfile)
         self.check_sidecar(pwfile)
         self.check_cronjob(pwfile)
+        self.check_sentinel()
         self.check_kustomization(folder_files)
         return self.errors
 
@@ -466,6 +507,38 @@ def run_check_config(binary, config_text, pwfile):
     return errors, notes
 
 
+def run_sentinel_check_config(binary, text):
+    """-t on sentinel.yaml's config, its Sentinels moved to closed loopback ports."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("PRESENCE_REAPER_") and k != "REDIS_URL"}
+    url = conf_string(text, "redis", "url") or ""
+    hosts = url.split("://", 1)[-1].split("/", 1)[0].split(",")
+    local = url.split("://")[0] + "://" + ",".join("127.0.0.1:1" for _ in hosts) + "/" + \
+        url.split("://", 1)[-1].split("/", 1)[-1]
+    with tempfile.TemporaryDirectory(prefix="k8s-check.") as tmp:
+        for group in ("redis", "sentinel"):
+            pw = Path(tmp, group)
+            pw.write_text(f"k8s-{group}-secret\n")
+            pw.chmod(0o600)
+            text = text.replace(f'"{conf_string(text, group, "password_file")}"', f'"{pw}"')
+        conf = Path(tmp, CONFIG_KEY)
+        conf.write_text(text.replace(url, local))
+        p = subprocess.run([binary, "-t", "-c", str(conf)], capture_output=True, text=True,
+                           env=env, timeout=60)
+    out = p.stdout + p.stderr
+    errors = []
+    if p.returncode != 0:
+        errors.append(f"presence-reaper -t rejects sentinel.yaml's config (exit {p.returncode}):"
+                      f"\n{p.stderr}")
+    elif f"# sentinels: none of {len(hosts)} answered" not in p.stdout:
+        errors.append(f"sentinel.yaml: -t did not ask the {len(hosts)} Sentinels:\n{p.stdout}")
+    if "# sentinel password: set (redacted)" not in p.stdout:
+        errors.append("sentinel.yaml: -t shows no Sentinel password from the Secret file")
+    if "k8s-redis-secret" in out or "k8s-sentinel-secret" in out:
+        errors.append("sentinel.yaml: -t printed a password")
+    return errors
+
+
 def run_kustomize(kubectl, folder):
     """kubectl kustomize renders, holds no Secret, and only name:tag images."""
     p = subprocess.run([kubectl, "kustomize", str(folder)], capture_output=True,
@@ -497,6 +570,12 @@ def pod(m, fname):
 def reaper(m, fname):
     p = pod(m, fname)
     return next(c for c in p.get("initContainers", []) + p["containers"] if c["image"] == IMAGE)
+
+
+def sentinel_cm_edit(m, old, new):
+    cm = next(d for d in m["sentinel.yaml"] if d.get("kind") == "ConfigMap")
+    assert old in cm["data"][CONFIG_KEY], old
+    cm["data"][CONFIG_KEY] = cm["data"][CONFIG_KEY].replace(old, new)
 
 
 def cm_edit(m, old, new):
@@ -571,6 +650,20 @@ MUTATIONS = {
         lambda m: reaper(m, "sidecar.yaml").update(image="registry.example.com/presence-reaper:latest"),
     "real-looking password in the example Secret":
         lambda m: m["secret.example.yaml"][0]["stringData"].update(password="s3cr3t-Pa55"),
+    "sentinel URL a plain redis:// one":
+        lambda m: sentinel_cm_edit(m, "redis+sentinel://redis-sentinel-0.redis-sentinel:26379,"
+                                   "redis-sentinel-1.redis-sentinel:26379,"
+                                   "redis-sentinel-2.redis-sentinel:26379/mymaster/0",
+                                   "redis://redis:6379/0"),
+    "one Sentinel only":
+        lambda m: sentinel_cm_edit(m, "redis-sentinel-0.redis-sentinel:26379,"
+                                   "redis-sentinel-1.redis-sentinel:26379,", ""),
+    "Sentinel Secret not mounted":
+        lambda m: reaper(m, "sentinel.yaml")["volumeMounts"].pop(),
+    "Sentinel password in the ConfigMap":
+        lambda m: sentinel_cm_edit(m, "sentinel = {\n", 'sentinel = {\n  password = "x";\n'),
+    "sentinel Deployment on the plain ConfigMap":
+        lambda m: pod(m, "sentinel.yaml")["volumes"][0]["configMap"].update(name=CONFIGMAP),
     "Secret applied by kustomize":
         lambda m: m["kustomization.yaml"][0]["resources"].append("secret.example.yaml"),
 }
@@ -607,6 +700,11 @@ def main():
                                   pwfile)
         if not bad:
             errors.append("self-test: -t accepted batch_size = 0")
+    stext = Checker(manifests).config_text("sentinel.yaml", SENTINEL_CONFIGMAP)
+    if stext:
+        errors += run_sentinel_check_config(binary, stext)
+        if not run_sentinel_check_config(binary, stext.replace("/mymaster/0", "/mymaster/x")):
+            errors.append("self-test: -t accepted a sentinel URL with a bad database")
 
     kubectl = os.environ.get("KUBECTL")
     if kubectl:

@@ -1,0 +1,233 @@
+#include "failover.h"
+
+#include <string.h>
+
+#include "escape.h"
+#include "log.h"
+#include "metrics.h"
+#include "sentinel.h"
+
+/* How long a subscription waits after every Sentinel refused it. */
+#define SUBSCRIBE_RETRY_MS 1000
+
+/* The address of a redis:// or unix:// URL, as the metrics show it. */
+static void
+configured_addr(const struct rurl *u, char *out, size_t outsz)
+{
+	char raw[RURL_PATH_MAX + 8];
+
+	if (u->is_unix) {
+		snprintf(raw, sizeof(raw), "unix:%s", u->path);
+		escape_id(out, outsz, raw, strlen(raw));
+	} else {
+		rurl_format_addr(u->host, u->port, out, outsz);
+	}
+}
+
+void
+failover_init(struct daemon *d)
+{
+	char addr[sizeof(d->endpoint)];
+
+	if (d->cfg.url.is_sentinel)
+		return;
+	configured_addr(&d->cfg.url, addr, sizeof(addr));
+	metrics_endpoint(addr, d->cfg.url.tls, "unknown");
+}
+
+/* The node is addr (named by the Sentinel by, or NULL): one line when it changed. */
+static void
+note_endpoint(struct daemon *d, const char *addr, const char *by)
+{
+	char svc[4 * RURL_SERVICE_MAX];
+
+	if (d->endpoint[0] && strcmp(d->endpoint, addr) != 0) {
+		log_info("redis endpoint: %s -> %s (sentinel %s)", d->endpoint, addr,
+		    by ? by : "none");
+		metrics_failover();
+	} else if (!d->endpoint[0] && by) {
+		escape_id(svc, sizeof(svc), d->cfg.url.service, strlen(d->cfg.url.service));
+		log_info("redis endpoint: %s, primary of %s (sentinel %s)", addr, svc, by);
+	}
+	snprintf(d->endpoint, sizeof(d->endpoint), "%s", addr);
+	metrics_endpoint(addr, d->cfg.url.tls, by ? "primary" : "unknown");
+}
+
+/* The Sentinel context, made on first use from the configuration. */
+static struct sentinel *
+sentinel_of(struct daemon *d)
+{
+	struct sentinel_conf sc;
+	char name[300];
+
+	if (d->sentinel != NULL)
+		return d->sentinel;
+	leader_client_name(d->cfg.identity, name, sizeof(name));
+	sc.url = &d->cfg.url;
+	sc.user = d->cfg.sentinel_username;
+	sc.password = d->cfg.sentinel_has_password ? d->cfg.sentinel_pw : NULL;
+	sc.connect_timeout_ms = (int)(d->cfg.connect_timeout * 1000);
+	sc.command_timeout_ms = (int)(d->cfg.command_timeout * 1000);
+	sc.client_name = name;
+	d->sentinel = sentinel_new(&sc);
+	return d->sentinel;
+}
+
+struct rconn *
+failover_connect(struct daemon *d, const struct rconn_opts *o, enum rconn_err *kind,
+    char *err, size_t errlen)
+{
+	struct rconn_opts so = *o;
+	char addr[sizeof(d->endpoint)];
+	struct sentinel *s;
+	struct rconn *c;
+
+	if (!d->cfg.url.is_sentinel) {
+		if ((c = rconn_connect(o, kind, err, errlen)) != NULL) {
+			configured_addr(o->url, addr, sizeof(addr));
+			note_endpoint(d, addr, NULL);
+		}
+		return c;
+	}
+	if ((s = sentinel_of(d)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		*kind = RCONN_EIO;
+		return NULL;
+	}
+	so.url = &d->cfg.url;	/* the data nodes' credentials and database */
+	if ((c = sentinel_connect(s, &so, kind, err, errlen)) == NULL)
+		return NULL;
+	if (sentinel_err(s)[0])
+		log_warnx("sentinels passed over: %s", sentinel_err(s));
+	d->node = d->cfg.url;
+	d->node.is_sentinel = 0;
+	memcpy(d->node.host, sentinel_primary_node(s)->host, sizeof(d->node.host));
+	d->node.port = sentinel_primary_node(s)->port;
+	note_endpoint(d, sentinel_primary(s), sentinel_named_by(s));
+	return c;
+}
+
+const struct rurl *
+failover_url(const struct daemon *d)
+{
+	return d->cfg.url.is_sentinel ? &d->node : &d->cfg.url;
+}
+
+void
+failover_survey(struct daemon *d, FILE *out)
+{
+	struct sentinel_answer a[RURL_SENTINELS_MAX];
+	int n, answered = 0, agree = 1;
+	const char *first = NULL;
+
+	if (!d->cfg.url.is_sentinel || sentinel_of(d) == NULL)
+		return;
+	n = sentinel_survey(d->sentinel, a, RURL_SENTINELS_MAX);
+	for (int i = 0; i < n; i++) {
+		if (!a[i].answered) {
+			fprintf(out, "# sentinel %s: no answer: %s\n", a[i].sentinel, a[i].err);
+			continue;
+		}
+		fprintf(out, "# sentinel %s: primary %s\n", a[i].sentinel, a[i].primary);
+		answered++;
+		if (first == NULL)
+			first = a[i].primary;
+		else if (strcmp(first, a[i].primary) != 0)
+			agree = 0;
+	}
+	if (answered == 0)
+		fprintf(out, "# sentinels: none of %d answered\n", n);
+	else
+		fprintf(out, "# sentinels: %d of %d answered; %s\n", answered, n,
+		    agree ? "they agree" : "they DISAGREE on the primary");
+}
+
+/* Drop the connection (if any) so that the next turn discovers the primary again. */
+static void
+rediscover(struct daemon *d)
+{
+	d->rediscover = 0;
+	if (d->role != ROLE_DISCONNECTED)
+		daemon_disconnect(d);
+}
+
+/* Read the subscription: a switch of our primary asks for a rediscovery. */
+static void
+read_subscription(struct daemon *d, int64_t now)
+{
+	char what[600];
+	int rc = sentinel_sub_read(d->sentinel, what, sizeof(what));
+
+	if (rc == 1) {
+		log_info("sentinel %s: +switch-master %s; following the primary",
+		    sentinel_sub_addr(d->sentinel), what);
+		d->rediscover = 1;
+	} else if (rc < 0) {
+		log_warnx("+switch-master subscription lost: %s; moving to another sentinel",
+		    sentinel_err(d->sentinel));
+		d->sentinel_retry_at = now;
+	}
+}
+
+/* Keep one Sentinel subscription; said once a spell when none will have us. */
+static void
+keep_subscription(struct daemon *d, int64_t now)
+{
+	if (sentinel_sub_fd(d->sentinel) >= 0 || now < d->sentinel_retry_at)
+		return;
+	if (sentinel_subscribe(d->sentinel) == 0) {
+		log_info("listening for +switch-master on sentinel %s",
+		    sentinel_sub_addr(d->sentinel));
+		d->sub_failures = 0;
+		return;
+	}
+	if (d->sub_failures++ == 0)
+		log_warnx("cannot listen for +switch-master: %s; retrying",
+		    sentinel_err(d->sentinel));
+	d->sentinel_retry_at = now + SUBSCRIBE_RETRY_MS;
+}
+
+void
+failover_step(struct daemon *d, int64_t now)
+{
+	if (d->sentinel != NULL && !d->cli.once) {
+		keep_subscription(d, now);
+		read_subscription(d, now);
+	}
+	if (d->rediscover)
+		rediscover(d);
+}
+
+int
+failover_fd(const struct daemon *d)
+{
+	return d->sentinel ? sentinel_sub_fd(d->sentinel) : -1;
+}
+
+int
+failover_pending(struct daemon *d)
+{
+	if (d->sentinel != NULL && !d->rediscover && sentinel_sub_fd(d->sentinel) >= 0)
+		read_subscription(d, mono_ms());
+	return d->rediscover;
+}
+
+int
+failover_refused(struct daemon *d, enum rerr_class cls)
+{
+	if (!d->cfg.url.is_sentinel || d->cli.once || cls != RERR_READONLY)
+		return 0;
+	d->rediscover = 1;
+	return 1;
+}
+
+void
+failover_reset(struct daemon *d)
+{
+	sentinel_free(d->sentinel);
+	d->sentinel = NULL;
+	d->endpoint[0] = '\0';
+	d->rediscover = 0;
+	d->sub_failures = 0;
+	d->sentinel_retry_at = 0;
+}
