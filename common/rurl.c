@@ -239,10 +239,10 @@ rurl_parse(const char *s, struct rurl *u, char *err, size_t errlen)
 		u->is_unix = 1;
 		return parse_authority_and_rest(s + 7, u, err, errlen);
 	} else if (strncmp(s, "rediss://", 9) == 0) {
-		snprintf(err, errlen, "rediss:// (TLS) is not supported yet");
-		return -1;
+		u->tls = 1;
+		return parse_authority_and_rest(s + 9, u, err, errlen);
 	}
-	snprintf(err, errlen, "URL must start with redis:// or unix://");
+	snprintf(err, errlen, "URL must start with redis://, rediss:// or unix://");
 	return -1;
 }
 
@@ -260,10 +260,10 @@ rurl_format_redacted(const struct rurl *u, char *out, size_t outsz)
 		else
 			snprintf(out, outsz, "unix://%s%s", cred, u->path);
 	} else {
-		const char *fmt = strchr(u->host, ':') ? "redis://%s[%s]:%d" : "redis://%s%s:%d";
+		const char *fmt = strchr(u->host, ':') ? "%s://%s[%s]:%d" : "%s://%s%s:%d";
 		size_t n;
 
-		snprintf(out, outsz, fmt, cred, u->host, u->port);
+		snprintf(out, outsz, fmt, u->tls ? "rediss" : "redis", cred, u->host, u->port);
 		n = strlen(out);
 		if (u->db >= 0 && n < outsz)
 			snprintf(out + n, outsz - n, "/%d", u->db);

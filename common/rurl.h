@@ -1,6 +1,7 @@
 /*
  * rurl: parse Redis URLs.
  *   redis://[[user]:password@]host[:port][/db]     (host may be [IPv6])
+ *   rediss://...                                   (the same, over TLS)
  *   unix://[[user]:password@]/path/to.sock[?db=N]
  * user and password are percent-decoded; each may hold at most
  * RURL_CRED_MAX - 1 bytes and no NUL (%00), and anything else is an error,
@@ -18,6 +19,7 @@
 
 struct rurl {
 	int is_unix;
+	int tls;			/* rediss:// */
 	char host[RURL_HOST_MAX];
 	int port;			/* 6379 when not given */
 	char path[RURL_PATH_MAX];

@@ -8,7 +8,8 @@
  * Order of application (highest last): cfg_defaults, cfg_load (file),
  * environment and command line (the caller sets fields directly or through
  * cfg_set_string), then cfg_finalize, which parses the URL, reads the
- * password file and checks settings that depend on each other.
+ * password file and checks settings that depend on each other (a
+ * rediss:// URL turns tls.enabled on; tls.enabled makes c->url.tls 1).
  */
 #ifndef PR_SETTINGS_H
 #define PR_SETTINGS_H
@@ -27,6 +28,14 @@ struct cfg {
 	int redis_db;
 	double connect_timeout;
 	double command_timeout;
+
+	int tls_enabled;		/* also set by a rediss:// URL */
+	char *tls_ca_file;		/* "" with tls_ca_dir "": the system trust store */
+	char *tls_ca_dir;
+	char *tls_cert_file;		/* client certificate for mutual TLS */
+	char *tls_key_file;
+	char *tls_server_name;		/* SNI and the name verified; "" = the URL's host */
+	int tls_verify;
 
 	char *online_set;
 	char *socket_prefix;
