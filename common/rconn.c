@@ -40,7 +40,7 @@ struct rconn {
 	size_t outlen, outoff, outcap;
 	int pending;		/* replies still expected */
 	int broken;
-	int timed_out;		/* broken by a timeout */
+	int dropped;		/* broken by the server closing or resetting it */
 	int command_timeout_ms;
 	unsigned long long sent;
 	char errstr[256];
@@ -197,16 +197,15 @@ flush_out(struct rconn *c, int64_t deadline)
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			int w = rsock_wait(c->fd, c->want, deadline, interrupt_hook);
 
-			if (w == 0) {
-				c->timed_out = 1;
+			if (w == 0)
 				return fail(c, "timed out writing to redis");
-			}
 			if (w < 0)
 				return fail(c, "poll: %s", strerror(errno));
 			continue;
 		}
 		if (n < 0 && errno == EPROTO && c->ssl)
 			return fail(c, "%s", c->tlserr);	/* the TLS reason */
+		c->dropped = n < 0 && (errno == ECONNRESET || errno == EPIPE);
 		return fail(c, "write to redis: %s", n < 0 ? strerror(errno) : "closed");
 	}
 	c->outoff = c->outlen = 0;
@@ -238,6 +237,7 @@ next_reply(struct rconn *c, int64_t deadline, void **out)
 				return fail(c, "protocol error: %s", c->reader->errstr);
 			continue;
 		}
+		c->dropped = n == 0 || errno == ECONNRESET;
 		if (n == 0)
 			return fail(c, "connection closed by redis");
 		if (errno == EINTR)
@@ -250,7 +250,6 @@ next_reply(struct rconn *c, int64_t deadline, void **out)
 			return 0;
 		switch (rsock_wait(c->fd, c->want, deadline, interrupt_hook)) {
 		case 0:
-			c->timed_out = 1;
 			return fail(c, "timed out waiting for redis (%d ms)",
 			    c->command_timeout_ms);
 		case -1:
@@ -467,19 +466,24 @@ handshake(struct rconn *c, const struct rconn_opts *o, enum rconn_err *kind)
 
 /*
  * The server dropped the connection before its first reply, or answered
- * with a TLS record: most likely a TLS port spoken to in plain RESP.
+ * with a TLS record. Plain: most likely a TLS port spoken to in plain
+ * RESP. TLS: most likely our client certificate (rtls_dropped_hint).
  */
 static void
-hint_tls_port(struct rconn *c)
+hint_first_reply(struct rconn *c)
 {
-	char why[sizeof(c->errstr)];
+	char why[sizeof(c->errstr)], hint[128];
+	int tls_record = c->received > 0 && (c->first == 0x15 || c->first == 0x16);
 
-	if (c->ssl || c->timed_out ||
-	    (c->received > 0 && c->first != 0x15 && c->first != 0x16))
+	if (!(c->dropped && c->received == 0) && (c->ssl || !tls_record))
 		return;
+	if (c->ssl)
+		rtls_dropped_hint(c->ssl, hint, sizeof(hint));
+	else
+		snprintf(hint, sizeof(hint), "a plain client on a TLS port? (use rediss:// or "
+		    "tls.enabled = true)");
 	snprintf(why, sizeof(why), "%s", c->errstr);
-	snprintf(c->errstr, sizeof(c->errstr), "%s, before any reply: a plain client on a "
-	    "TLS port? (use rediss:// or tls.enabled = true)", why);
+	snprintf(c->errstr, sizeof(c->errstr), "%s, before any reply: %s", why, hint);
 }
 
 static void
@@ -538,7 +542,7 @@ rconn_connect(const struct rconn_opts *o, enum rconn_err *kind, char *err, size_
 	*kind = RCONN_OK;
 	c->command_timeout_ms = o->connect_timeout_ms;	/* the handshake is part of connecting */
 	if (handshake(c, o, kind) < 0) {
-		hint_tls_port(c);
+		hint_first_reply(c);
 		snprintf(err, errlen, "%s", c->errstr);
 		rconn_close(c);
 		return NULL;

@@ -194,15 +194,18 @@ load_client_cert(SSL_CTX *ctx, const struct rtls_opts *o, char *err, size_t errl
 	if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1)
 		return load_failed("tls.cert_file", o->cert_file, "no usable certificate", err,
 		    errlen);
-	if (SSL_CTX_use_PrivateKey_file(ctx, o->key_file, SSL_FILETYPE_PEM) != 1)
+	if (SSL_CTX_use_PrivateKey_file(ctx, o->key_file, SSL_FILETYPE_PEM) != 1 &&
+	    ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
+		goto mismatch;
+	if (SSL_CTX_get0_privatekey(ctx) == NULL)
 		return load_failed("tls.key_file", o->key_file,
 		    "no usable private key (PEM, not encrypted)", err, errlen);
-	if (SSL_CTX_check_private_key(ctx) != 1) {
-		ERR_clear_error();
-		snprintf(err, errlen, "tls.key_file is not the key of tls.cert_file");
-		return -1;
-	}
-	return 0;
+	if (SSL_CTX_check_private_key(ctx) == 1)
+		return 0;
+mismatch:
+	ERR_clear_error();
+	snprintf(err, errlen, "tls.key_file is not the key of tls.cert_file");
+	return -1;
 }
 
 static SSL_CTX *
@@ -445,6 +448,10 @@ io_result(SSL *s, int rc, short *want, char *err, size_t errlen)
 	case SSL_ERROR_SYSCALL:
 		if (errno == 0 && ERR_peek_error() == 0)
 			return 0;	/* closed without close_notify */
+		if (errno != 0) {
+			ERR_clear_error();
+			return -1;	/* the socket's own error, e.g. ECONNRESET */
+		}
 		break;
 	}
 	tls_failed(s, rc, NULL, "", err, errlen);
@@ -476,6 +483,17 @@ void
 rtls_close(SSL *s)
 {
 	SSL_free(s);
+}
+
+void
+rtls_dropped_hint(SSL *s, char *out, size_t outsz)
+{
+	if (SSL_get_certificate(s) != NULL)
+		snprintf(out, outsz, "most likely it refused our client certificate "
+		    "(tls.cert_file)");
+	else
+		snprintf(out, outsz, "most likely it requires a client certificate: set "
+		    "tls.cert_file and tls.key_file");
 }
 
 void

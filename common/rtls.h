@@ -60,7 +60,8 @@ struct ssl_st *rtls_handshake(const struct rtls *t, int fd, const char *host,
 /*
  * Read or write like read(2)/send(2) on a non-blocking socket: bytes
  * moved, 0 when the server closed, or -1 with errno EAGAIN (and *want
- * set to the poll event OpenSSL waits for) or EPROTO (the reason in err).
+ * set to the poll event OpenSSL waits for), EPROTO (the reason in err)
+ * or the socket's own error.
  */
 ssize_t rtls_read(struct ssl_st *s, void *buf, size_t len, short *want, char *err,
     size_t errlen);
@@ -69,6 +70,13 @@ ssize_t rtls_write(struct ssl_st *s, const void *buf, size_t len, short *want, c
 
 /* Send close_notify if it fits without waiting, and free the session. */
 void rtls_close(struct ssl_st *s);
+
+/*
+ * The server dropped a connection after the handshake, before its first
+ * reply. In TLS 1.3 the server judges the client certificate only after
+ * the handshake, and its alert can be lost in the reset: say so.
+ */
+void rtls_dropped_hint(struct ssl_st *s, char *out, size_t outsz);
 
 /* What -t shows of a session. */
 struct rtls_peer {
