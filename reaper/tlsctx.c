@@ -27,7 +27,10 @@ tlsctx_load(struct tlsctx *t, const struct cfg *c, char *err, size_t errlen)
 		return -1;
 	}
 	opts_of(c, &o);
-	return rtls_load(t->rtls, &o, err, errlen);
+	if (rtls_load(t->rtls, &o, err, errlen) < 0)
+		return -1;
+	t->fresh = 1;
+	return 0;
 }
 
 const struct rtls *
@@ -37,7 +40,12 @@ tlsctx_for_connect(struct tlsctx *t, const struct cfg *c)
 
 	if (!c->url.tls)
 		return NULL;
+	if (t->fresh) {		/* just read at start: the first connection uses it */
+		t->fresh = 0;
+		return t->rtls;
+	}
 	if (tlsctx_load(t, c, err, sizeof(err)) == 0) {
+		t->fresh = 0;
 		if (t->failing[0])
 			log_info("TLS: the certificate files load again");
 		t->failing[0] = '\0';

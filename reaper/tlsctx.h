@@ -21,6 +21,7 @@
 
 struct tlsctx {
 	struct rtls *rtls;	/* NULL until first loaded */
+	int fresh;		/* loaded by tlsctx_load, not used for a connection yet */
 	char failing[512];	/* the reload error being repeated; "" none */
 };
 

@@ -87,7 +87,7 @@ def check(out):
     if [r[0] for r in tls] != ["plain TCP", "TLS"]:
         raise AssertionError(f"TLS table rows: {tls}")
     for r in tls:
-        numeric(r[1:6], f"over {r[0]}")
+        numeric(r[1:7], f"over {r[0]}")
     if not re.search(r"TLS / plain TCP: [\d.]+ .*peak RSS over TLS [\d.]+ MiB", out):
         raise AssertionError(f"no TLS summary line:\n{out}")
     if f"over each transport the online set was exactly the {LIVE} live users" not in out:
