@@ -146,7 +146,7 @@ def failing_server(pki, h, **server):
     ({"cert": "expired"}, {}, "localhost",
      r"the server's certificate \(CN=localhost\) expired on \d{4}-\d\d-\d\d"),
     ({"auth_clients": True}, {}, "127.0.0.1",
-     r"the server requires a client certificate: set tls\.cert_file and tls\.key_file"),
+     r"requires a client certificate: set tls\.cert_file and tls\.key_file"),
     ({"auth_clients": True}, {"cert_file": "client2.crt", "key_file": "client2.key"},
      "127.0.0.1", r"refused our client certificate \(tls\.cert_file\)"),
 ])
