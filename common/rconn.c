@@ -12,12 +12,15 @@
 #include "escape.h"
 #include "rerr.h"
 #include "rsock.h"
+#include "rtls.h"
 #include "timeutil.h"
 
 /*
- * The byte transport under RESP. Only plain sockets today; TLS will be a
- * second table whose read/write wrap SSL_read/SSL_write and report
- * "would block" the same way (-1 with errno EAGAIN).
+ * The byte transport under RESP: plain sockets, or TLS, whose read/write
+ * wrap SSL_read/SSL_write. Both report "would block" as -1 with errno
+ * EAGAIN and leave in want the poll event to wait for (a TLS read may
+ * need the socket writable, a TLS write readable); a TLS failure is -1
+ * with errno EPROTO and its reason in tlserr.
  */
 struct rconn_transport {
 	ssize_t (*read)(struct rconn *c, void *buf, size_t len);
@@ -28,14 +31,20 @@ struct rconn_transport {
 struct rconn {
 	int fd;
 	const struct rconn_transport *tr;
+	struct ssl_st *ssl;	/* TLS session, or NULL */
+	short want;		/* what the transport waits for: POLLIN or POLLOUT */
+	size_t received;	/* bytes read so far */
+	unsigned char first;	/* the first byte read */
 	redisReader *reader;
 	char *out;		/* queued, not yet written */
 	size_t outlen, outoff, outcap;
 	int pending;		/* replies still expected */
 	int broken;
+	int dropped;		/* broken by the server closing or resetting it */
 	int command_timeout_ms;
 	unsigned long long sent;
 	char errstr[256];
+	char tlserr[256];	/* why the TLS transport failed */
 };
 
 static void (*interrupt_hook)(void);
@@ -49,12 +58,14 @@ rconn_set_interrupt_hook(void (*hook)(void))
 static ssize_t
 plain_read(struct rconn *c, void *buf, size_t len)
 {
+	c->want = POLLIN;
 	return read(c->fd, buf, len);
 }
 
 static ssize_t
 plain_write(struct rconn *c, const void *buf, size_t len)
 {
+	c->want = POLLOUT;
 	return send(c->fd, buf, len, MSG_NOSIGNAL);
 }
 
@@ -68,6 +79,30 @@ plain_close(struct rconn *c)
 
 static const struct rconn_transport plain_transport = {
 	plain_read, plain_write, plain_close,
+};
+
+static ssize_t
+tls_read(struct rconn *c, void *buf, size_t len)
+{
+	return rtls_read(c->ssl, buf, len, &c->want, c->tlserr, sizeof(c->tlserr));
+}
+
+static ssize_t
+tls_write(struct rconn *c, const void *buf, size_t len)
+{
+	return rtls_write(c->ssl, buf, len, &c->want, c->tlserr, sizeof(c->tlserr));
+}
+
+static void
+tls_close(struct rconn *c)
+{
+	rtls_close(c->ssl);
+	c->ssl = NULL;
+	plain_close(c);
+}
+
+static const struct rconn_transport tls_transport = {
+	tls_read, tls_write, tls_close,
 };
 
 static int fail(struct rconn *c, const char *fmt, ...)
@@ -160,7 +195,7 @@ flush_out(struct rconn *c, int64_t deadline)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int w = rsock_wait(c->fd, POLLOUT, deadline, interrupt_hook);
+			int w = rsock_wait(c->fd, c->want, deadline, interrupt_hook);
 
 			if (w == 0)
 				return fail(c, "timed out writing to redis");
@@ -168,6 +203,9 @@ flush_out(struct rconn *c, int64_t deadline)
 				return fail(c, "poll: %s", strerror(errno));
 			continue;
 		}
+		if (n < 0 && errno == EPROTO && c->ssl)
+			return fail(c, "%s", c->tlserr);	/* the TLS reason */
+		c->dropped = n < 0 && (errno == ECONNRESET || errno == EPIPE);
 		return fail(c, "write to redis: %s", n < 0 ? strerror(errno) : "closed");
 	}
 	c->outoff = c->outlen = 0;
@@ -191,20 +229,26 @@ next_reply(struct rconn *c, int64_t deadline, void **out)
 		if (*out != NULL)
 			return 1;
 		n = c->tr->read(c, buf, sizeof(buf));
+		if (n > 0 && c->received == 0)
+			c->first = (unsigned char)buf[0];
 		if (n > 0) {
+			c->received += (size_t)n;
 			if (redisReaderFeed(c->reader, buf, (size_t)n) != REDIS_OK)
 				return fail(c, "protocol error: %s", c->reader->errstr);
 			continue;
 		}
+		c->dropped = n == 0 || errno == ECONNRESET;
 		if (n == 0)
 			return fail(c, "connection closed by redis");
 		if (errno == EINTR)
 			continue;
+		if (errno == EPROTO && c->ssl)
+			return fail(c, "%s", c->tlserr);	/* the TLS reason */
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return fail(c, "read from redis: %s", strerror(errno));
 		if (deadline < 0)
 			return 0;
-		switch (rsock_wait(c->fd, POLLIN, deadline, interrupt_hook)) {
+		switch (rsock_wait(c->fd, c->want, deadline, interrupt_hook)) {
 		case 0:
 			return fail(c, "timed out waiting for redis (%d ms)",
 			    c->command_timeout_ms);
@@ -433,6 +477,65 @@ handshake(struct rconn *c, const struct rconn_opts *o, enum rconn_err *kind)
 	return rc;
 }
 
+/*
+ * The server dropped the connection before its first reply, or answered
+ * with a TLS record. Plain: most likely a TLS port spoken to in plain
+ * RESP. TLS: most likely our client certificate (rtls_dropped_hint).
+ */
+static void
+hint_first_reply(struct rconn *c)
+{
+	char why[sizeof(c->errstr)], hint[128];
+	int tls_record = c->received > 0 && (c->first == 0x15 || c->first == 0x16);
+
+	if (!(c->dropped && c->received == 0) && (c->ssl || !tls_record))
+		return;
+	if (c->ssl)
+		rtls_dropped_hint(c->ssl, hint, sizeof(hint));
+	else
+		snprintf(hint, sizeof(hint), "a plain client on a TLS port? (use rediss:// or "
+		    "tls.enabled = true)");
+	snprintf(why, sizeof(why), "%s", c->errstr);
+	snprintf(c->errstr, sizeof(c->errstr), "%s, before any reply: %s", why, hint);
+}
+
+static void
+endpoint_error(const struct rurl *u, const char *why, char *err, size_t errlen)
+{
+	if (u->is_unix)
+		snprintf(err, errlen, "cannot connect to unix:%s: %s", u->path, why);
+	else
+		snprintf(err, errlen, "cannot connect to %s:%d: %s", u->host, u->port, why);
+}
+
+/* A connection on fd, with TLS when o asks for it. NULL with err. */
+static struct rconn *
+conn_new(int fd, const struct rconn_opts *o, int64_t deadline, char *err, size_t errlen)
+{
+	struct rconn *c;
+	char why[300];
+
+	if ((c = calloc(1, sizeof(*c))) == NULL || (c->reader = redisReaderCreate()) == NULL) {
+		free(c);
+		close(fd);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->fd = fd;
+	c->tr = &plain_transport;
+	if (o->tls == NULL)
+		return c;
+	c->ssl = rtls_handshake(o->tls, fd, o->url->host, deadline, interrupt_hook, why,
+	    sizeof(why));
+	if (c->ssl == NULL) {
+		endpoint_error(o->url, why, err, errlen);
+		rconn_close(c);
+		return NULL;
+	}
+	c->tr = &tls_transport;
+	return c;
+}
+
 struct rconn *
 rconn_connect(const struct rconn_opts *o, enum rconn_err *kind, char *err, size_t errlen)
 {
@@ -441,28 +544,18 @@ rconn_connect(const struct rconn_opts *o, enum rconn_err *kind, char *err, size_
 	char why[200];
 	int fd;
 
-	*kind = RCONN_OK;
+	*kind = RCONN_EIO;
 	fd = rsock_dial(o->url, deadline, interrupt_hook, why, sizeof(why));
 	if (fd < 0) {
-		if (o->url->is_unix)
-			snprintf(err, errlen, "cannot connect to unix:%s: %s", o->url->path, why);
-		else
-			snprintf(err, errlen, "cannot connect to %s:%d: %s", o->url->host,
-			    o->url->port, why);
-		*kind = RCONN_EIO;
+		endpoint_error(o->url, why, err, errlen);
 		return NULL;
 	}
-	if ((c = calloc(1, sizeof(*c))) == NULL || (c->reader = redisReaderCreate()) == NULL) {
-		free(c);
-		close(fd);
-		snprintf(err, errlen, "out of memory");
-		*kind = RCONN_EIO;
+	if ((c = conn_new(fd, o, deadline, err, errlen)) == NULL)
 		return NULL;
-	}
-	c->fd = fd;
-	c->tr = &plain_transport;
+	*kind = RCONN_OK;
 	c->command_timeout_ms = o->connect_timeout_ms;	/* the handshake is part of connecting */
 	if (handshake(c, o, kind) < 0) {
+		hint_first_reply(c);
 		snprintf(err, errlen, "%s", c->errstr);
 		rconn_close(c);
 		return NULL;
@@ -470,4 +563,19 @@ rconn_connect(const struct rconn_opts *o, enum rconn_err *kind, char *err, size_
 	c->command_timeout_ms = o->command_timeout_ms;
 	c->sent = 0;
 	return c;
+}
+
+int
+rconn_is_tls(const struct rconn *c)
+{
+	return c->ssl != NULL;
+}
+
+int
+rconn_tls_peer(const struct rconn *c, struct rtls_peer *p)
+{
+	if (c->ssl == NULL)
+		return -1;
+	rtls_peer(c->ssl, p);
+	return 0;
 }

@@ -2,8 +2,9 @@
  * rconn: our own small Redis connection. Commands are encoded with hiredis's
  * redisFormatCommandArgv and replies decoded with its redisReader; the
  * socket, timeouts and pipelining are ours, so the same code runs on the
- * hiredis 0.14 of Debian 12 and can later gain TLS behind the transport
- * table without touching callers.
+ * hiredis 0.14 of Debian 12. TLS (rtls.h) sits behind the same interface:
+ * with rconn_opts.tls set, the handshake runs within the connect timeout
+ * and everything else is unchanged for callers.
  *
  * Contract: after any transport error (I/O, timeout, protocol) the
  * connection is marked broken and every later call fails; the caller must
@@ -16,6 +17,7 @@
 #include <stddef.h>
 #include <hiredis/hiredis.h>
 
+#include "rtls.h"
 #include "rurl.h"
 
 enum rconn_err {
@@ -31,6 +33,7 @@ struct rconn_opts {
 	int connect_timeout_ms;
 	int command_timeout_ms;
 	const char *client_name;	/* CLIENT SETNAME value, or NULL */
+	const struct rtls *tls;		/* TLS with this context, or NULL: plain */
 };
 
 struct rconn;
@@ -87,6 +90,12 @@ const char *rconn_errstr(const struct rconn *c);
  * say that shutdown has begun, while a slow reply is still awaited.
  */
 void rconn_set_interrupt_hook(void (*hook)(void));
+
+/* Is the connection TLS? */
+int rconn_is_tls(const struct rconn *c);
+
+/* The TLS session's protocol, cipher and server certificate; -1 when plain. */
+int rconn_tls_peer(const struct rconn *c, struct rtls_peer *p);
 
 /* Commands sent on this connection since it was opened (for tests/metrics). */
 unsigned long long rconn_commands_sent(const struct rconn *c);

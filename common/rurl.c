@@ -319,14 +319,15 @@ rurl_parse(const char *s, struct rurl *u, char *err, size_t errlen)
 		return parse_authority_and_rest(s + 7, u, err, errlen);
 	} else if (strncmp(s, "redis+sentinel://", 17) == 0) {
 		return parse_sentinel_url(s + 17, u, err, errlen);
+	} else if (strncmp(s, "rediss://", 9) == 0) {
+		u->tls = 1;
+		return parse_authority_and_rest(s + 9, u, err, errlen);
 	} else if (strncmp(s, "rediss+sentinel://", 18) == 0) {
 		u->tls = 1;
 		return parse_sentinel_url(s + 18, u, err, errlen);
-	} else if (strncmp(s, "rediss://", 9) == 0) {
-		snprintf(err, errlen, "rediss:// (TLS) is not supported yet");
-		return -1;
 	}
-	snprintf(err, errlen, "URL must start with redis://, unix:// or redis+sentinel://");
+	snprintf(err, errlen, "URL must start with redis://, rediss://, unix://, "
+	    "redis+sentinel:// or rediss+sentinel://");
 	return -1;
 }
 
@@ -373,10 +374,10 @@ rurl_format_redacted(const struct rurl *u, char *out, size_t outsz)
 		else
 			snprintf(out, outsz, "unix://%s%s", cred, u->path);
 	} else {
-		const char *fmt = strchr(u->host, ':') ? "redis://%s[%s]:%d" : "redis://%s%s:%d";
+		const char *fmt = strchr(u->host, ':') ? "%s://%s[%s]:%d" : "%s://%s%s:%d";
 		size_t n;
 
-		snprintf(out, outsz, fmt, cred, u->host, u->port);
+		snprintf(out, outsz, fmt, u->tls ? "rediss" : "redis", cred, u->host, u->port);
 		n = strlen(out);
 		if (u->db >= 0 && n < outsz)
 			snprintf(out + n, outsz - n, "/%d", u->db);

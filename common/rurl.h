@@ -1,6 +1,7 @@
 /*
  * rurl: parse Redis URLs.
  *   redis://[[user]:password@]host[:port][/db]     (host may be [IPv6])
+ *   rediss://...                                   (the same, over TLS)
  *   unix://[[user]:password@]/path/to.sock[?db=N]
  *   redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/service[/db]
  *   rediss+sentinel://...   (the same, TLS to the Sentinels and the data nodes)
@@ -35,6 +36,7 @@ struct rurl_node {
 
 struct rurl {
 	int is_unix;
+	int tls;			/* rediss:// or rediss+sentinel:// */
 	char host[RURL_HOST_MAX];
 	int port;			/* 6379 when not given */
 	char path[RURL_PATH_MAX];
@@ -42,7 +44,6 @@ struct rurl {
 	char password[RURL_CRED_MAX];
 	int has_password;		/* "redis://:@h" gives an empty password */
 	int db;				/* -1 when not given */
-	int tls;			/* rediss+sentinel:// */
 	int is_sentinel;		/* redis+sentinel:// or rediss+sentinel:// */
 	int nsentinels;
 	struct rurl_node sentinels[RURL_SENTINELS_MAX];

@@ -12,6 +12,7 @@
 
 struct sentinel {
 	struct rurl node;	/* the Sentinels' credentials; host and port set per call */
+	const struct rtls *tls;	/* node.tls: the context to speak TLS with */
 	int n, cur;		/* known Sentinels; the one that answered last */
 	struct rurl_node list[RURL_SENTINELS_MAX];
 	char service[RURL_SERVICE_MAX];
@@ -92,6 +93,7 @@ sentinel_new(const struct sentinel_conf *sc)
 		return NULL;
 	s->node.db = -1;
 	s->node.tls = sc->url->tls;
+	s->tls = sc->tls;
 	snprintf(s->node.user, sizeof(s->node.user), "%s", sc->user ? sc->user : "");
 	if (sc->password) {
 		snprintf(s->node.password, sizeof(s->node.password), "%s", sc->password);
@@ -119,35 +121,19 @@ sentinel_free(struct sentinel *s)
 	free(s);
 }
 
-/*
- * TLS (rediss+sentinel://) is parsed, but the transport is not built in
- * yet: say so plainly instead of talking plain text to a TLS port.
- */
-static int
-tls_refused(const struct rurl *u, char *err, size_t errlen)
-{
-	if (!u->tls)
-		return 0;
-	snprintf(err, errlen, "rediss+sentinel: TLS is not supported by this build");
-	return 1;
-}
-
 /* Connect to Sentinel i with the Sentinels' credentials. */
 static struct rconn *
 open_sentinel(struct sentinel *s, int i, enum rconn_err *kind, char *err, size_t errlen)
 {
 	struct rconn_opts o;
 
-	if (tls_refused(&s->node, err, errlen)) {
-		*kind = RCONN_EPROTO;
-		return NULL;
-	}
 	memcpy(s->node.host, s->list[i].host, sizeof(s->node.host));
 	s->node.port = s->list[i].port;
 	o.url = &s->node;
 	o.connect_timeout_ms = s->connect_timeout_ms;
 	o.command_timeout_ms = s->command_timeout_ms;
 	o.client_name = s->has_client_name ? s->client_name : NULL;
+	o.tls = s->node.tls ? s->tls : NULL;
 	return rconn_connect(&o, kind, err, errlen);
 }
 
@@ -281,10 +267,6 @@ open_primary(const struct rconn_opts *data, const struct rurl_node *node, enum r
 	struct rurl u = *data->url;
 	struct rconn *c;
 
-	if (tls_refused(&u, err, errlen)) {
-		*kind = RCONN_EPROTO;
-		return NULL;
-	}
 	u.is_sentinel = 0;
 	u.is_unix = 0;
 	memcpy(u.host, node->host, sizeof(u.host));

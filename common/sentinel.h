@@ -28,6 +28,7 @@
 /* What a Sentinel context needs; sentinel_new() copies all of it. */
 struct sentinel_conf {
 	const struct rurl *url;		/* Sentinels, service, tls */
+	const struct rtls *tls;		/* with url->tls: TLS to the Sentinels (kept, not copied) */
 	const char *user;		/* the Sentinels' ACL user; "" for none */
 	const char *password;		/* the Sentinels' password; NULL for none */
 	int connect_timeout_ms;

@@ -97,13 +97,14 @@ daemon_endpoint(const struct cfg *c, char *out, size_t outsz)
 }
 
 void
-daemon_conn_opts(const struct daemon *d, struct rconn_opts *o, char *name, size_t namesz)
+daemon_conn_opts(struct daemon *d, struct rconn_opts *o, char *name, size_t namesz)
 {
 	leader_client_name(d->cfg.identity, name, namesz);
 	o->url = failover_url(d);
 	o->connect_timeout_ms = (int)(d->cfg.connect_timeout * 1000);
 	o->command_timeout_ms = (int)(d->cfg.command_timeout * 1000);
 	o->client_name = name;
+	o->tls = tlsctx_for_connect(&d->tls, &d->cfg);
 }
 
 /* Connect once. Returns 0, or the rconn_err kind with a message in err. */
@@ -116,6 +117,8 @@ daemon_connect(struct daemon *d, char *err, size_t errlen)
 
 	daemon_conn_opts(d, &o, name, sizeof(name));
 	d->conn = failover_connect(d, &o, &kind, err, errlen);
+	if (d->conn)
+		tlsctx_connected(&d->cfg);
 	return d->conn ? 0 : (int)kind;
 }
 
@@ -127,18 +130,19 @@ daemon_connect(struct daemon *d, char *err, size_t errlen)
 static int
 ensure_conn(struct daemon *d)
 {
-	char err[512], ep[1200];
+	char err[512], ep[1200], how[128];
 	int kind;
 
 	if (d->role != ROLE_DISCONNECTED)
 		return 0;
 	daemon_endpoint(&d->cfg, ep, sizeof(ep));
 	if ((kind = daemon_connect(d, err, sizeof(err))) == 0) {
+		tlsctx_describe(d->conn, how, sizeof(how));
 		if (d->conn_failures)
-			log_info("connected to %s after %d failed attempts", ep,
+			log_info("connected to %s%s after %d failed attempts", ep, how,
 			    d->conn_failures);
 		else
-			log_info("connected to %s", ep);
+			log_info("connected to %s%s", ep, how);
 		if (!d->ready_sent) {
 			notify_ready();
 			d->ready_sent = 1;
@@ -319,6 +323,7 @@ daemon_free(struct daemon *d)
 	d->conn = NULL;
 	failover_reset(d);
 	reconcile_free(&d->rec);
+	tlsctx_free(&d->tls);
 }
 
 /* Socket sets without a TTL never expire: their users stay online for ever. */

@@ -18,6 +18,7 @@
 #include "sentinel.h"
 #include "settings.h"
 #include "timeutil.h"
+#include "tlsctx.h"
 #include "watch.h"
 
 /* What this instance is doing; set only by daemon_set_role(). */
@@ -34,6 +35,7 @@ struct daemon {
 	struct leader leader;
 	struct reconcile rec;
 	struct rconn *conn;
+	struct tlsctx tls;	/* TLS context, reloaded before each connection */
 	struct backoff backoff;
 	enum role role;		/* DISCONNECTED exactly while conn is NULL */
 	int conn_failures;	/* consecutive, for "log once" */
@@ -77,9 +79,11 @@ int daemon_connect(struct daemon *d, char *err, size_t errlen);
 /* The Redis URL without its password, for messages. */
 void daemon_endpoint(const struct cfg *c, char *out, size_t outsz);
 
-/* Connection options for d's configuration; name holds the client name. */
-void daemon_conn_opts(const struct daemon *d, struct rconn_opts *o, char *name,
-    size_t namesz);
+/*
+ * Connection options for d's configuration; name holds the client name.
+ * With TLS, the certificate files are read again first (tlsctx.h).
+ */
+void daemon_conn_opts(struct daemon *d, struct rconn_opts *o, char *name, size_t namesz);
 
 /* A backoff delay for the next attempt; never above the loop's own period. */
 int64_t daemon_retry_ms(struct daemon *d);

@@ -93,6 +93,7 @@ events_start(struct daemon *d, int64_t now)
 	check_notifications(d);
 	daemon_conn_opts(d, &o, name, sizeof(name));
 	if (watch_subscribe(d->watch, &o, d->cfg.url.db) == 0) {
+		tlsctx_connected(&d->cfg);
 		log_info("watching key expiry on %s", watch_channel(d->watch));
 	} else {
 		log_warnx("cannot watch key expiry: %s; retrying", watch_err(d->watch));

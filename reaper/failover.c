@@ -69,6 +69,7 @@ sentinel_of(struct daemon *d)
 	sc.connect_timeout_ms = (int)(d->cfg.connect_timeout * 1000);
 	sc.command_timeout_ms = (int)(d->cfg.command_timeout * 1000);
 	sc.client_name = name;
+	sc.tls = d->tls.rtls;
 	d->sentinel = sentinel_new(&sc);
 	return d->sentinel;
 }

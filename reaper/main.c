@@ -58,6 +58,11 @@ run(struct daemon *d)
 		rc = EX_CONFIG;
 		goto stop;
 	}
+	if (tlsctx_load(&d->tls, &d->cfg, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		rc = EX_CONFIG;
+		goto stop;
+	}
 	if (daemon_init(d) < 0) {
 		log_warn("starting");
 		rc = EX_OSERR;

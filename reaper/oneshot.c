@@ -1,5 +1,6 @@
 #include "oneshot.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
@@ -212,6 +213,12 @@ oneshot_check_config(struct daemon *d)
 	int kind, rc;
 
 	cfg_dump(&d->cfg, conf_print_line, stdout);
+	if (tlsctx_load(&d->tls, &d->cfg, err, sizeof(err)) < 0) {
+		printf("# %s\n", err);
+		log_error("%s", err);
+		return EX_CONFIG;
+	}
+	signal(SIGPIPE, SIG_IGN);	/* a TLS write to a reset connection */
 	failover_survey(d, stdout);
 	daemon_endpoint(&d->cfg, ep, sizeof(ep));
 	if ((kind = daemon_connect(d, err, sizeof(err))) != 0) {
@@ -219,6 +226,7 @@ oneshot_check_config(struct daemon *d)
 		return kind == RCONN_EAUTH ? EX_CONFIG : EX_OK;
 	}
 	printf("# redis %s: reachable\n", ep);
+	tlsctx_report(d->conn, stdout);
 	if (d->cfg.watch_expiry) {
 		char flags[64], werr[256];
 		int ready = watch_server_ready(d->conn, flags, sizeof(flags), werr, sizeof(werr));

@@ -39,6 +39,13 @@ static const struct conftab_row settings[] = {
 	S("sentinel", "username", sentinel_username, "", 0, NULL, RECONNECT),
 	S("sentinel", "password", sentinel_password, "", F_SECRET, NULL, RECONNECT),
 	S("sentinel", "password_file", sentinel_password_file, "", 0, NULL, RECONNECT),
+	B("tls", "enabled", tls_enabled, 0, RECONNECT),
+	S("tls", "ca_file", tls_ca_file, "", 0, NULL, RECONNECT),
+	S("tls", "ca_dir", tls_ca_dir, "", 0, NULL, RECONNECT),
+	S("tls", "cert_file", tls_cert_file, "", 0, NULL, RECONNECT),
+	S("tls", "key_file", tls_key_file, "", 0, NULL, RECONNECT),
+	S("tls", "server_name", tls_server_name, "", 0, NULL, RECONNECT),
+	B("tls", "verify", tls_verify, 1, RECONNECT),
 	S("keys", "online_set", online_set, "presence:online-users", F_NONEMPTY, NULL, LIVE),
 	S("keys", "socket_prefix", socket_prefix, "presence:user:", 0, NULL, LIVE),
 	S("keys", "socket_suffix", socket_suffix, ":sockets", 0, NULL, LIVE),
@@ -295,6 +302,38 @@ resolve_credentials(struct cfg *c, const char *filepw, const char *sentinel_file
 	snprintf(c->sentinel_pw, sizeof(c->sentinel_pw), "%s", pw ? pw : "");
 }
 
+/*
+ * TLS: on with a rediss:// URL or tls.enabled, never over a Unix socket;
+ * a client certificate comes with its key. The files themselves are read
+ * when connecting (rtls), so a renewed certificate needs no reload.
+ */
+static int
+check_tls(struct cfg *c, char *err, size_t errlen)
+{
+	char where[4200];
+	int bad = 0;
+
+	if (c->url.tls)
+		c->tls_enabled = 1;
+	if (c->tls_enabled && c->url.is_unix) {
+		origin(c, "tls", "enabled", where, sizeof(where));
+		conftab_errf(err, errlen, "%s: tls.enabled: TLS over a Unix socket is not "
+		    "supported (use a rediss:// or redis:// URL)", where);
+		bad = 1;
+	}
+	if (!c->tls_cert_file[0] != !c->tls_key_file[0]) {
+		const char *set = c->tls_cert_file[0] ? "cert_file" : "key_file";
+
+		origin(c, "tls", set, where, sizeof(where));
+		conftab_errf(err, errlen, "%s: tls.%s: mutual TLS needs both tls.cert_file and "
+		    "tls.key_file", where, set);
+		bad = 1;
+	}
+	if (c->tls_enabled && !c->url.is_unix)
+		c->url.tls = 1;
+	return bad ? -1 : 0;
+}
+
 static void
 resolve_identity(struct cfg *c)
 {
@@ -333,6 +372,8 @@ cfg_finalize(struct cfg *c, char *err, size_t errlen)
 	    c->sentinel_password_file, sfilepw, sizeof(sfilepw), err, errlen) < 0)
 		bad = 1;
 	if (check_cred_lengths(c, err, errlen) < 0)
+		bad = 1;
+	if (check_tls(c, err, errlen) < 0)
 		bad = 1;
 	if (c->renew >= c->lease) {
 		origin(c, "leader", "renew", where, sizeof(where));

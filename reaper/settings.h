@@ -8,7 +8,8 @@
  * Order of application (highest last): cfg_defaults, cfg_load (file),
  * environment and command line (the caller sets fields directly or through
  * cfg_set_string), then cfg_finalize, which parses the URL, reads the
- * password file and checks settings that depend on each other.
+ * password file and checks settings that depend on each other (a
+ * rediss:// URL turns tls.enabled on; tls.enabled makes c->url.tls 1).
  */
 #ifndef PR_SETTINGS_H
 #define PR_SETTINGS_H
@@ -31,6 +32,13 @@ struct cfg {
 	char *sentinel_username;	/* the Sentinels' ACL user (redis+sentinel://) */
 	char *sentinel_password;
 	char *sentinel_password_file;
+	int tls_enabled;		/* also set by a rediss:// URL */
+	char *tls_ca_file;		/* "" with tls_ca_dir "": the system trust store */
+	char *tls_ca_dir;
+	char *tls_cert_file;		/* client certificate for mutual TLS */
+	char *tls_key_file;
+	char *tls_server_name;		/* SNI and the name verified; "" = the URL's host */
+	int tls_verify;
 
 	char *online_set;
 	char *socket_prefix;

@@ -13,6 +13,7 @@ packages=(
   mandoc                               # man page lint
   libsystemd-dev systemd               # sd_notify; systemd-analyze checks the unit
   libmicrohttpd-dev                    # metrics and health endpoint
+  libssl-dev openssl                   # TLS to Redis; test certificates
   python3-yaml                         # Kubernetes manifest checks
   build-essential debhelper dpkg-dev fakeroot lintian man-db  # Debian package test
 )

@@ -21,8 +21,10 @@ set -euo pipefail
 # Debian 12 packages.  The runtime list must match the runtime stage's
 # apt-get install line in the Containerfile (the tests compare them).
 build_packages=(gcc libc6-dev pkg-config meson ninja-build python3
-	libhiredis-dev libconfig-dev libsystemd-dev libmicrohttpd-dev)
-runtime_packages=(libhiredis0.14 libconfig9 libsystemd0 libmicrohttpd12)
+	libhiredis-dev libconfig-dev libsystemd-dev libmicrohttpd-dev libssl-dev)
+# ca-certificates: the system trust store for rediss:// without tls.ca_file.
+runtime_packages=(libhiredis0.14 libconfig9 libsystemd0 libmicrohttpd12 libssl3
+	ca-certificates)
 
 prog=${0##*/}
 

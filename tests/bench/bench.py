@@ -19,8 +19,12 @@ back before every pass):
 After every pass of the reaper and of the old loop the online set must equal
 the live users exactly; anything else stops the benchmark with an error.
 
-Prints Markdown on stdout, progress on stderr. --batch-curve and --idle add
-their own sections; with neither (or with --table) the main table runs.
+With --tls the server also listens on loopback TCP, plain and TLS, and
+presence-reaper --once makes full passes over each, interleaved: the time TLS
+costs, and the reaper's peak RSS with it.
+
+Prints Markdown on stdout, progress on stderr. --batch-curve, --idle and
+--tls add their own sections; with none (or with --table) the main table runs.
 """
 
 import argparse
@@ -46,6 +50,8 @@ EXPECTED = b"bench:expected-live"
 SOCKET_TTL = 86400     # no socket set may expire during a run (no heartbeats)
 SLOWLOG_US = 100
 LONG_US = 2000          # the target: no command blocks Redis longer than 2 ms
+TLS_RATIO_TARGET = 1.3  # a TLS pass takes at most this times the plain TCP pass
+TLS_RSS_TARGET_MB = 10
 METHODS = ("ceiling", "presence-reaper", "old loop")
 CURVE_BATCHES = "50,100,200,500,1000,2000,5000"
 PR_SET_PDEATHSIG = 1
@@ -66,11 +72,13 @@ def _die_with_parent():
     LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def run(argv, what, stdin=None, measure=None):
+def run(argv, what, stdin=None, measure=None, stats=None):
     """Run a client to completion. Returns (seconds, peak RSS KiB, stdout, stderr).
 
     With measure (the runstat binary), seconds and RSS are runstat's own
     figures for the client alone; without, seconds is the driver's and RSS 0.
+    stats, a dict, also gets all of runstat's figures (maxanon_kib: the peak
+    of the client's own memory, without shared library pages).
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
             tempfile.NamedTemporaryFile("r") as stat:
@@ -89,6 +97,8 @@ def run(argv, what, stdin=None, measure=None):
         if measure:
             st = fields(stat.read(), "seconds")
             seconds, rss = st["seconds"], int(st["maxrss_kib"])
+            if stats is not None:
+                stats.update(st)
     return seconds, rss, stdout, stderr
 
 
@@ -100,17 +110,50 @@ def fields(text, prefix):
     raise BenchError(f"no '{prefix}' line in:\n{text}")
 
 
-class Server:
-    """A throwaway redis-server on a Unix socket in its own temporary folder."""
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
-    def __init__(self, binary, cpu):
+
+def make_certs(folder):
+    """A CA and a certificate for 127.0.0.1 it signs: (ca, cert, key) paths."""
+    def ssl(*argv):
+        p = subprocess.run(["openssl"] + list(argv), cwd=folder, capture_output=True,
+                           text=True)
+        if p.returncode != 0:
+            raise BenchError(f"openssl {argv[0]}: {p.stderr}")
+    ssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "ca.key", "-out", "ca.crt", "-days", "30", "-subj", "/CN=bench CA")
+    ssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    with open(os.path.join(folder, "san.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "server.crt", "-days", "30", "-extfile", "san.ext")
+    return tuple(os.path.join(folder, n) for n in ("ca.crt", "server.crt", "server.key"))
+
+
+class Server:
+    """A throwaway redis-server on a Unix socket in its own temporary folder;
+    with tls, also on loopback TCP, plain (self.port) and TLS (self.tls_port)."""
+
+    def __init__(self, binary, cpu, tls=False):
         self.dir = tempfile.mkdtemp(prefix="presence-bench.")
         self.sock = os.path.join(self.dir, "redis.sock")
         self.logfile = os.path.join(self.dir, "redis.log")
         pin = (lambda: (_die_with_parent(), os.sched_setaffinity(0, {cpu}))) \
             if cpu is not None else _die_with_parent
+        net = ["--port", "0"]
+        if tls:
+            self.ca, cert, key = make_certs(self.dir)
+            self.port, self.tls_port = free_port(), free_port()
+            net = ["--port", str(self.port), "--bind", "127.0.0.1",
+                   "--tls-port", str(self.tls_port), "--tls-cert-file", cert,
+                   "--tls-key-file", key, "--tls-ca-cert-file", self.ca,
+                   "--tls-auth-clients", "no"]
         self.proc = subprocess.Popen(
-            [binary, "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "700",
+            [binary] + net + ["--unixsocket", self.sock, "--unixsocketperm", "700",
              "--save", "", "--appendonly", "no", "--dir", self.dir,
              "--logfile", self.logfile, "--daemonize", "no"],
             stdin=subprocess.DEVNULL, preexec_fn=pin)
@@ -239,11 +282,13 @@ class Bench:
                              f"expected exactly the {self.live} live users")
 
     # --- methods ----------------------------------------------------------
-    def write_conf(self, batch_size=None):
+    def write_conf(self, batch_size=None, url=None, ca_file=None):
         with open(self.conf, "w") as f:
-            f.write(f'redis = {{ url = "unix://{self.srv.sock}"; }};\n')
+            f.write(f'redis = {{ url = "{url or "unix://" + self.srv.sock}"; }};\n')
             if batch_size is not None:
                 f.write(f"reaper = {{ batch_size = {batch_size}; }};\n")
+            if ca_file is not None:
+                f.write(f'tls = {{ ca_file = "{ca_file}"; }};\n')
 
     def reaper_batch_size(self):
         """The reaper's default batch size, from its effective configuration."""
@@ -267,8 +312,10 @@ class Bench:
         return s1 + s2, max(r1, r2)
 
     def pass_reaper(self):
+        st = {}
         seconds, rss, _, _ = run([self.a.reaper, "--once", "-c", self.conf],
-                                 "presence-reaper --once", measure=self.a.runstat)
+                                 "presence-reaper --once", measure=self.a.runstat, stats=st)
+        self.last_anon = st.get("maxanon_kib", 0)
         return seconds, rss
 
     def pass_oldloop(self):
@@ -284,10 +331,12 @@ class Bench:
         srv = self.srv
         srv.cli.slowlog_reset()
         cpu0, wait0 = srv.cpu_seconds(), srv.cpu_wait_ms()
+        self.last_anon = 0
         seconds, rss = fn()
         cpu, wait = srv.cpu_seconds() - cpu0, srv.cpu_wait_ms() - wait0
         slow_us, slow_cmd, over = srv.slowest()
-        return {"s": seconds, "rss": rss, "cpu": cpu, "wait": wait, "slow_us": slow_us,
+        return {"s": seconds, "rss": rss, "anon": self.last_anon, "cpu": cpu, "wait": wait,
+                "slow_us": slow_us,
                 "slow_cmd": slow_cmd, "over": over}
 
 
@@ -310,6 +359,7 @@ def summary(samples):
     return {"min": min(secs), "median": statistics.median(secs),
             "cpu": statistics.median(s["cpu"] for s in samples),
             "rss": max(s["rss"] for s in samples),
+            "anon": max(s["anon"] for s in samples),
             "slow_med": by_slow[(len(by_slow) - 1) // 2], "slow_max": by_slow[-1],
             "over": statistics.median(s["over"] for s in samples),
             "wait_med": statistics.median(s["wait"] for s in samples),
@@ -423,6 +473,42 @@ def curve_section(b, args):
               f"| {r['cpu']:.2f} | {r['rss'] / 1024:.1f} |")
 
 
+def tls_section(b, args):
+    """presence-reaper --once over loopback TCP, plain and TLS, interleaved."""
+    srv = b.srv
+    b.generate(args.tls_size)
+    ways = {"plain TCP": {"url": f"redis://127.0.0.1:{srv.port}/0"},
+            "TLS": {"url": f"rediss://127.0.0.1:{srv.tls_port}/0", "ca_file": srv.ca}}
+    samples = {w: [] for w in ways}
+    for r in range(args.repeat):
+        for way, conf in ways.items():
+            b.write_conf(**conf)
+            log(f"  {b.users} users over {way}, pass {r + 1}/{args.repeat}...")
+            samples[way].append(b.measure(b.pass_reaper))
+            b.verify(f"presence-reaper over {way} (pass {r + 1})")
+    b.write_conf()
+    res = {w: summary(samples[w]) for w in ways}
+    plain, tls = res["plain TCP"], res["TLS"]
+    print(f"\n### TLS, presence-reaper --once at {b.users} users over loopback TCP, "
+          f"{passes(args.repeat)} each\n")
+    print("| transport | s (min) | s (median) | x plain TCP | Redis CPU s "
+          "| peak RSS MiB | peak own (anonymous) memory MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for way, r in res.items():
+        print(f"| {way} | {num(r['min'])} | {num(r['median'])} "
+              f"| {r['median'] / plain['median']:.2f} | {r['cpu']:.2f} "
+              f"| {r['rss'] / 1024:.1f} | {r['anon'] / 1024:.1f} |")
+    ratio, rss_mb = tls["median"] / plain["median"], tls["rss"] / 1024
+    print(f"\n- TLS / plain TCP: {ratio:.2f} (target <= {TLS_RATIO_TARGET}: "
+          f"{'met' if ratio <= TLS_RATIO_TARGET else 'MISSED'}); peak RSS over TLS "
+          f"{rss_mb:.1f} MiB (target <= {TLS_RSS_TARGET_MB} MB: "
+          f"{'met' if rss_mb * 1.048576 <= TLS_RSS_TARGET_MB else 'MISSED'}), of which "
+          f"{tls['anon'] / 1024:.1f} MiB its own anonymous memory, the rest pages of "
+          f"the shared libraries")
+    print(f"- after every pass over each transport the online set was exactly the "
+          f"{b.live} live users")
+
+
 class Monitor:
     """A MONITOR connection, read only at the end (Redis buffers meanwhile)."""
 
@@ -518,7 +604,12 @@ def parse_args(argv):
                    help="presence-reaper --once for each --curve-batches size")
     p.add_argument("--idle", action="store_true",
                    help="commands per second sent by a leader in the loop")
-    p.add_argument("--all", action="store_true", help="table, batch curve and idle")
+    p.add_argument("--tls", action="store_true",
+                   help="presence-reaper over TLS against plain TCP on loopback")
+    p.add_argument("--tls-size", type=int, default=1000000,
+                   help="users for --tls (default 1000000)")
+    p.add_argument("--all", action="store_true",
+                   help="table, batch curve, idle and TLS")
     p.add_argument("--curve-size", type=int, default=1000000)
     p.add_argument("--curve-batches", default=CURVE_BATCHES)
     p.add_argument("--idle-users", default="0,10000,100000",
@@ -549,8 +640,8 @@ def parse_args(argv):
     if a.repeat < 1:
         p.error("--repeat must be at least 1")
     if a.all:
-        a.table = a.batch_curve = a.idle = True
-    elif not (a.batch_curve or a.idle):
+        a.table = a.batch_curve = a.idle = a.tls = True
+    elif not (a.batch_curve or a.idle or a.tls):
         a.table = True
     return a
 
@@ -579,7 +670,7 @@ def main(argv):
     pinned = pin_cpus(args)
     srv = None
     try:
-        srv = Server(args.redis_server, pinned[0] if pinned else None)
+        srv = Server(args.redis_server, pinned[0] if pinned else None, tls=args.tls)
         b = Bench(args, srv)
         print("## presence-reaper benchmark\n")
         print("\n".join(machine_lines(args, pinned)))
@@ -589,6 +680,8 @@ def main(argv):
             curve_section(b, args)
         if args.idle:
             idle_section(b, args)
+        if args.tls:
+            tls_section(b, args)
     except BenchError as e:
         log(f"bench: {e}")
         return 1

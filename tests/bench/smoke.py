@@ -3,8 +3,9 @@
 
 Usage: smoke.py BENCH_PY [bench.py options naming the programs]
 
-Runs the main table at 2000 users (1 pass), the batch curve at 2000 users
-and two 3-second idle runs (empty set, 2000 users), then checks that each
+Runs the main table at 2000 users (1 pass), the batch curve at 2000 users,
+two 3-second idle runs (empty set, 2000 users) and the TLS comparison at
+2000 users, then checks that each
 table has its rows, every cell that should hold a number does, and that the
 benchmark saw the old loop and presence-reaper leave exactly the live users
 online. bench.py itself
@@ -82,13 +83,23 @@ def check(out):
         raise AssertionError(f"idle run over an empty set sent no SCARD: {idle[0][4]}")
     if "SSCAN" not in idle[1][4] or "EXISTS" not in idle[1][4]:
         raise AssertionError(f"idle run sent no pass commands: {idle[1][4]}")
+    tls = rows(out, "transport")
+    if [r[0] for r in tls] != ["plain TCP", "TLS"]:
+        raise AssertionError(f"TLS table rows: {tls}")
+    for r in tls:
+        numeric(r[1:7], f"over {r[0]}")
+    if not re.search(r"TLS / plain TCP: [\d.]+ .*peak RSS over TLS [\d.]+ MiB", out):
+        raise AssertionError(f"no TLS summary line:\n{out}")
+    if f"over each transport the online set was exactly the {LIVE} live users" not in out:
+        raise AssertionError(f"no TLS correctness line:\n{out}")
 
 def main(argv):
     bench, opts = argv[0], argv[1:]
     t0 = time.monotonic()
     p = subprocess.run([sys.executable, bench, "--sizes", "2000", "--repeat", "1", "--odd",
                         "--all", "--curve-size", "2000", "--curve-batches", "50,500",
-                        "--idle-users", "0,2000", "--idle-seconds", "3"] + opts,
+                        "--idle-users", "0,2000", "--idle-seconds", "3",
+                        "--tls-size", "2000"] + opts,
                        capture_output=True, text=True, timeout=60)
     took = time.monotonic() - t0
     print(p.stdout)

@@ -23,6 +23,7 @@ import redis
 from harness import (EX_CONFIG, EX_OK, EX_UNAVAILABLE, LIVE_ONLINE_CHECK, ONLINE, Realtime,
                      RedisServer, closed_port, free_port, hold_for, wait_until)
 from test_metrics import scrape
+from tlsutil import TlsRedisServer, make_pki
 
 SERVICE = "mymaster"
 DATA_PW = "data-secret"
@@ -377,11 +378,75 @@ def test_sentinel_url_errors_exit_78(bare, url, says):
     assert f"--redis-url: redis.url: {says}" in err, err
 
 
-def test_rediss_sentinel_is_refused_clearly_until_tls_is_built_in(cl, bare):
-    url = cl.url(scheme="rediss+sentinel")
-    rc, _, err = bare.run(["-c", run_conf(bare, cl, url=url), "--once"])
+class TlsSentinel(Sentinel):
+    """A Sentinel that speaks only TLS, to clients and to the nodes it watches."""
+
+    def __init__(self, workdir, port, monitors, certs):
+        super().__init__(workdir, port, monitors, quorum=1, down_after=60000, password=None,
+                         auth_pass=None)
+        lines = self.conf.read_text().replace(f"port {port}\n", "port 0\n")
+        lines += "".join(f"{k} {v}\n" for k, v in (
+            ("tls-port", port), ("tls-cert-file", certs.path("server.crt")),
+            ("tls-key-file", certs.path("server.key")),
+            ("tls-ca-cert-file", certs.path("ca.crt")),
+            ("tls-auth-clients", "no"), ("tls-replication", "yes")))
+        self.conf.write_text(lines)
+        self.certs = certs
+
+    def client(self):
+        return redis.Redis(host="127.0.0.1", port=self.port, ssl=True,
+                           ssl_ca_certs=self.certs.path("ca.crt"), socket_timeout=5,
+                           decode_responses=True)
+
+
+@pytest.fixture
+def tls_world(tmp_path):
+    """A TLS-only primary watched by a TLS-only Sentinel."""
+    certs = make_pki(tmp_path / "pki")
+    srv = TlsRedisServer(tmp_path / "data", certs)
+    srv.dir.mkdir()
+    srv.start()
+    s = TlsSentinel(tmp_path / "s", free_port(), [(SERVICE, srv.port)], certs)
+    try:
+        s.start()
+        yield srv, s, certs
+    finally:
+        s.stop()
+        srv.stop()
+
+
+def test_rediss_sentinel_speaks_tls_to_the_sentinels_and_the_primary(tls_world, bare):
+    srv, s, certs = tls_world
+    seed(srv.client(), LIVE, STALE)
+    url = f"rediss+sentinel://{s.addr}/{SERVICE}/0"
+    conf = bare.config({"tls.ca_file": certs.path("ca.crt")}, url=url)
+    rc, _, err = bare.run(["-c", conf, "--once"])
+    assert rc == EX_OK, err
+    assert set(srv.client().smembers(ONLINE)) == set(LIVE)
+    assert f"redis endpoint: 127.0.0.1:{srv.port}, primary of {SERVICE}" in err, err
+    rc, out, err = bare.run(["-c", conf, "-t"])
+    assert rc == EX_OK, err
+    assert f"# sentinel {s.addr}: primary 127.0.0.1:{srv.port}".encode() in out, out
+    assert b"# tls: server certificate CN=localhost" in out, out
+
+
+def test_rediss_sentinel_with_an_unknown_ca_fails_at_the_sentinel(tls_world, bare):
+    srv, s, certs = tls_world
+    seed(srv.client(), LIVE, STALE)
+    url = f"rediss+sentinel://{s.addr}/{SERVICE}/0"
+    conf = bare.config({"tls.ca_file": certs.path("ca2.crt")}, url=url)
+    rc, _, err = bare.run(["-c", conf, "--once"])
     assert rc == EX_UNAVAILABLE, err
-    assert "rediss+sentinel: TLS is not supported by this build" in err, err
+    assert re.search(rf"sentinel {re.escape(s.addr)}: .*signed by an unknown CA", err), err
+    assert srv.client().scard(ONLINE) == len(LIVE) + len(STALE)
+
+
+def test_redis_sentinel_url_on_tls_sentinels_says_what_is_wrong(tls_world, bare):
+    srv, s, certs = tls_world
+    url = f"redis+sentinel://{s.addr}/{SERVICE}/0"
+    rc, _, err = bare.run(["-c", bare.config(url=url), "--once"])
+    assert rc == EX_UNAVAILABLE, err
+    assert re.search(rf"sentinel {re.escape(s.addr)}: .*plain client on a TLS port", err), err
 
 
 # --- Sentinels unreachable ----------------------------------------------------------

@@ -524,7 +524,41 @@ START_TEST(bad_url_fails_in_finalize)
 	ck_assert_msg(load("redis = {\n  db = 1;\n  url = \"http://cache:6379\";\n};\n") == 0,
 	    "%s", err);
 	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), -1);
-	ck_assert_err(conf_path, 3, "redis.url: URL must start with redis://, unix:// or redis+sentinel://");
+	ck_assert_err(conf_path, 3, "redis.url: URL must start with redis://, rediss://, unix://, "
+	    "redis+sentinel:// or rediss+sentinel://");
+}
+END_TEST
+
+START_TEST(tls_follows_the_url_scheme_or_the_setting)
+{
+	ck_assert_msg(load("redis = { url = \"rediss://cache:6380\"; };\n") == 0, "%s", err);
+	ck_assert_msg(cfg_finalize(&cfg, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(cfg.url.tls, 1);
+	ck_assert_int_eq(cfg.tls_enabled, 1);
+	cfg_free(&cfg);
+	cfg_defaults(&cfg);
+	ck_assert_msg(load("redis = { url = \"redis://cache\"; };\ntls = { enabled = true; };\n")
+	    == 0, "%s", err);
+	ck_assert_msg(cfg_finalize(&cfg, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(cfg.url.tls, 1);
+	ck_assert_int_eq(cfg.tls_verify, 1);
+	cfg_free(&cfg);
+	cfg_defaults(&cfg);
+	ck_assert_msg(load("redis = { url = \"redis://cache\"; };\n") == 0, "%s", err);
+	ck_assert_msg(cfg_finalize(&cfg, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(cfg.url.tls, 0);
+}
+END_TEST
+
+START_TEST(tls_errors_fail_in_finalize)
+{
+	ck_assert_msg(load("redis = { url = \"unix:///tmp/r.sock\"; };\n"
+	    "tls = {\n  enabled = true;\n  cert_file = \"/c.pem\";\n};\n") == 0, "%s", err);
+	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), -1);
+	ck_assert_err(conf_path, 3, "tls.enabled: TLS over a Unix socket is not supported");
+	ck_assert_err(conf_path, 4, "tls.cert_file: mutual TLS needs both tls.cert_file and "
+	    "tls.key_file");
+	ck_assert_int_eq(err_lines(), 2);
 }
 END_TEST
 
@@ -1100,6 +1134,8 @@ main(void)
 	tcase_add_test(tc, renew_not_below_lease_fails_in_finalize);
 	tcase_add_test(tc, renew_error_names_the_included_file);
 	tcase_add_test(tc, bad_url_fails_in_finalize);
+	tcase_add_test(tc, tls_follows_the_url_scheme_or_the_setting);
+	tcase_add_test(tc, tls_errors_fail_in_finalize);
 	tcase_add_test(tc, env_password_beats_every_other_source);
 	tcase_add_test(tc, url_password_beats_file_and_setting);
 	tcase_add_test(tc, password_file_beats_password_setting);

@@ -182,9 +182,19 @@ START_TEST(bad_scheme)
 }
 END_TEST
 
-START_TEST(tls_scheme_not_supported_yet)
+START_TEST(tls_scheme)
 {
-	ck_assert_ptr_nonnull(strstr(parse_err("rediss://cache:6380"), "not supported"));
+	parse_ok("rediss://app:pw@cache.example:6380/2");
+	ck_assert_int_eq(u.tls, 1);
+	ck_assert_str_eq(u.host, "cache.example");
+	ck_assert_int_eq(u.port, 6380);
+	ck_assert_int_eq(u.db, 2);
+	ck_assert_str_eq(redacted(), "rediss://app:(redacted)@cache.example:6380/2");
+	parse_ok("redis://cache");
+	ck_assert_int_eq(u.tls, 0);
+	ck_assert_ptr_nonnull(strstr(parse_err("rediss://cache:0"), "port"));
+	ck_assert_ptr_nonnull(strstr(parse_err("rediss://"), "host"));
+	ck_assert_ptr_nonnull(strstr(parse_err("rediss:/cache"), "rediss://"));
 }
 END_TEST
 
@@ -307,7 +317,7 @@ START_TEST(errors_never_echo_the_password)
 		"redis://u:hunter2%zz@cache",
 		"redis://u:hunter2@",
 		"unix://u:hunter2@/tmp/r.sock?db=x",
-		"rediss://u:hunter2@cache",
+		"rediss://u:hunter2@cache:x",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -450,7 +460,7 @@ main(void)
 	suite_add_tcase(s, ok);
 
 	tcase_add_test(bad, bad_scheme);
-	tcase_add_test(bad, tls_scheme_not_supported_yet);
+	tcase_add_test(ok, tls_scheme);
 	tcase_add_test(bad, bad_ports);
 	tcase_add_test(bad, bad_database_numbers);
 	tcase_add_test(bad, missing_host);

@@ -11,11 +11,14 @@ replicas, the CronJob forbids overlap and runs --once without retries, every
 presence-reaper container gets POD_NAME from the Downward API, runs non-root
 with a read-only root file system and no privileges, has resources, reads its
 password from the mounted Secret file that the ConfigMap's config names, and
-(long-running ones) a liveness probe on /healthz.  The ConfigMap's config is
-then run through the real binary (-t).  sentinel.yaml is a Deployment like
-deployment.yaml on a ConfigMap of its own with a redis+sentinel:// URL and the
-Sentinels' password from a second Secret; -t runs on it with the Sentinels
-moved to closed loopback ports, and must ask each of them.
+(long-running ones) a liveness probe on /healthz.  The TLS variant
+(deployment-tls.yaml, configmap-tls.yaml) speaks rediss:// and mounts the
+TLS Secret read-only where its config's tls.* files point.  sentinel.yaml is
+a Deployment like deployment.yaml on a ConfigMap of its own with a
+redis+sentinel:// URL and the Sentinels' password from a second Secret.
+Each ConfigMap's config is then run through the real binary (-t): the TLS
+one with certificates made by openssl, the Sentinel one with the Sentinels
+moved to closed loopback ports, where it must ask each of them.
 
 Then it breaks the parsed manifests on purpose, one way at a time, and makes
 sure each break is reported: the checks above cannot pass vacuously.
@@ -39,12 +42,19 @@ SECRET_KEY = "password"
 RUN_AS = 65532
 METRICS_PORT = 9577
 PLACEHOLDER = "CHANGE-ME"
+CONFIGMAP_TLS = "presence-reaper-tls"
+SECRET_TLS = "presence-reaper-redis-tls"
+# tls.* setting -> key in the TLS Secret (a cert-manager Certificate's keys)
+TLS_FILES = {"ca_file": "ca.crt", "cert_file": "tls.crt", "key_file": "tls.key"}
 
 # Which kinds each file must hold.
 EXPECTED = {
     "configmap.yaml": ["ConfigMap"],
     "secret.example.yaml": ["Secret"],
     "deployment.yaml": ["Deployment"],
+    "configmap-tls.yaml": ["ConfigMap"],
+    "secret-tls.example.yaml": ["Secret"],
+    "deployment-tls.yaml": ["Deployment"],
     "sidecar.yaml": ["Deployment"],
     "cronjob.yaml": ["CronJob"],
     "kustomization.yaml": ["Kustomization"],
@@ -53,6 +63,7 @@ EXPECTED = {
 SENTINEL_CONFIGMAP = "presence-reaper-sentinel"
 SENTINEL_SECRET = "presence-reaper-sentinel"
 REDIS_URL_RE = r"^redis://[^/\s@]+(:\d+)?(/\d+)?$"
+REDISS_URL_RE = r"^rediss://[^/\s@]+(:\d+)?(/\d+)?$"
 # Two Sentinels at least (one is a single point of failure), a service, a database.
 SENTINEL_URL_RE = r"^redis\+sentinel://[^/\s@,]+(,[^/\s@,]+)+/[\w.-]+(/\d+)?$"
 
@@ -161,18 +172,19 @@ class Checker:
 
     # ---- the Secret ----------------------------------------------------
 
-    def check_secret(self):
-        s = self.one("secret.example.yaml", "Secret")
+    def check_secret(self, fname="secret.example.yaml", name=SECRET, keys=(SECRET_KEY,)):
+        s = self.one(fname, "Secret")
         if s is None:
             return
-        if s.get("metadata", {}).get("name") != SECRET:
-            self.err("secret.example.yaml", f"Secret must be named {SECRET}")
+        if s.get("metadata", {}).get("name") != name:
+            self.err(fname, f"Secret must be named {name}")
         if "data" in s:
-            self.err("secret.example.yaml", "use stringData with the placeholder, not data")
-        value = (s.get("stringData") or {}).get(SECRET_KEY)
-        if value != PLACEHOLDER:
-            self.err("secret.example.yaml",
-                     f"stringData.{SECRET_KEY} must be the placeholder {PLACEHOLDER}, got {value!r}")
+            self.err(fname, "use stringData with the placeholder, not data")
+        for key in keys:
+            value = (s.get("stringData") or {}).get(key)
+            if value != PLACEHOLDER:
+                self.err(fname, f"stringData.{key} must be the placeholder {PLACEHOLDER}, "
+                         f"got {value!r}")
 
     # ---- pods ----------------------------------------------------------
 
@@ -292,26 +304,79 @@ class Checker:
     def pod_of(self, workload):
         return (((workload.get("spec") or {}).get("template") or {}).get("spec")) or {}
 
-    def check_deployment(self, pwfile):
-        d = self.one("deployment.yaml", "Deployment")
+    def check_deployment(self, pwfile, fname="deployment.yaml", configmap=CONFIGMAP):
+        """The Deployment's pod and its presence-reaper container, or None."""
+        d = self.one(fname, "Deployment")
         if d is None:
-            return
+            return None
         spec = d.get("spec") or {}
         if spec.get("replicas") != 2:
-            self.err("deployment.yaml", f"replicas should be 2, got {spec.get('replicas')!r}")
-        self.check_selector("deployment.yaml", d)
+            self.err(fname, f"replicas should be 2, got {spec.get('replicas')!r}")
+        self.check_selector(fname, d)
         pod = self.pod_of(d)
         if pod.get("automountServiceAccountToken") is not False:
-            self.err("deployment.yaml", "automountServiceAccountToken should be false")
+            self.err(fname, "automountServiceAccountToken should be false")
         cs = [c for c in pod.get("containers") or [] if c.get("image") == IMAGE]
         if len(cs) != 1:
-            self.err("deployment.yaml", f"expected one {IMAGE} container, found {len(cs)}")
-            return
+            self.err(fname, f"expected one {IMAGE} container, found {len(cs)}")
+            return None
         c = cs[0]
-        self.check_pod("deployment.yaml", pod, c, pwfile, long_running=True)
+        self.check_pod(fname, pod, c, pwfile, long_running=True, configmap=configmap)
         rp = c.get("readinessProbe")
         if rp is not None and (rp.get("httpGet") or {}).get("path") != "/readyz":
-            self.err("deployment.yaml", "readinessProbe, if any, should be /readyz")
+            self.err(fname, "readinessProbe, if any, should be /readyz")
+        return pod, c
+
+    # ---- the TLS variant -----------------------------------------------
+
+    def tls_mount(self, pod, container):
+        """(folder, {key: mode}) where the TLS Secret is mounted, or None."""
+        volumes = {v.get("name"): v for v in pod.get("volumes") or []}
+        for mnt in container.get("volumeMounts") or []:
+            sec = (volumes.get(mnt.get("name")) or {}).get("secret") or {}
+            if sec.get("secretName") != SECRET_TLS:
+                continue
+            if mnt.get("readOnly") is not True:
+                self.err("deployment-tls.yaml", "the TLS Secret should be mounted readOnly")
+            if mnt.get("subPath"):
+                self.err("deployment-tls.yaml", "the TLS Secret as a subPath mount never "
+                         "sees renewed certificates")
+            items = sec.get("items")
+            default = sec.get("defaultMode", 0o644)
+            modes = ({i.get("key"): i.get("mode", default) for i in items} if items else
+                     {k: default for k in TLS_FILES.values()})
+            return mnt.get("mountPath", "").rstrip("/"), modes
+        return None
+
+    def check_tls(self):
+        text = self.config_text("configmap-tls.yaml", CONFIGMAP_TLS)
+        if text is None:
+            return None
+        pwfile = self.check_config_text(text, "configmap-tls.yaml", REDISS_URL_RE)
+        got = self.check_deployment(pwfile, "deployment-tls.yaml", CONFIGMAP_TLS)
+        self.check_secret("secret-tls.example.yaml", SECRET_TLS, tuple(TLS_FILES.values()))
+        if got is None:
+            return text
+        pod, c = got
+        mount = self.tls_mount(pod, c)
+        if mount is None:
+            self.err("deployment-tls.yaml", f"the Secret {SECRET_TLS} is not mounted")
+            return text
+        folder, modes = mount
+        for setting, key in TLS_FILES.items():
+            path = conf_string(text, "tls", setting)
+            if path != f"{folder}/{key}":
+                self.err("configmap-tls.yaml", f"tls.{setting} is {path!r}, but the Secret's "
+                         f"{key} is mounted at {folder}/{key}")
+            mode = modes.get(key)
+            if mode is None or not (mode & stat.S_IROTH or (
+                    mode & stat.S_IRGRP and (pod.get("securityContext") or {})
+                    .get("fsGroup") == RUN_AS)):
+                self.err("deployment-tls.yaml", f"{key} of {SECRET_TLS} is not readable "
+                         f"by uid {RUN_AS}")
+            elif key == "tls.key" and mode & stat.S_IROTH:
+                self.err("deployment-tls.yaml", "the client key is readable by everyone")
+        return text
 
     def check_sidecar(self, pwfile):
         d = self.one("sidecar.yaml", "Deployment")
@@ -401,9 +466,10 @@ class Checker:
                 self.err("kustomization.yaml", f"resource {r} does not exist")
         if "configmap.yaml" not in res:
             self.err("kustomization.yaml", "configmap.yaml is not a resource")
-        if "secret.example.yaml" in res:
-            self.err("kustomization.yaml", "secret.example.yaml is a resource: "
-                     "kubectl apply -k would overwrite the real Secret with the placeholder")
+        for example in ("secret.example.yaml", "secret-tls.example.yaml"):
+            if example in res:
+                self.err("kustomization.yaml", f"{example} is a resource: kubectl apply -k "
+                         "would overwrite the real Secret with the placeholder")
         if not any(r in res for r in ("deployment.yaml", "cronjob.yaml")):
             self.err("kustomization.yaml", "lists neither deployment.yaml nor cronjob.yaml")
         for img in k.get("images") or []:
@@ -451,14 +517,31 @@ class Checker:
         self.check_sidecar(pwfile)
         self.check_cronjob(pwfile)
         self.check_sentinel()
+        self.check_tls()
         self.check_kustomization(folder_files)
         return self.errors
 
 
 # ---- the ConfigMap's config against the real binary ----------------------
 
-def run_check_config(binary, config_text, pwfile):
-    """Run presence-reaper -t on the ConfigMap's config.  Returns (errors, notes)."""
+def make_tls_files(tmp):
+    """A CA, and a client certificate and key it signs, as the TLS Secret holds them."""
+    def ssl(*argv):
+        subprocess.run(["openssl"] + list(argv), cwd=tmp, check=True, capture_output=True)
+    ssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=k8s-check CA")
+    ssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "tls.key", "-out", "tls.csr", "-subj", "/CN=k8s-check")
+    ssl("x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "tls.crt", "-days", "2")
+
+
+def run_check_config(binary, config_text, pwfile, tls=False, missing=None):
+    """Run presence-reaper -t on a ConfigMap's config.  Returns (errors, notes).
+
+    With tls, the files its tls.* settings name are made with openssl first
+    (all but the one named missing).
+    """
     errors, notes = [], []
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("PRESENCE_REAPER_") and k != "REDIS_URL"}
@@ -469,12 +552,20 @@ def run_check_config(binary, config_text, pwfile):
         pw.chmod(0o600)
         if pwfile:
             config_text = config_text.replace(f'"{pwfile}"', f'"{pw}"')
+        if tls:
+            make_tls_files(tmp)
+            if missing:
+                os.unlink(Path(tmp, missing))
+            for setting, key in TLS_FILES.items():
+                path = conf_string(config_text, "tls", setting)
+                if path:
+                    config_text = config_text.replace(f'"{path}"', f'"{tmp}/{key}"')
         conf = Path(tmp, CONFIG_KEY)
+        url = "rediss://127.0.0.1:1/0" if tls else "redis://127.0.0.1:1/0"
 
         def t(text):
             conf.write_text(text)
-            p = subprocess.run([binary, "-t", "-c", str(conf), "--redis-url",
-                                "redis://127.0.0.1:1/0"],
+            p = subprocess.run([binary, "-t", "-c", str(conf), "--redis-url", url],
                                capture_output=True, text=True, env=env, timeout=30)
             return p
 
@@ -504,6 +595,8 @@ def run_check_config(binary, config_text, pwfile):
             errors.append("-t output: identity does not come from POD_NAME")
         if "k8s-check-secret" in out + p.stderr:
             errors.append("-t printed the password")
+        if tls and not re.search(r"^tls = \{\n  enabled = true;", out, re.M):
+            errors.append("-t output: TLS is not enabled by the TLS config")
     return errors, notes
 
 
@@ -580,6 +673,12 @@ def sentinel_cm_edit(m, old, new):
 
 def cm_edit(m, old, new):
     cm = m["configmap.yaml"][0]
+    assert old in cm["data"][CONFIG_KEY], old
+    cm["data"][CONFIG_KEY] = cm["data"][CONFIG_KEY].replace(old, new)
+
+
+def tls_cm_edit(m, old, new):
+    cm = m["configmap-tls.yaml"][0]
     assert old in cm["data"][CONFIG_KEY], old
     cm["data"][CONFIG_KEY] = cm["data"][CONFIG_KEY].replace(old, new)
 
@@ -666,6 +765,26 @@ MUTATIONS = {
         lambda m: pod(m, "sentinel.yaml")["volumes"][0]["configMap"].update(name=CONFIGMAP),
     "Secret applied by kustomize":
         lambda m: m["kustomization.yaml"][0]["resources"].append("secret.example.yaml"),
+    "TLS Secret applied by kustomize":
+        lambda m: m["kustomization.yaml"][0]["resources"].append("secret-tls.example.yaml"),
+    "TLS variant with a redis:// URL":
+        lambda m: tls_cm_edit(m, '"rediss://redis:6380/0"', '"redis://redis:6380/0"'),
+    "TLS Secret not mounted":
+        lambda m: reaper(m, "deployment-tls.yaml")["volumeMounts"].pop(),
+    "TLS Secret mounted writable":
+        lambda m: reaper(m, "deployment-tls.yaml")["volumeMounts"][-1].update(readOnly=False),
+    "TLS Secret as a subPath":
+        lambda m: reaper(m, "deployment-tls.yaml")["volumeMounts"][-1].update(subPath="ca.crt"),
+    "tls.ca_file elsewhere":
+        lambda m: tls_cm_edit(m, '"/etc/presence-reaper/tls/ca.crt"', '"/etc/ssl/ca.crt"'),
+    "client key readable by nobody":
+        lambda m: pod(m, "deployment-tls.yaml")["volumes"][-1]["secret"].update(defaultMode=0o400),
+    "TLS variant on the plain ConfigMap":
+        lambda m: pod(m, "deployment-tls.yaml")["volumes"][0]["configMap"].update(
+            name="presence-reaper"),
+    "real-looking key in the example TLS Secret":
+        lambda m: m["secret-tls.example.yaml"][0]["stringData"].update(
+            **{"tls.key": "-----BEGIN PRIVATE KEY-----"}),
 }
 
 
@@ -705,6 +824,15 @@ def main():
         errors += run_sentinel_check_config(binary, stext)
         if not run_sentinel_check_config(binary, stext.replace("/mymaster/0", "/mymaster/x")):
             errors.append("self-test: -t accepted a sentinel URL with a bad database")
+    text = Checker(manifests).config_text("configmap-tls.yaml", CONFIGMAP_TLS)
+    if text:
+        pwfile = conf_string(text, "redis", "password_file")
+        e, _ = run_check_config(binary, text, pwfile, tls=True)
+        errors += [f"configmap-tls.yaml: {x}" for x in e]
+        # ... and -t refuses a TLS file it cannot read.
+        bad, _ = run_check_config(binary, text, pwfile, tls=True, missing="tls.key")
+        if not bad:
+            errors.append("self-test: -t accepted a missing tls.key_file")
 
     kubectl = os.environ.get("KUBECTL")
     if kubectl:
