@@ -468,7 +468,8 @@ handshake(struct rconn *c, const struct rconn_opts *o, enum rconn_err *kind)
 			snprintf(c->errstr, sizeof(c->errstr), "%s refused: %s",
 			    steps[i] == H_SELECT ? "SELECT" : steps[i] == H_AUTH ? "AUTH" : "PING",
 			    why);
-			*kind = steps[i] == H_AUTH ? RCONN_EAUTH :
+			/* A user without PING or SELECT is as wrong as a wrong password. */
+			*kind = steps[i] == H_AUTH || rerr_of(r) == RERR_NOPERM ? RCONN_EAUTH :
 			    rerr_transient(rerr_of(r)) ? RCONN_EBUSY : RCONN_EPROTO;
 			rc = -1;
 		}

@@ -23,7 +23,7 @@
 enum rconn_err {
 	RCONN_OK = 0,
 	RCONN_EIO,		/* unreachable, reset, closed, timed out */
-	RCONN_EAUTH,		/* AUTH refused, or the server wants AUTH */
+	RCONN_EAUTH,		/* AUTH refused, the server wants AUTH, or NOPERM for SELECT or PING */
 	RCONN_EPROTO,		/* bad reply, SELECT refused, ... */
 	RCONN_EBUSY,		/* LOADING or BUSY: the server answers again soon */
 };
