@@ -134,6 +134,31 @@ once_lock(struct daemon *d, char *msg, size_t msglen)
 }
 
 /*
+ * --once: before taking the lock, the keys' types and the ACL permissions
+ * of every write (reconcile_check_keys), so a user that could not finish
+ * the pass never starts it. ONCE_GO, ONCE_WAIT, or an exit status.
+ */
+static int
+once_check(struct daemon *d, char *msg, size_t msglen)
+{
+	enum reconcile_result res;
+	enum rerr_class cls;
+
+	if ((res = (enum reconcile_result)reconcile_check_keys(&d->rec, d->conn)) == 0)
+		return ONCE_GO;
+	cls = d->rec.err_class;
+	if (res != RECONCILE_DATA) {
+		log_error("%s", d->rec.err);
+		return exit_for(res, cls);
+	}
+	report_refusal(d, cls, d->rec.err);
+	if (!rerr_transient(cls))
+		return refusal_exit_status(cls);
+	snprintf(msg, msglen, "%s", d->rec.err);
+	return ONCE_WAIT;
+}
+
+/*
  * --once, one attempt: connect, take the lock, run the pass, each step
  * only when not done yet. An exit status, or ONCE_WAIT when Redis answered
  * LOADING or BUSY (logged; msg says what). A pass is safe to run again.
@@ -148,11 +173,8 @@ once_attempt(struct daemon *d, char *msg, size_t msglen)
 		return rc;
 	if (d->role == ROLE_LEADER)
 		daemon_renew_lease(d);		/* after a wait; a lease lost is taken again below */
-	if (d->role == ROLE_STANDBY &&
-	    (res = (enum reconcile_result)reconcile_check_keys(&d->rec, d->conn)) != 0) {
-		log_error("%s", d->rec.err);
-		return exit_for(res, d->rec.err_class);
-	}
+	if (d->role == ROLE_STANDBY && (rc = once_check(d, msg, msglen)) != ONCE_GO)
+		return rc;
 	if (d->role == ROLE_STANDBY && (rc = once_lock(d, msg, msglen)) != ONCE_GO)
 		return rc;
 	res = daemon_pass(d);

@@ -126,24 +126,31 @@ reapcall_get(struct reconcile *r, struct rconn *c, redisReply **rep)
 }
 
 /*
- * Read the reply to the call of argc arguments just queued, with nothing
- * else in flight; on NOSCRIPT load the script and run the call again.
+ * Read the reply to the call of argc arguments just queued into *rep, with
+ * nothing else in flight; on NOSCRIPT load the script and run the call again.
  */
+static int
+get_retried(struct reconcile *r, struct rconn *c, size_t argc, redisReply **rep)
+{
+	int rc;
+
+	if ((rc = reapcall_get(r, c, rep)) != 0 || *rep != NULL)
+		return rc;
+	r->reap_script.sha[0] = '\0';
+	*rep = script_call(c, &r->reap_script, (int)argc, r->reap.b.argv, r->reap.b.argvlen,
+	    r->err, sizeof(r->err));
+	return *rep == NULL ? recerr_script(r, c, &r->reap_script) : 0;
+}
+
+/* get_retried(), then judge the reply and count what it removed. */
 static int
 read_reply(struct reconcile *r, struct rconn *c, size_t argc, struct reconcile_stats *st)
 {
 	redisReply *rep;
 	int rc;
 
-	if ((rc = reapcall_get(r, c, &rep)) != 0)
+	if ((rc = get_retried(r, c, argc, &rep)) != 0)
 		return rc;
-	if (rep == NULL) {
-		r->reap_script.sha[0] = '\0';
-		rep = script_call(c, &r->reap_script, (int)argc, r->reap.b.argv,
-		    r->reap.b.argvlen, r->err, sizeof(r->err));
-		if (rep == NULL)
-			return recerr_script(r, c, &r->reap_script);
-	}
 	rc = reapcall_result(r, rep, st);
 	freeReplyObject(rep);
 	return rc;
@@ -175,6 +182,39 @@ reapcall_ids(struct reconcile *r, struct rconn *c, const char *const *ids, const
 	if ((rc = reapcall_append(r, c, ids, lens, n, &argc)) == 0)
 		rc = read_reply(r, c, argc, st);
 	gwin_removed(&r->win, st->removed, mono_ms());
+	return rc;
+}
+
+/*
+ * The script with no users: it removes nobody and runs only its checks,
+ * the ACL ones included. "Not leader" is fine here: the checks come first.
+ */
+static int
+preflight(struct reconcile *r, struct rconn *c)
+{
+	redisReply *rep, *const *removed;
+	size_t argc, n;
+	int rc;
+
+	if (r->reap_script.sha[0] == '\0' &&
+	    script_load(c, &r->reap_script, r->err, sizeof(r->err)) < 0)
+		return recerr_script(r, c, &r->reap_script);
+	if ((rc = reapcall_append(r, c, NULL, NULL, 0, &argc)) != 0 ||
+	    (rc = get_retried(r, c, argc, &rep)) != 0)
+		return rc;
+	switch (reapcall_parse(rep, &removed, &n)) {
+	case REAPCALL_REFUSED:
+		rc = refused(r, rep);
+		break;
+	case REAPCALL_MALFORMED:
+		snprintf(r->err, sizeof(r->err), "reap script: malformed reply");
+		rc = RECONCILE_DATA;
+		break;
+	case REAPCALL_DONE:
+	case REAPCALL_NOT_LEADER:
+		break;
+	}
+	freeReplyObject(rep);
 	return rc;
 }
 
@@ -216,5 +256,7 @@ reapcall_check_keys(struct reconcile *r, struct rconn *c)
 	rc = check_type(r, c, "online set", r->cfg->online_set, "set");
 	if (rc == 0 && strcmp(r->cfg->events_mode, "stream") == 0)
 		rc = check_type(r, c, "events stream", r->cfg->events_stream, "stream");
+	if (rc == 0 && !r->dry_run && r->leader != NULL)
+		rc = preflight(r, c);
 	return rc;
 }

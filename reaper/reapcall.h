@@ -105,6 +105,9 @@ int reapcall_ids(struct reconcile *r, struct rconn *c, const char *const *ids,
 /*
  * TYPE of the keys the script writes: the online set must be a set and,
  * with events.mode "stream", the stream a stream; either may be absent.
+ * Then, unless r is a dry run, the script itself with no users, which
+ * checks the rest (the ACL permissions of every write the leader makes)
+ * and changes nothing.
  */
 int reapcall_check_keys(struct reconcile *r, struct rconn *c);
 

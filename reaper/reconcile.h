@@ -110,7 +110,10 @@ int reconcile_probe(struct reconcile *r, struct rconn *c, struct guard_probe *g)
 /*
  * The keys the reap script writes, checked read-only (TYPE): the online
  * set must be a set and, with events.mode "stream", the events stream a
- * stream; either may be absent. 0, or RECONCILE_DATA / RECONCILE_CONN
+ * stream; either may be absent. Unless r is a dry run (or has no leader),
+ * then the reap script with no users, which removes nobody and refuses
+ * (NOPERM, naming the command) when the ACL user lacks a permission any
+ * of the leader's writes needs. 0, or RECONCILE_DATA / RECONCILE_CONN
  * with a message in r->err.
  */
 int reconcile_check_keys(struct reconcile *r, struct rconn *c);

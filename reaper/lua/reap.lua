@@ -28,13 +28,68 @@
 -- ex-leader can never remove anything. An event goes out only when SREM
 -- returned 1, so each real removal is announced exactly once, even with
 -- two reapers racing.
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then
-  return { 0, 0 }
-end
-
+--
+-- Called with no IDs it removes nobody and only runs its checks: the
+-- reaper does that before --once takes the lock and on becoming leader, so
+-- a missing ACL permission shows before any pass.
 local FIRST_ID = 6
 local repair_ms = ARGV[5]
 local mode = ARGV[2]
+
+-- Redis checks every call of a script against the caller's ACL, and a
+-- refusal after an SREM would leave that user removed with no event sent.
+-- So every call this script makes is asked of redis.acl_check_cmd (Redis
+-- 7.0; older servers skip this) before anything else, which also names the
+-- command (Redis's own refusal inside a script does not), with the lease
+-- scripts' PEXPIRE and DEL of the lock: a leader that could not keep or
+-- give up its lease should not start removing.
+local function denied(what, cmd, ...)
+  local ok, allowed = pcall(redis.acl_check_cmd, cmd, ...)
+  if not ok then
+    return redis.error_reply('ERR Unknown Redis command called from script: ' .. what ..
+      '; checked before any write, nothing changed')
+  end
+  if not allowed then
+    return redis.error_reply('NOPERM this user may not run ' .. what ..
+      '; checked before any write, nothing changed')
+  end
+end
+
+local function check_acl()
+  local bad = denied('GET on ' .. KEYS[2], 'get', KEYS[2])
+    or denied('TYPE on ' .. KEYS[1], 'type', KEYS[1])
+    or denied('SREM on ' .. KEYS[1], 'srem', KEYS[1], 'x')
+    or denied('PEXPIRE on ' .. KEYS[2], 'pexpire', KEYS[2], '1')
+    or denied('DEL on ' .. KEYS[2], 'del', KEYS[2])
+  for i = 4, #KEYS do
+    bad = bad or denied('PTTL on a socket set', 'pttl', KEYS[i])
+    if repair_ms ~= '0' then
+      bad = bad or denied('PEXPIRE on a socket set', 'pexpire', KEYS[i], repair_ms)
+    end
+  end
+  if mode ~= 'none' then
+    bad = bad or denied('TIME', 'time')
+  end
+  if mode == 'publish' then
+    bad = bad or denied('PUBLISH to ' .. ARGV[3], 'publish', ARGV[3], 'x')
+  elseif mode == 'stream' then
+    bad = bad or denied('TYPE on ' .. KEYS[3], 'type', KEYS[3])
+    bad = bad or denied('XADD to ' .. KEYS[3], 'xadd', KEYS[3], 'MAXLEN', '~', '1', '*',
+      'user_id', 'x', 'event', 'x')
+  end
+  return bad
+end
+
+if redis.acl_check_cmd then
+  local bad = check_acl()
+  if bad then
+    return bad
+  end
+end
+
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  return { 0, 0 }
+end
 
 -- Redis does not roll a script back: a write that fails after an SREM
 -- would leave that user removed with no event sent and no reply to count

@@ -128,7 +128,7 @@ def test_loop_out_of_memory_logs_once_and_reaps_once_memory_is_back(w):
     # The user may not run SSCAN: the pass's first command on the online set.
     (["~*", "+@all", "-sscan"], r"SSCAN presence:online-users"),
     # The user may not touch socket sets: the guard's probe script is refused.
-    (["~presence:online-users", "~presence:reaper:leader", "+@all"],
+    (["~presence:online-users", "~presence:reaper:leader", "~presence:events", "+@all"],
      r"EVALSHA probe script on presence:user:\*:sockets"),
 ])
 def test_once_noperm_exits_78_naming_command_and_key(w, acl, named):
