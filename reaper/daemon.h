@@ -56,6 +56,7 @@ struct daemon {
 	int rediscover;		/* the primary moved: drop the connection, ask again */
 	int64_t sentinel_retry_at;	/* next +switch-master subscription attempt */
 	int sub_failures;	/* subscription attempts failed in a row */
+	struct errlog watch_errlog;	/* why subscribing keeps failing; zeroed: none */
 };
 
 /* Liveness: how long the loop may go without a tick before /healthz fails. */

@@ -4,17 +4,27 @@
 #include "log.h"
 #include "metrics.h"
 
-/* Say what the server's notify-keyspace-events means for watching; enable on request. */
+/*
+ * Say what the server's notify-keyspace-events means for watching, once;
+ * enable on request. A user without CONFIG (the ACL line of acl.h has
+ * none) cannot tell: that is the expected case, said at info.
+ */
 static void
 check_notifications(struct daemon *d)
 {
 	char flags[64], err[256];
-	int ready = watch_server_ready(d->conn, flags, sizeof(flags), err, sizeof(err));
+	int ready;
 
-	if (ready == 1 || d->watch_warned)
+	if (d->watch_warned)
+		return;
+	if ((ready = watch_server_ready(d->conn, flags, sizeof(flags), err, sizeof(err))) == 1)
 		return;
 	d->watch_warned = 1;
-	if (ready < 0) {
+	if (ready == WATCH_NOT_ALLOWED && !d->cfg.enable_notifications) {
+		log_info("reaper.watch_expiry: this user may not read notify-keyspace-events "
+		    "(%s), as the ACL line of presence-reaper.conf(5) has it; subscribing "
+		    "anyway: the server must have E and x in it", err);
+	} else if (ready < 0) {
 		log_warnx("reaper.watch_expiry: cannot read notify-keyspace-events (%s); "
 		    "subscribing anyway", err);
 	} else if (d->cfg.enable_notifications) {
@@ -81,6 +91,25 @@ reap_events(struct daemon *d)
 	}
 }
 
+/*
+ * The subscription could not be made: said once while the same reason
+ * repeats (errlog.h). A refused SUBSCRIBE goes by its class's level, a
+ * missing channel permission being an error for the operator.
+ */
+static void
+subscribe_failed(struct daemon *d)
+{
+	enum rerr_class cls = watch_err_class(d->watch);
+	char msg[600];
+
+	metrics_redis_error();
+	snprintf(msg, sizeof(msg), "cannot watch key expiry: %s%s; the periodic pass still "
+	    "reaps; retrying with backoff", watch_err(d->watch), cls == RERR_NOPERM ?
+	    "; the reaper's ACL user needs this command on this channel" : "");
+	errlog_report(&d->watch_errlog, cls == RERR_NOPERM || cls == RERR_UNKNOWN_COMMAND ?
+	    LOG_LVL_ERROR : LOG_LVL_WARN, msg);
+}
+
 void
 events_start(struct daemon *d, int64_t now)
 {
@@ -94,9 +123,10 @@ events_start(struct daemon *d, int64_t now)
 	daemon_conn_opts(d, &o, name, sizeof(name));
 	if (watch_subscribe(d->watch, &o, d->cfg.url.db) == 0) {
 		tlsctx_connected(&d->cfg);
+		errlog_clear(&d->watch_errlog);
 		log_info("watching key expiry on %s", watch_channel(d->watch));
 	} else {
-		log_warnx("cannot watch key expiry: %s; retrying", watch_err(d->watch));
+		subscribe_failed(d);
 		d->watch_retry_at = now + daemon_retry_ms(d);
 	}
 }

@@ -20,6 +20,7 @@ struct watch {
 	unsigned long long events;	/* matching expiry events since the last summary */
 	unsigned long long dropped;	/* events not queued, the queue being full */
 	char err[256];
+	enum rerr_class err_class;	/* of a refused SUBSCRIBE; RERR_NONE otherwise */
 };
 
 static size_t
@@ -108,6 +109,12 @@ watch_err(const struct watch *w)
 	return w->err;
 }
 
+enum rerr_class
+watch_err_class(const struct watch *w)
+{
+	return w->err_class;
+}
+
 size_t
 watch_take(const struct watch *w, size_t max, const char *const **ids, const size_t **lens)
 {
@@ -142,8 +149,9 @@ watch_server_ready(struct rconn *c, char *flags, size_t flagsz, char *err, size_
 
 		snprintf(flags, flagsz, "%s", v);
 		rc = strchr(v, 'E') && (strchr(v, 'x') || strchr(v, 'A'));
-	} else {
-		rerr_format(err, errlen, "CONFIG GET notify-keyspace-events", r);
+	} else if (rerr_format(err, errlen, "CONFIG GET notify-keyspace-events", r) ==
+	    RERR_NOPERM) {
+		rc = WATCH_NOT_ALLOWED;
 	}
 	freeReplyObject(r);
 	return rc;
@@ -177,6 +185,7 @@ watch_subscribe(struct watch *w, const struct rconn_opts *o, int db)
 	redisReply *r;
 
 	snprintf(w->channel, sizeof(w->channel), "__keyevent@%d__:expired", db);
+	w->err_class = RERR_NONE;
 	if ((w->sub = rconn_connect(o, &kind, w->err, sizeof(w->err))) == NULL)
 		return -1;
 	if ((r = rconn_calll(w->sub, "SUBSCRIBE", w->channel, NULL)) == NULL) {
@@ -187,7 +196,7 @@ watch_subscribe(struct watch *w, const struct rconn_opts *o, int db)
 		char what[96];
 
 		snprintf(what, sizeof(what), "SUBSCRIBE %s", w->channel);
-		rerr_format(w->err, sizeof(w->err), what, r);
+		w->err_class = rerr_format(w->err, sizeof(w->err), what, r);
 		freeReplyObject(r);
 		goto fail;
 	}

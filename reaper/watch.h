@@ -22,6 +22,7 @@
 #include "idset.h"
 #include "keys.h"
 #include "rconn.h"
+#include "rerr.h"
 
 #define WATCH_FLUSH_MS 100	/* how long an event may wait for company */
 #define WATCH_READ_MAX 1000	/* messages read per loop turn */
@@ -39,10 +40,14 @@ void watch_free(struct watch *w);
 /* Unsubscribe, empty the queue, and size it for batches of batch users. */
 void watch_reset(struct watch *w, size_t batch);
 
+/* watch_server_ready(): this user may not run CONFIG GET (NOPERM). */
+#define WATCH_NOT_ALLOWED -2
+
 /*
  * Is the server publishing expiry events (notify-keyspace-events holds E
  * and x, or E and A)? 1 yes, 0 no (the current value in flags), -1 could
- * not tell (err: e.g. CONFIG is not allowed to this user).
+ * not tell (err), WATCH_NOT_ALLOWED when CONFIG GET is not allowed to this
+ * user (err), as with the ACL line of acl.h.
  */
 int watch_server_ready(struct rconn *c, char *flags, size_t flagsz, char *err, size_t errlen);
 
@@ -56,9 +61,13 @@ void watch_unsubscribe(struct watch *w);
 /* The subscriber connection's fd to poll, or -1 while not subscribed. */
 int watch_fd(const struct watch *w);
 
-/* The channel subscribed to; why the last subscribe or read failed. */
+/*
+ * The channel subscribed to; why the last subscribe or read failed, and
+ * the class of the error reply when SUBSCRIBE was refused (else RERR_NONE).
+ */
 const char *watch_channel(const struct watch *w);
 const char *watch_err(const struct watch *w);
+enum rerr_class watch_err_class(const struct watch *w);
 
 /*
  * Read the messages that are already there, at most WATCH_READ_MAX (then
