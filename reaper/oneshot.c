@@ -2,9 +2,11 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 
+#include "acl.h"
 #include "conf.h"
 #include "errpolicy.h"
 #include "escape.h"
@@ -226,15 +228,65 @@ printable(const char *s, char *buf, size_t bufsz)
 	return buf;
 }
 
+/*
+ * -t: the least-privilege ACL users for this configuration, as comments
+ * (presence-reaper.conf(5), ACL): "# acl: " and "# acl-dry-run: " then
+ * the line to run.
+ */
+static void
+print_acl(const struct cfg *c)
+{
+	static const struct {
+		enum acl_variant v;
+		const char *label;
+	} lines[] = { { ACL_LEADER, "acl" }, { ACL_DRY_RUN, "acl-dry-run" } };
+
+	printf("# Redis ACL user, least privilege (presence-reaper.conf(5), ACL); replace "
+	    "PASSWORD. acl: for this configuration; acl-dry-run: read-only, for --dry-run "
+	    "and -t\n");
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		char *line = acl_setuser(c, lines[i].v);
+
+		printf("# %s: %s\n", lines[i].label, line ? line : "(out of memory)");
+		free(line);
+	}
+	if (c->watch_expiry && c->enable_notifications)
+		printf("# the acl line leaves out CONFIG GET and CONFIG SET, which "
+		    "reaper.enable_notifications needs: they would give this user the server's "
+		    "passwords and every setting. Set notify-keyspace-events on the server "
+		    "instead\n");
+}
+
+/* -t with reaper.watch_expiry: what the server's notify-keyspace-events means. */
+static void
+print_watch(struct daemon *d)
+{
+	char flags[64], werr[256], shown[4 * sizeof(flags) + 1];
+	int ready = watch_server_ready(d->conn, flags, sizeof(flags), werr, sizeof(werr));
+
+	if (ready == WATCH_NOT_ALLOWED)
+		printf("# key-expiry events: cannot tell (%s), as with the acl line: the "
+		    "server must have E and x in notify-keyspace-events\n", werr);
+	else if (ready < 0)
+		printf("# key-expiry events: cannot tell (%s)\n", werr);	/* escaped */
+	else
+		printf("# key-expiry events: notify-keyspace-events is \"%s\": %s\n",
+		    printable(flags, shown, sizeof(shown)),
+		    ready ? "ok" : d->cfg.enable_notifications ?
+		    "missing E and x; the leader will add them" :
+		    "missing E and x; only the periodic pass will reap");
+}
+
 /* -t: the effective configuration, then what Redis looks like, read-only. */
 int
 oneshot_check_config(struct daemon *d)
 {
 	struct guard_probe g;
-	char err[512], ep[1200], shown[4 * sizeof(err) + 1];
+	char err[512], ep[1200];
 	int kind, rc;
 
 	cfg_dump(&d->cfg, conf_print_line, stdout);
+	print_acl(&d->cfg);
 	if (tlsctx_load(&d->tls, &d->cfg, err, sizeof(err)) < 0) {
 		printf("# %s\n", err);
 		log_error("%s", err);
@@ -249,19 +301,8 @@ oneshot_check_config(struct daemon *d)
 	}
 	printf("# redis %s: reachable\n", ep);
 	tlsctx_report(d->conn, stdout);
-	if (d->cfg.watch_expiry) {
-		char flags[64], werr[256];
-		int ready = watch_server_ready(d->conn, flags, sizeof(flags), werr, sizeof(werr));
-
-		if (ready < 0)
-			printf("# key-expiry events: cannot tell (%s)\n", werr);	/* escaped */
-		else
-			printf("# key-expiry events: notify-keyspace-events is \"%s\": %s\n",
-			    printable(flags, shown, sizeof(shown)),
-			    ready ? "ok" : d->cfg.enable_notifications ?
-			    "missing E and x; the leader will add them" :
-			    "missing E and x; only the periodic pass will reap");
-	}
+	if (d->cfg.watch_expiry)
+		print_watch(d);
 	reconcile_init(&d->rec, &d->cfg, NULL, 1, NULL);
 	if (reconcile_check_keys(&d->rec, d->conn) != 0)
 		printf("# keys: %s\n", d->rec.err);	/* Redis's words escaped at the source */

@@ -1,0 +1,194 @@
+#include "acl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* When a command rule applies: one bit each, from the configuration. */
+enum {
+	W_ANY = 1 << 0,		/* every run, --dry-run included */
+	W_DB = 1 << 1,		/* redis.db (or the URL's) is not 0: SELECT */
+	W_LEADER = 1 << 2,	/* runs that may remove: the lock, the scripts */
+	W_EVENTS = 1 << 3,	/* events.mode is publish or stream: TIME for "ts" */
+	W_PUBLISH = 1 << 4,
+	W_STREAM = 1 << 5,
+	W_WATCH = 1 << 6,	/* reaper.watch_expiry */
+};
+
+/*
+ * Every command the reaper sends, and the scripts' own calls, with the
+ * paths that send them (the scripts are in reaper/lua/; common/rconn.c
+ * sends the first three). AUTH needs no rule: any user may run it. INFO (asked only to name
+ * the server's version when a command is unknown) and CONFIG are left out.
+ */
+static const struct {
+	const char *rule;
+	unsigned when;
+} rules[] = {
+	{ "+ping", W_ANY },		/* every connection */
+	{ "+client|setname", W_ANY },	/* every connection; a refusal is ignored */
+	{ "+select", W_DB },
+	{ "+type", W_ANY },		/* key types: -t, --once, becoming leader, reap.lua */
+	{ "+scard", W_ANY },		/* the guard */
+	{ "+srandmember", W_ANY },	/* the guard's sample */
+	{ "+sscan", W_ANY },		/* the pass */
+	{ "+exists", W_ANY },		/* the screening, by groups */
+	{ "+pttl", W_ANY },		/* the screening; probe.lua, reap.lua */
+	{ "+role", W_LEADER },		/* Sentinel: confirming the primary */
+	{ "+set", W_LEADER },		/* taking the lock */
+	{ "+get", W_LEADER },		/* the lock's holder; every script's fence */
+	{ "+evalsha", W_LEADER },
+	{ "+script|load", W_LEADER },
+	{ "+pexpire", W_LEADER },	/* renew.lua; reap.lua's ghost repair */
+	{ "+del", W_LEADER },		/* release.lua */
+	{ "+srem", W_LEADER },		/* reap.lua */
+	{ "+time", W_EVENTS },		/* reap.lua: the event's "ts" */
+	{ "+publish", W_PUBLISH },	/* reap.lua */
+	{ "+xadd", W_STREAM },		/* reap.lua */
+	{ "+subscribe", W_WATCH },	/* the key-expiry subscription */
+};
+
+/* The rule bits that apply to c in variant v. */
+static unsigned
+applies(const struct cfg *c, enum acl_variant v)
+{
+	unsigned w = W_ANY;
+
+	if (c->url.db > 0)
+		w |= W_DB;
+	if (v == ACL_DRY_RUN)
+		return w;
+	w |= W_LEADER;
+	if (strcmp(c->events_mode, "publish") == 0)
+		w |= W_EVENTS | W_PUBLISH;
+	if (strcmp(c->events_mode, "stream") == 0)
+		w |= W_EVENTS | W_STREAM;
+	if (c->watch_expiry)
+		w |= W_WATCH;
+	return w;
+}
+
+/* One argument, as redis-cli splits a line: bare when it can be, else in double quotes. */
+static void
+put_arg(FILE *f, const char *s)
+{
+	const unsigned char *p;
+	int bare = *s != '\0';
+
+	for (p = (const unsigned char *)s; *p; p++)
+		if (*p <= ' ' || *p >= 0x7f || *p == '"' || *p == '\'' || *p == '\\')
+			bare = 0;
+	fputc(' ', f);
+	if (bare) {
+		fputs(s, f);
+		return;
+	}
+	fputc('"', f);
+	for (p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < ' ' || *p >= 0x7f)
+			fprintf(f, "\\x%02x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+/*
+ * Append s to dst as a Redis glob matching it: metacharacters escaped.
+ * Redis refuses white space in an ACL rule, so each white-space byte
+ * becomes "?", which matches it (and any other byte there). Returns the
+ * new end.
+ */
+static char *
+glob_escape(char *dst, const char *s)
+{
+	for (; *s; s++) {
+		if (strchr(" \t\n\v\f\r", *s) != NULL) {
+			*dst++ = '?';
+			continue;
+		}
+		if (strchr("*?[]\\", *s) != NULL)
+			*dst++ = '\\';
+		*dst++ = *s;
+	}
+	*dst = '\0';
+	return dst;
+}
+
+/*
+ * One key or channel rule: sigil, then a as a literal and, when b is not
+ * NULL, "*" and b as a literal (a pattern for every key between them).
+ */
+static int
+put_pattern(FILE *f, const char *sigil, const char *a, const char *b)
+{
+	size_t n = strlen(sigil) + 2 * strlen(a) + (b ? 2 * strlen(b) + 1 : 0) + 1;
+	char *buf = malloc(n), *end;
+
+	if (buf == NULL)
+		return -1;
+	end = glob_escape(buf + strlen(sigil), a);
+	memcpy(buf, sigil, strlen(sigil));
+	if (b != NULL) {
+		*end++ = '*';
+		glob_escape(end, b);
+	}
+	put_arg(f, buf);
+	free(buf);
+	return 0;
+}
+
+/* Keys and channels: exact names, and one pattern for the socket sets. */
+static int
+put_keys(FILE *f, const struct cfg *c, enum acl_variant v)
+{
+	const char *key = v == ACL_DRY_RUN ? "%R~" : "~";
+	char channel[64];
+	unsigned w = applies(c, v);
+	int rc = 0;
+
+	rc |= put_pattern(f, key, c->online_set, NULL);
+	if (v == ACL_LEADER) {
+		rc |= put_pattern(f, "~", c->leader_key, NULL);
+		/* Declared to the reap script in every mode, so needed in every mode. */
+		rc |= put_pattern(f, "~", c->events_stream, NULL);
+	}
+	rc |= put_pattern(f, key, c->socket_prefix, c->socket_suffix);
+	if (w & W_PUBLISH)
+		rc |= put_pattern(f, "&", c->events_channel, NULL);
+	if (w & W_WATCH) {
+		snprintf(channel, sizeof(channel), "__keyevent@%d__:expired", c->url.db);
+		rc |= put_pattern(f, "&", channel, NULL);
+	}
+	return rc;
+}
+
+char *
+acl_setuser(const struct cfg *c, enum acl_variant v)
+{
+	unsigned w = applies(c, v);
+	char *line = NULL;
+	size_t len;
+	FILE *f = open_memstream(&line, &len);
+
+	if (f == NULL)
+		return NULL;
+	fputs("ACL SETUSER", f);
+	put_arg(f, c->url.user[0] ? c->url.user : ACL_USER_PLACEHOLDER);
+	fputs(" reset on >" ACL_PASSWORD_PLACEHOLDER " resetchannels", f);
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+		if (rules[i].when & w)
+			fprintf(f, " %s", rules[i].rule);
+	if (put_keys(f, c, v) < 0 || ferror(f)) {
+		fclose(f);
+		free(line);
+		return NULL;
+	}
+	if (fclose(f) != 0) {
+		free(line);
+		return NULL;
+	}
+	return line;
+}
