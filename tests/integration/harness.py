@@ -138,6 +138,20 @@ def proc_cpu_seconds(pid):
     return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
 
+def errorstat(client, code):
+    """How many replies of this error code the server has sent (INFO errorstats)."""
+    value = client.info("errorstats").get(f"errorstat_{code}", {})
+    if isinstance(value, str):      # older clients leave "count=N" unparsed
+        value = dict(kv.split("=", 1) for kv in value.split(","))
+    return int(value.get("count", 0))
+
+
+def logged(d_or_text, level, pattern):
+    """Lines at `level` (warn|error|info|debug) whose message matches pattern."""
+    text = d_or_text if isinstance(d_or_text, str) else d_or_text.stderr()
+    return re.findall(r"(?m)^\S+ %s: .*%s.*$" % (level, pattern), text)
+
+
 class RedisServer:
     """A redis-server of our own: Unix socket and a TCP port, no persistence."""
 

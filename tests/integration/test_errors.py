@@ -18,8 +18,8 @@ import time
 import pytest
 import redis
 
-from harness import (EX_CONFIG, EX_OK, EX_TEMPFAIL, EX_UNAVAILABLE, ONLINE, free_port,
-                     hold_for, socket_key, wait_until)
+from harness import (EX_CONFIG, EX_OK, EX_TEMPFAIL, EX_UNAVAILABLE, ONLINE, errorstat,
+                     free_port, hold_for, logged, socket_key, wait_until)
 
 LIVE = [b"live-%d" % i for i in range(6)]
 STALE = [b"stale-%d" % i for i in range(3)]
@@ -31,20 +31,6 @@ def w(h):
     h.rt.connect_many(LIVE + STALE)
     h.rt.crash_many(STALE)
     return h
-
-
-def errorstat(client, code):
-    """How many replies of this error code the server has sent (INFO errorstats)."""
-    value = client.info("errorstats").get(f"errorstat_{code}", {})
-    if isinstance(value, str):      # older clients leave "count=N" unparsed
-        value = dict(kv.split("=", 1) for kv in value.split(","))
-    return int(value.get("count", 0))
-
-
-def logged(d_or_text, level, pattern):
-    """Lines at `level` (warn|error|info|debug) whose message matches pattern."""
-    text = d_or_text if isinstance(d_or_text, str) else d_or_text.stderr()
-    return re.findall(r"(?m)^\S+ %s: .*%s.*$" % (level, pattern), text)
 
 
 def once(h, url, *args, settings=None):

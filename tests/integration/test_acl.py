@@ -1,0 +1,341 @@
+"""The least-privilege ACL user (presence-reaper.conf(5), ACL).
+
+-t prints the ACL SETUSER line for the configuration ("# acl: ") and a
+read-only one for --dry-run ("# acl-dry-run: "). Created as an operator
+would, by pasting the line into redis-cli, the user runs every mode: the
+loop, --once, --dry-run, events in both modes, reaper.watch_expiry; and the
+server's ACL LOG shows that nothing the reaper sent was refused. Without any
+one of the line's permissions --once exits 78 with the refused command named
+and nothing removed; the loop says so once and reaps nothing until the
+permission is back.
+"""
+
+import re
+import subprocess
+
+import pytest
+
+from harness import (EX_CONFIG, EX_OK, LOCK, REPO, Realtime, errorstat, logged,
+                     wait_until)
+
+PW = "acl-test-pw"
+USER = "presence-reaper"        # the placeholder of a configuration without a user
+LIVE = [b"live-%03d" % i for i in range(150)]   # above guard_min_users: the guard samples
+STALE = [b"stale-%d" % i for i in range(2)]
+CHANNEL = b"presence:events"
+STREAM = b"presence:events"
+DEFAULT_LINE = (
+    "ACL SETUSER presence-reaper reset on >PASSWORD resetchannels +ping +client|setname "
+    "+type +scard +srandmember +sscan +exists +pttl +role +set +get +evalsha +script|load "
+    "+pexpire +del +srem ~presence:online-users ~presence:reaper:leader ~presence:events "
+    "~presence:user:*:sockets")
+DEFAULT_DRY_RUN_LINE = (
+    "ACL SETUSER presence-reaper reset on >PASSWORD resetchannels +ping +client|setname "
+    "+type +scard +srandmember +sscan +exists +pttl "
+    "%R~presence:online-users %R~presence:user:*:sockets")
+
+
+@pytest.fixture
+def w(h):
+    """150 users online and 2 stale ones; an empty ACL LOG."""
+    h.rt.connect_many(LIVE + STALE)
+    h.rt.crash_many(STALE)
+    h.r.execute_command("ACL", "LOG", "RESET")
+    return h
+
+
+def acl_lines(h, settings=None, status=EX_OK):
+    """-t's two lines for these settings: {"acl": ..., "acl-dry-run": ...}."""
+    rc, out, err = h.run(["-c", h.config(settings), "-t"])
+    assert rc == status, err
+    found = dict(re.findall(r"(?m)^# (acl|acl-dry-run): (ACL SETUSER .*)$", out.decode()))
+    assert set(found) == {"acl", "acl-dry-run"}, out
+    return found
+
+
+def create_user(h, line):
+    """Run the line as an operator does: PASSWORD replaced, pasted into redis-cli."""
+    assert ">PASSWORD " in line, line
+    text = line.replace(">PASSWORD ", f">{PW} ", 1) + "\n"
+    p = subprocess.run(["redis-cli", "-s", h.redis.sock], input=text.encode(),
+                       capture_output=True, timeout=10)
+    assert p.returncode == 0 and p.stdout.strip() == b"OK", (line, p)
+
+
+def as_user(h, settings=None, user=USER):
+    """A config that connects as the ACL user."""
+    return h.config(settings, url=f"unix://{user}:{PW}@{h.redis.sock}")
+
+
+def refused(h):
+    """What the server refused this test (ACL LOG): [(reason, object), ...]."""
+    return [(e["reason"], e["object"]) for e in h.r.acl_log()]
+
+
+def tokens(line):
+    """The permission rules of a line (after the user name): plain splitting is
+    enough for the keys of these tests, which need no quoting."""
+    assert '"' not in line, line
+    return line.split()[3:]
+
+
+def drop(h, line, rule):
+    """Create the user without one rule of the line."""
+    rules = tokens(line)
+    assert rule in rules, (rule, line)
+    kept = [r for r in rules if r != rule]
+    create_user(h, " ".join(["ACL", "SETUSER", USER] + kept))
+
+
+# --- the lines -------------------------------------------------------------
+
+def test_check_config_prints_the_documented_lines_for_the_default_keys(h):
+    lines = acl_lines(h)
+    assert lines == {"acl": DEFAULT_LINE, "acl-dry-run": DEFAULT_DRY_RUN_LINE}
+    readme = (REPO / "README.md").read_text()
+    man5 = ((REPO / "man" / "presence-reaper.conf.5").read_text()
+            .replace("\\-", "-").replace("\\e", "\\").replace("\\&", ""))
+    for where, text in (("README.md", readme), ("presence-reaper.conf.5", man5)):
+        flat = re.sub(r"\s*\\?\n\s*", " ", text)
+        assert DEFAULT_LINE in flat, f"{where} does not show the default line"
+        assert DEFAULT_DRY_RUN_LINE in flat, f"{where} does not show the dry-run line"
+
+
+def test_lines_follow_the_configuration(h):
+    lines = acl_lines(h, {"redis.username": "chat-reaper", "redis.db": 3,
+                          "events.mode": "publish", "events.channel": "chat:gone",
+                          "reaper.watch_expiry": True, "keys.online_set": "chat:online"},
+                      status=EX_CONFIG)     # no such user yet: AUTH fails
+    acl = lines["acl"]
+    assert acl.startswith("ACL SETUSER chat-reaper reset on >PASSWORD resetchannels "), acl
+    for rule in ("+select", "+time", "+publish", "+subscribe", "~chat:online", "&chat:gone",
+                 "&__keyevent@3__:expired"):
+        assert rule in acl.split(), (rule, acl)
+    assert "+xadd" not in acl.split() and "config" not in acl, acl
+    ro = lines["acl-dry-run"].split()
+    assert "+select" in ro and "%R~chat:online" in ro, ro
+    assert not [r for r in ro if r[0] in "&~" or r in ("+srem", "+evalsha", "+set")], ro
+
+
+def test_check_config_never_prints_the_password(h):
+    h.r.execute_command("ACL", "SETUSER", "who", "on", ">secret-in-url", "+@all", "~*")
+    rc, out, err = h.run(["-c", h.config(url=f"unix://who:secret-in-url@{h.redis.sock}"),
+                          "-t"])
+    assert rc == EX_OK, err
+    assert b"# acl: ACL SETUSER who reset on >PASSWORD " in out, out
+    assert b"secret-in-url" not in out and "secret-in-url" not in err
+
+
+def test_odd_key_names_are_escaped_so_redis_cli_and_redis_read_them_back(h):
+    keys = {"keys.online_set": "on line:*[1]", "keys.socket_prefix": "u?\\",
+            "keys.socket_suffix": ' "s'}
+    rt = Realtime(h.r, online=b"on line:*[1]", prefix=b"u?\\", suffix=b' "s')
+    rt.connect_many(LIVE + STALE)
+    rt.crash_many(STALE)
+    create_user(h, acl_lines(h, keys)["acl"])
+    rc, out, err = h.run(["-c", as_user(h, keys), "--once"])
+    assert rc == EX_OK, err
+    assert rt.members() == set(LIVE)
+    assert refused(h) == []
+    # The patterns match these keys, not their neighbours.
+    u = h.redis.client(username=USER, password=PW)
+    with pytest.raises(Exception, match="no permissions"):
+        u.scard(b"on line:x[1]")
+    with pytest.raises(Exception, match="no permissions"):
+        u.pttl(b"uX\\id \"s")
+
+
+# --- every mode works as that user ------------------------------------------
+
+def test_once_and_the_loop_as_the_user(w):
+    create_user(w, acl_lines(w)["acl"])
+    rc, out, err = w.run(["-c", as_user(w), "--once"])
+    assert rc == EX_OK, err
+    assert w.members() == set(LIVE)
+    assert w.lock() is None, "--once releases the lock"
+
+    w.rt.connect_many(STALE)
+    w.rt.crash_many(STALE)
+    d = w.start(["-c", as_user(w)], env={"POD_NAME": "acl-loop"})
+    d.wait_log(r"became leader", 10)
+    wait_until(lambda: w.members() == set(LIVE), 10, what="the loop to reap", alive=[d])
+    d.wait_cycles(2, 10)
+    assert refused(w) == [], "the line must cover every command the reaper sends"
+    assert not logged(d, "(warn|error)", ""), d.stderr()
+
+
+def test_dry_run_as_the_read_only_user(w):
+    create_user(w, acl_lines(w)["acl-dry-run"])
+    rc, out, err = w.run(["-c", as_user(w), "--dry-run", "--once"])
+    assert rc == EX_OK, err
+    assert sorted(out.split()) == sorted(STALE)
+    d = w.start(["-c", as_user(w), "--dry-run"], env={"POD_NAME": "acl-shadow"})
+    d.wait_log(r"dry-run: scanned=152 stale=2", 10)
+    rc, out, err = w.run(["-c", as_user(w), "-t"])
+    assert rc == EX_OK and b"NOPERM" not in out, out
+    assert refused(w) == []
+    assert w.members() == set(LIVE + STALE)
+
+
+def test_the_read_only_user_cannot_remove_anything(w):
+    create_user(w, acl_lines(w)["acl-dry-run"])
+    rc, out, err = w.run(["-c", as_user(w), "--once"])
+    assert rc == EX_CONFIG, err
+    assert re.search(r"error: .*NOPERM", err), err
+    assert w.members() == set(LIVE + STALE) and w.lock() is None
+
+
+def test_publish_events_as_the_user(w):
+    settings = {"events.mode": "publish"}
+    create_user(w, acl_lines(w, settings)["acl"])
+    sub = w.r.pubsub()
+    sub.subscribe(CHANNEL)
+    wait_until(lambda: (sub.get_message(timeout=0.1) or {}).get("type") == "subscribe", 5,
+               what="the test's subscription")
+    rc, out, err = w.run(["-c", as_user(w, settings), "--once"])
+    assert rc == EX_OK, err
+    got = []
+    wait_until(lambda: got.extend(m for m in [sub.get_message(timeout=0.1)] if m) or
+               len(got) >= 2, 5, what="two events")
+    assert sorted(re.search(rb'"user_id":"([^"]*)"', m["data"]).group(1) for m in got) == STALE
+    assert w.members() == set(LIVE) and refused(w) == []
+    sub.close()
+
+
+def test_stream_events_as_the_user(w):
+    settings = {"events.mode": "stream"}
+    create_user(w, acl_lines(w, settings)["acl"])
+    rc, out, err = w.run(["-c", as_user(w, settings), "--once"])
+    assert rc == EX_OK, err
+    entries = w.r.xrange(STREAM)
+    assert sorted(e[1][b"user_id"] for e in entries) == STALE
+    assert w.members() == set(LIVE) and refused(w) == []
+
+
+def test_watch_expiry_as_the_user(w):
+    """The line has no CONFIG: the operator sets notify-keyspace-events on the
+    server; the reaper says at info that it cannot read it, and watches."""
+    w.r.config_set("notify-keyspace-events", "Ex")
+    settings = {"reaper.watch_expiry": True, "reaper.interval": 30}
+    create_user(w, acl_lines(w, settings)["acl"])
+    w.r.execute_command("ACL", "LOG", "RESET")
+    d = w.start(["-c", as_user(w, settings)], env={"POD_NAME": "acl-watch"})
+    d.wait_log(r"watching key expiry on __keyevent@0__:expired", 10)
+    wait_until(lambda: len(d.cycles()) >= 1, 10, what="the first pass", alive=[d])
+    w.rt.connect(b"crash")
+    w.r.pexpire(w.rt.key(b"crash"), 100)
+    wait_until(lambda: b"crash" not in w.members(), 5, what="event-driven reaping", alive=[d])
+    assert len(d.cycles()) == 1, "the pass must not be what reaped it"
+    assert logged(d, "info", r"may not read notify-keyspace-events"), d.stderr()
+    assert not logged(d, "(warn|error)", ""), d.stderr()
+    assert {obj for _, obj in refused(w)} == {"config|get"}, refused(w)
+
+
+# --- without any one permission: exit 78, the command named, nothing removed --
+
+def _named(rule):
+    """What the error line must name for a rule: the command, key or channel."""
+    if rule[0] in "~&":
+        return re.escape(rule[1:])
+    return re.escape(rule[1:].split("|")[0])
+
+
+# The rules whose loss --once meets, by configuration. +client|setname is
+# tested apart (its refusal is ignored); +role is for Sentinel, which sends it.
+ONCE_CASES = [
+    ({"events.mode": "publish"}, rule) for rule in
+    DEFAULT_LINE.split()[7:] + ["+time", "+publish", "&presence:events"]
+    if rule not in ("+client|setname", "+role")
+] + [({"events.mode": "stream"}, "+xadd")]
+
+
+@pytest.mark.parametrize("settings,rule", ONCE_CASES,
+                         ids=[f"{s['events.mode']}:{r}" for s, r in ONCE_CASES])
+def test_once_without_one_permission_exits_78_naming_it(w, settings, rule):
+    line = acl_lines(w, settings)["acl"]
+    sub = w.r.pubsub()
+    sub.subscribe(CHANNEL)
+    drop(w, line, rule)
+    rc, out, err = w.run(["-c", as_user(w, settings), "--once"])
+    assert rc == EX_CONFIG, err
+    assert re.search(r"(?i)error: .*%s.*NOPERM|error: .*NOPERM.*%s" % (_named(rule),
+                                                                      _named(rule)), err), err
+    assert w.members() == set(LIVE + STALE), "nothing may be removed"
+    assert w.lock() is None
+    assert not w.r.exists(STREAM)
+    assert [m for m in iter(lambda: sub.get_message(timeout=0.05), None)
+            if m["type"] == "message"] == []
+    sub.close()
+
+
+DRY_RUN_CASES = DEFAULT_DRY_RUN_LINE.split()[7:]
+
+
+# +type: only -t sends it as the read-only user (tested below).
+@pytest.mark.parametrize("rule", [r for r in DRY_RUN_CASES if r not in ("+client|setname",
+                                                                        "+type")])
+def test_dry_run_without_one_permission_exits_78_naming_it(w, rule):
+    drop(w, acl_lines(w)["acl-dry-run"], rule)
+    rc, out, err = w.run(["-c", as_user(w), "--dry-run", "--once"])
+    assert rc == EX_CONFIG, err
+    named = re.escape(rule.split("~", 1)[1]) if "~" in rule else _named(rule)
+    assert re.search(r"(?i)error: .*%s.*NOPERM" % named, err), err
+    assert out == b"", "no IDs from a pass that could not finish"
+
+
+def test_type_is_what_check_config_needs_from_the_read_only_user(w):
+    drop(w, acl_lines(w)["acl-dry-run"], "+type")
+    rc, out, err = w.run(["-c", as_user(w), "-t"])
+    assert rc == EX_OK, err
+    assert re.search(rb"(?m)^# keys: TYPE presence:online-users: NOPERM", out), out
+
+
+def test_without_client_setname_it_works_unnamed(w):
+    drop(w, acl_lines(w)["acl"], "+client|setname")
+    rc, out, err = w.run(["-c", as_user(w), "--once"])
+    assert rc == EX_OK, err
+    assert w.members() == set(LIVE)
+    assert {obj for _, obj in refused(w)} == {"client|setname"}
+
+
+def test_loop_without_a_permission_mid_run_removes_nothing_until_it_is_back(w):
+    """The leader had every permission; then PUBLISH is taken away. The reap
+    script checks before its first write, so no user is removed without its
+    event, however often the pass tries; given back, each goes with one event."""
+    settings = {"events.mode": "publish"}
+    line = acl_lines(w, settings)["acl"]
+    w.rt.connect_many(STALE)
+    create_user(w, line)
+    d = w.start(["-c", as_user(w, settings)], env={"POD_NAME": "acl-mid"})
+    d.wait_log(r"became leader", 10)
+    d.wait_cycles(1, 10)
+    sub = w.r.pubsub()
+    sub.subscribe(CHANNEL)
+    w.r.execute_command("ACL", "SETUSER", USER, "-publish")
+    base = errorstat(w.r, "NOPERM")
+    w.rt.crash_many(STALE)
+    wait_until(lambda: errorstat(w.r, "NOPERM") >= base + 4, 30, what="four refused scripts",
+               alive=[d])
+    assert w.members() == set(LIVE + STALE), "removed without its event"
+    assert len(logged(d, "error", r"PUBLISH to presence:events.*NOPERM|NOPERM.*PUBLISH to "
+                      r"presence:events")) == 1, d.stderr()
+
+    w.r.execute_command("ACL", "SETUSER", USER, "+publish")
+    wait_until(lambda: w.members() == set(LIVE), 15, what="the stale users removed", alive=[d])
+    got = [m for m in iter(lambda: sub.get_message(timeout=0.2), None) if m["type"] == "message"]
+    assert sorted(re.search(rb'"user_id":"([^"]*)"', m["data"]).group(1) for m in got) == STALE
+    sub.close()
+
+
+def test_loop_without_the_expiry_channel_says_so_once_and_the_pass_reaps(w):
+    settings = {"reaper.watch_expiry": True, "reaper.interval": 0.5}
+    w.r.config_set("notify-keyspace-events", "Ex")
+    drop(w, acl_lines(w, settings)["acl"], "&__keyevent@0__:expired")
+    d = w.start(["-c", as_user(w, settings)], env={"POD_NAME": "acl-nochan"})
+    wait_until(lambda: w.members() == set(LIVE), 10, what="the pass to reap", alive=[d])
+    base = errorstat(w.r, "NOPERM")
+    wait_until(lambda: errorstat(w.r, "NOPERM") >= base + 3, 30,
+               what="three refused subscriptions", alive=[d])
+    said = logged(d, "error", r"SUBSCRIBE __keyevent@0__:expired: NOPERM")
+    assert len(said) == 1, d.stderr()
+    assert "the periodic pass still reaps" in said[0], said
