@@ -339,3 +339,46 @@ def test_loop_without_the_expiry_channel_says_so_once_and_the_pass_reaps(w):
     said = logged(d, "error", r"SUBSCRIBE __keyevent@0__:expired: NOPERM")
     assert len(said) == 1, d.stderr()
     assert "the periodic pass still reaps" in said[0], said
+
+    w.r.execute_command("ACL", "SETUSER", USER, "&__keyevent@0__:expired")
+    d.wait_log(r"watching key expiry", 15)
+    d.wait_log(r"SUBSCRIBE __keyevent@0__:expired: NOPERM.*\(repeated \d+ times?; now cleared\)",
+               5)
+
+
+def test_without_select_a_database_other_than_0_fails_like_a_wrong_password(h):
+    settings = {"redis.db": 2}
+    drop(h, acl_lines(h, settings)["acl"], "+select")
+    rc, out, err = h.run(["-c", as_user(h, settings), "--once"])
+    assert rc == EX_CONFIG, err
+    assert re.search(r"error: SELECT refused: NOPERM .*'select'", err), err
+    rc, out, err = h.run(["-c", as_user(h, settings), "-t"])
+    assert rc == EX_CONFIG, err
+    assert re.search(rb"(?m)^# redis .*: SELECT refused: NOPERM", out), out
+
+
+def test_loop_leader_without_a_permission_says_so_on_becoming_leader(h):
+    """Nobody is stale, so no pass would meet the missing SREM: the check
+    with no users, run on becoming leader, names it all the same."""
+    h.rt.connect_many(LIVE)
+    drop(h, acl_lines(h)["acl"], "+srem")
+    d = h.start(["-c", as_user(h)], env={"POD_NAME": "acl-lead"})
+    d.wait_log(r"became leader", 10)
+    d.wait_log(r"error: EVALSHA reap script on .*NOPERM this user may not run SREM on "
+               r"presence:online-users", 5)
+    assert h.members() == set(LIVE)
+
+
+def test_enable_notifications_without_config_warns_and_watches(w):
+    w.r.config_set("notify-keyspace-events", "Ex")
+    settings = {"reaper.watch_expiry": True, "reaper.enable_notifications": True}
+    rc, out, err = w.run(["-c", w.config(settings), "-t"])
+    assert b"leaves out CONFIG GET and CONFIG SET" in out, out
+    create_user(w, acl_lines(w, settings)["acl"])
+    rc, out, err = w.run(["-c", as_user(w, settings), "-t"])
+    assert rc == EX_OK, err
+    assert re.search(rb"(?m)^# key-expiry events: cannot tell \(CONFIG GET "
+                     rb"notify-keyspace-events: NOPERM .*\), as with the acl line", out), out
+    d = w.start(["-c", as_user(w, settings)], env={"POD_NAME": "acl-enable"})
+    d.wait_log(r"watching key expiry", 10)
+    assert len(logged(d, "warn", r"cannot read notify-keyspace-events.*NOPERM")) == 1, d.stderr()
