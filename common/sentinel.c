@@ -217,12 +217,17 @@ learn_peers(struct sentinel *s, struct rconn *c)
 	freeReplyObject(r);
 }
 
-/* ROLE says "master". 0, or -1 with what it says instead. */
+/*
+ * ROLE says "master". 0, or -1 with what it says instead and *kind: a
+ * user that may not run ROLE is as wrong as a wrong password.
+ */
 static int
-confirm_primary(struct rconn *c, char *err, size_t errlen)
+confirm_primary(struct rconn *c, enum rconn_err *kind, char *err, size_t errlen)
 {
 	redisReply *r = rconn_calll(c, "ROLE", NULL);
 	int rc = -1;
+
+	*kind = rerr_of(r) == RERR_NOPERM ? RCONN_EAUTH : RCONN_EPROTO;
 
 	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
 	    r->element[0]->type == REDIS_REPLY_STRING) {
@@ -274,9 +279,8 @@ open_primary(const struct rconn_opts *data, const struct rurl_node *node, enum r
 	o.url = &u;
 	c = rconn_connect(&o, kind, err, errlen);
 	explicit_bzero(u.password, sizeof(u.password));
-	if (c != NULL && confirm_primary(c, err, errlen) < 0) {
+	if (c != NULL && confirm_primary(c, kind, err, errlen) < 0) {
 		rconn_close(c);
-		*kind = RCONN_EPROTO;
 		return NULL;
 	}
 	return c;
