@@ -13,6 +13,7 @@ enum {
 	W_PUBLISH = 1 << 4,
 	W_STREAM = 1 << 5,
 	W_WATCH = 1 << 6,	/* reaper.watch_expiry */
+	W_SENTINEL = 1 << 7,	/* a redis+sentinel:// URL: ROLE confirms the primary */
 };
 
 /*
@@ -34,7 +35,7 @@ static const struct {
 	{ "+sscan", W_ANY },		/* the pass */
 	{ "+exists", W_ANY },		/* the screening, by groups */
 	{ "+pttl", W_ANY },		/* the screening; probe.lua, reap.lua */
-	{ "+role", W_LEADER },		/* Sentinel: confirming the primary */
+	{ "+role", W_SENTINEL },	/* every connection to the node Sentinel names */
 	{ "+set", W_LEADER },		/* taking the lock */
 	{ "+get", W_LEADER },		/* the lock's holder; every script's fence */
 	{ "+evalsha", W_LEADER },
@@ -56,6 +57,8 @@ applies(const struct cfg *c, enum acl_variant v)
 
 	if (c->url.db > 0)
 		w |= W_DB;
+	if (c->url.is_sentinel)
+		w |= W_SENTINEL;
 	if (v == ACL_DRY_RUN)
 		return w;
 	w |= W_LEADER;

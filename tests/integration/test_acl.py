@@ -15,8 +15,8 @@ import subprocess
 
 import pytest
 
-from harness import (EX_CONFIG, EX_OK, LOCK, REPO, Realtime, errorstat, logged,
-                     wait_until)
+from harness import EX_CONFIG, EX_OK, REPO, Realtime, errorstat, logged, wait_until
+from test_sentinel import DATA_PW, SERVICE, cl, cluster, run_conf, seed  # noqa: F401
 
 PW = "acl-test-pw"
 USER = "presence-reaper"        # the placeholder of a configuration without a user
@@ -26,7 +26,7 @@ CHANNEL = b"presence:events"
 STREAM = b"presence:events"
 DEFAULT_LINE = (
     "ACL SETUSER presence-reaper reset on >PASSWORD resetchannels +ping +client|setname "
-    "+type +scard +srandmember +sscan +exists +pttl +role +set +get +evalsha +script|load "
+    "+type +scard +srandmember +sscan +exists +pttl +set +get +evalsha +script|load "
     "+pexpire +del +srem ~presence:online-users ~presence:reaper:leader ~presence:events "
     "~presence:user:*:sockets")
 DEFAULT_DRY_RUN_LINE = (
@@ -53,11 +53,12 @@ def acl_lines(h, settings=None, status=EX_OK):
     return found
 
 
-def create_user(h, line):
-    """Run the line as an operator does: PASSWORD replaced, pasted into redis-cli."""
+def create_user(h, line, server=None):
+    """Run the line as an operator does: PASSWORD replaced, pasted into redis-cli
+    (on the test's server, or with the redis-cli arguments in server)."""
     assert ">PASSWORD " in line, line
     text = line.replace(">PASSWORD ", f">{PW} ", 1) + "\n"
-    p = subprocess.run(["redis-cli", "-s", h.redis.sock], input=text.encode(),
+    p = subprocess.run(["redis-cli"] + (server or ["-s", h.redis.sock]), input=text.encode(),
                        capture_output=True, timeout=10)
     assert p.returncode == 0 and p.stdout.strip() == b"OK", (line, p)
 
@@ -241,11 +242,11 @@ def _named(rule):
 
 
 # The rules whose loss --once meets, by configuration. +client|setname is
-# tested apart (its refusal is ignored); +role is for Sentinel, which sends it.
+# tested apart (its refusal is ignored), +role with Sentinel.
 ONCE_CASES = [
     ({"events.mode": "publish"}, rule) for rule in
     DEFAULT_LINE.split()[7:] + ["+time", "+publish", "&presence:events"]
-    if rule not in ("+client|setname", "+role")
+    if rule != "+client|setname"
 ] + [({"events.mode": "stream"}, "+xadd")]
 
 
@@ -382,3 +383,32 @@ def test_enable_notifications_without_config_warns_and_watches(w):
     d = w.start(["-c", as_user(w, settings)], env={"POD_NAME": "acl-enable"})
     d.wait_log(r"watching key expiry", 10)
     assert len(logged(d, "warn", r"cannot read notify-keyspace-events.*NOPERM")) == 1, d.stderr()
+
+
+def test_through_sentinel_the_user_needs_role_on_every_node(cl, bare):
+    """ROLE confirms the primary a Sentinel names, so the line has +role with a
+    Sentinel URL; ACL users are not replicated, so it goes to every node."""
+    rc, out, err = bare.run(["-c", run_conf(bare, cl), "-t"])
+    assert rc == EX_OK, err
+    line = dict(re.findall(r"(?m)^# (acl): (ACL SETUSER .*)$", out.decode()))["acl"]
+    assert "+role" in line.split(), line
+    servers = [["-p", str(n.port), "--no-auth-warning", "-a", DATA_PW] for n in cl.nodes]
+    for server in servers:
+        create_user(bare, line, server)
+    hosts = ",".join(s.addr for s in cl.sentinels)
+    conf = run_conf(bare, cl, url=f"redis+sentinel://{USER}:{PW}@{hosts}/{SERVICE}/0")
+    r = cl.primary()
+    r.acl_log_reset()
+    seed(r, LIVE, STALE)
+    rc, out, err = bare.run(["-c", conf, "--once"])
+    assert rc == EX_OK, err
+    assert set(r.smembers(Realtime(r).online)) == set(LIVE)
+    assert r.acl_log() == []
+
+    for server in servers:
+        create_user(bare, " ".join(["ACL", "SETUSER", USER, ">PASSWORD", "-role"]), server)
+    seed(r, [], STALE)
+    rc, out, err = bare.run(["-c", conf, "--once"])
+    assert rc == EX_CONFIG, err
+    assert re.search(r"ROLE: NOPERM .*'role'", err), err
+    assert set(r.smembers(Realtime(r).online)) == set(LIVE + STALE)

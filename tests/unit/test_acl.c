@@ -59,7 +59,7 @@ has_arg(const char *s, const char *arg)
 START_TEST(default_keys_leader_line)
 {
 	assert_line(ACL_LEADER, "ACL SETUSER presence-reaper reset on >PASSWORD resetchannels "
-	    "+ping +client|setname +type +scard +srandmember +sscan +exists +pttl +role "
+	    "+ping +client|setname +type +scard +srandmember +sscan +exists +pttl "
 	    "+set +get +evalsha +script|load +pexpire +del +srem "
 	    "~presence:online-users ~presence:reaper:leader ~presence:events "
 	    "~presence:user:*:sockets");
@@ -101,6 +101,22 @@ START_TEST(select_only_for_a_database_other_than_0)
 	cfg_set_string(&cfg.redis_url, "redis://127.0.0.1:6379/4");
 	s = line(ACL_DRY_RUN);
 	ck_assert(has_arg(s, "+select"));
+	free(s);
+}
+END_TEST
+
+START_TEST(role_only_through_sentinel_and_for_the_dry_run_too)
+{
+	char *s = line(ACL_LEADER);
+
+	ck_assert(!has_arg(s, "+role"));
+	free(s);
+	cfg_set_string(&cfg.redis_url, "redis+sentinel://s1:26379,s2:26379/mymaster/0");
+	s = line(ACL_LEADER);
+	ck_assert(has_arg(s, "+role"));
+	free(s);
+	s = line(ACL_DRY_RUN);
+	ck_assert(has_arg(s, "+role"));
 	free(s);
 }
 END_TEST
@@ -194,6 +210,7 @@ main(void)
 	tcase_add_test(tc, default_keys_dry_run_line_only_reads);
 	tcase_add_test(tc, the_configured_user_never_its_password);
 	tcase_add_test(tc, select_only_for_a_database_other_than_0);
+	tcase_add_test(tc, role_only_through_sentinel_and_for_the_dry_run_too);
 	tcase_add_test(tc, publish_mode_adds_time_publish_and_the_channel);
 	tcase_add_test(tc, stream_mode_adds_time_and_xadd_no_channel);
 	tcase_add_test(tc, watch_expiry_subscribes_to_its_databases_channel);
