@@ -117,13 +117,13 @@ failover_url(const struct daemon *d)
 void
 failover_survey(struct daemon *d, FILE *out)
 {
-	struct sentinel_answer a[RURL_SENTINELS_MAX];
+	struct sentinel_answer a[RURL_HOSTS_MAX];
 	int n, answered = 0, agree = 1;
 	const char *first = NULL;
 
 	if (!d->cfg.url.is_sentinel || sentinel_of(d) == NULL)
 		return;
-	n = sentinel_survey(d->sentinel, a, RURL_SENTINELS_MAX);
+	n = sentinel_survey(d->sentinel, a, RURL_HOSTS_MAX);
 	for (int i = 0; i < n; i++) {
 		if (!a[i].answered) {
 			fprintf(out, "# sentinel %s: no answer: %s\n", a[i].sentinel, a[i].err);
