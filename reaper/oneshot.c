@@ -179,6 +179,7 @@ oneshot_run(struct daemon *d)
 
 		if (deadline == 0)
 			deadline = now + wait_ms;
+		failover_step(d, now);	/* a Cluster slot that moved: load the map again */
 		if (wait_stopping()) {
 			rc = EX_OK;
 			break;
@@ -226,6 +227,7 @@ oneshot_check_config(struct daemon *d)
 		return kind == RCONN_EAUTH ? EX_CONFIG : EX_OK;
 	}
 	printf("# redis %s: reachable\n", ep);
+	failover_node_report(d, stdout);
 	tlsctx_report(d->conn, stdout);
 	if (d->cfg.watch_expiry) {
 		char flags[64], werr[256];

@@ -1,0 +1,146 @@
+"""Redis Cluster: discovery from seeds, single-slot presence, the keyslot check,
+failover, MOVED and resharding.
+
+One six-node Cluster (three primaries, three replicas) is shared by the module;
+the tests that move slots or kill nodes leave it healthy again (wait_ok).
+"""
+
+import re
+from contextlib import closing
+import signal
+import threading
+import time
+
+import pytest
+import redis
+
+from clusterutil import Cluster
+from harness import (EX_CONFIG, EX_OK, Harness, LIVE_ONLINE_CHECK, Realtime, closed_port,
+                     hold_for, wait_until)
+
+TAG = b"{presence}"
+ONLINE = TAG + b":online-users"
+PREFIX = TAG + b":user:"
+LOCK = TAG + b":reaper:leader"
+KEYS = {
+    "keys.online_set": ONLINE.decode(),
+    "keys.socket_prefix": PREFIX.decode(),
+    "leader.key": LOCK.decode(),
+}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with closing(Cluster()) as c:
+        yield c
+
+
+@pytest.fixture
+def w(cluster):
+    """A per-test world without a redis-server of its own, and the presence slot's owner."""
+    h = Harness(with_redis=False)
+    try:
+        cluster.wait_ok()
+        h.cluster = cluster
+        h.owner = cluster.owner(ONLINE)
+        h.r = h.owner.client()
+        h.r.delete(ONLINE, LOCK)
+        h.rt = Realtime(h.r, online=ONLINE, prefix=PREFIX)
+        yield h
+    finally:
+        h.close()
+
+
+def cfg(w, settings=None, url=None):
+    merged = dict(KEYS)
+    merged.update(settings or {})
+    return w.config(merged, url=url or w.cluster.url())
+
+
+def users(n, base="u"):
+    return [f"{base}{i}".encode() for i in range(n)]
+
+
+def test_once_reaps_single_slot_presence_through_a_seed(w):
+    live, stale = users(20, "live"), users(15, "gone")
+    w.rt.connect_many(live + stale)
+    w.rt.crash_many(stale)
+    # The first seed is closed: discovery moves on to the next.
+    url = w.cluster.url(f"127.0.0.1:{closed_port()},{w.cluster.seeds}")
+    rc, _, err = w.run(["-c", str(cfg(w, url=url)), "--once"])
+    assert rc == EX_OK, err
+    assert w.rt.members() == set(live)
+    slot = w.cluster.keyslot(ONLINE)
+    assert re.search(rf"redis endpoint: 127\.0\.0\.1:{w.owner.port}, primary of hash slot "
+                     rf"{slot} \(slot map of 127\.0\.0\.1:\d+\)", err), err
+    assert "removed=15" in err, err
+
+
+def test_loop_reaps_and_reports_the_endpoint(w):
+    live, stale = users(10, "live"), users(10, "gone")
+    w.rt.connect_many(live + stale)
+    d = w.start(["-c", str(cfg(w, {"metrics.listen": "127.0.0.1:0"}))])
+    w.rt.crash_many(stale)
+    wait_until(lambda: w.rt.members() == set(live), 15, what="the stale users reaped",
+               alive=[d])
+    later = users(5, "later")
+    w.rt.connect_many(later)
+    w.rt.crash_many(later[:2])
+    wait_until(lambda: w.rt.members() == set(live) | set(later[2:]), 15,
+               what="the later stale users reaped", alive=[d])
+    assert w.r.get(LOCK) is not None
+
+
+@pytest.mark.parametrize("mode", ["once", "check", "loop"])
+def test_keys_in_several_slots_refused_with_the_layout(w, mode):
+    conf = w.config({}, url=w.cluster.url())    # the untagged default keys
+    args = ["-c", str(conf)] + {"once": ["--once"], "check": ["-t"], "loop": []}[mode]
+    if mode == "loop":
+        d = w.start(args)
+        rc = d.wait_exit(10)
+        err = d.stderr()
+    else:
+        rc, _, err = w.run(args)
+    assert rc == EX_CONFIG, err
+    assert "holds no hash tag" in err, err
+    assert "hash tag" in err and "keys.online_set = \"{presence}:online-users\"" in err, err
+    assert "keys.socket_prefix = \"{presence}:user:\"" in err, err
+    assert "leader.key = \"{presence}:reaper:leader\"" in err, err
+    assert "CROSSSLOT" in err
+
+
+def test_lock_in_another_slot_refused(w):
+    rc, _, err = w.run(["-c", str(cfg(w, {"leader.key": "reaper-lock"})), "--once"])
+    assert rc == EX_CONFIG, err
+    assert re.search(r"leader\.key \"reaper-lock\" is in hash slot \d+ and keys\.online_set",
+                     err), err
+
+
+def test_cluster_and_sentinel_or_db_exclude_each_other(w):
+    rc, _, err = w.run(["-c", str(cfg(w, {"sentinel.username": "s"})), "-t"])
+    assert rc == EX_CONFIG and "Sentinel and Cluster exclude each other" in err, err
+    rc, _, err = w.run(["-c", str(cfg(w, {"redis.db": 2})), "--once"])
+    assert rc == EX_CONFIG and "only database 0" in err, err
+    rc, _, err = w.run(["-c", str(cfg(w)), "--redis-url", "redis+sentinel+cluster://h/s", "-t"])
+    assert rc == EX_CONFIG and "exclude each other" in err, err
+
+
+def test_check_config_shows_seeds_slot_and_owner(w):
+    url = w.cluster.url(f"127.0.0.1:{closed_port()},{w.cluster.seeds}")
+    rc, out, err = w.run(["-c", str(cfg(w, url=url)), "-t"])
+    assert rc == EX_OK, err
+    out = out.decode()
+    slot = w.cluster.keyslot(ONLINE)
+    assert re.search(r"# cluster seed 127\.0\.0\.1:\d+: no slot map: .*cannot connect", out), out
+    assert len(re.findall(r"# cluster seed 127\.0\.0\.1:\d+: 16384 of 16384 slots covered "
+                          r"by 3 primaries", out)) == 6, out
+    assert f"# cluster: 6 of 7 seeds answered; every key is in hash slot {slot}" in out, out
+    assert re.search(rf"# cluster: hash slot {slot} is served by primary "
+                     rf"127\.0\.0\.1:{w.owner.port} ", out), out
+
+
+def test_no_seed_answers(w):
+    url = w.cluster.url(f"127.0.0.1:{closed_port()}")
+    rc, _, err = w.run(["-c", str(cfg(w, url=url)), "--once"])
+    assert rc == 69, err
+    assert "no owner found for hash slot" in err and "cannot connect" in err, err
