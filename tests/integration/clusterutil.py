@@ -100,6 +100,19 @@ class Cluster:
             c.close()
         raise AssertionError(f"{primary.port} has no replica")
 
+    def failover_to(self, srv, key, timeout=20):
+        """CLUSTER FAILOVER on the replica srv, once in sync; until it serves key's slot."""
+        c = srv.client()
+        try:
+            wait_until(lambda: c.info("replication").get("master_link_status") == "up",
+                       timeout, interval=0.1, what=f"{srv.port} in sync with its primary")
+            c.execute_command("CLUSTER", "FAILOVER")
+            wait_until(lambda: c.info("replication").get("role") == "master"
+                       and self.owner(key) is srv, timeout, interval=0.1,
+                       what=f"{srv.port} promoted")
+        finally:
+            c.close()
+
     def by_port(self, port):
         for n in self.nodes:
             if n.port == int(port):

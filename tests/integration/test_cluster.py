@@ -144,3 +144,61 @@ def test_no_seed_answers(w):
     rc, _, err = w.run(["-c", str(cfg(w, url=url)), "--once"])
     assert rc == 69, err
     assert "no owner found for hash slot" in err and "cannot connect" in err, err
+
+
+def replicated(w):
+    """Wait until the presence slot's replica holds every write made so far."""
+    assert w.r.execute_command("WAIT", 1, 5000) >= 1
+
+
+def test_cluster_failover_followed(w):
+    live, stale = users(30, "live"), users(5, "gone")
+    w.rt.connect_many(live)
+    d = w.start(["-c", str(cfg(w)), "-v"])
+    d.wait_log(r"became leader", 15)
+    replica = w.cluster.replica_of(w.owner)
+    old = w.owner
+    replicated(w)
+    w.cluster.failover_to(replica, ONLINE)
+    d.wait_log(rf"redis endpoint: 127\.0\.0\.1:{old.port} -> 127\.0\.0\.1:{replica.port} "
+               rf"\(slot map of ", 15)
+    r = replica.client()
+    rt = Realtime(r, online=ONLINE, prefix=PREFIX)
+    rt.connect_many(stale)
+    rt.crash_many(stale)
+    wait_until(lambda: rt.members() == set(live), 15, what="reaping on the new primary",
+               alive=[d])
+    assert r.get(LOCK) is not None
+    # Give the slot back, so the other tests find the layout they expect.
+    w.cluster.failover_to(old, ONLINE)
+    d.wait_log(rf"-> 127\.0\.0\.1:{old.port} ", 15)
+
+
+def test_killed_primary_followed(w):
+    live, stale = users(30, "live"), users(5, "gone")
+    w.rt.connect_many(live)
+    d = w.start(["-c", str(cfg(w))])
+    d.wait_log(r"became leader", 15)
+    old = w.owner
+    replica = w.cluster.replica_of(old)
+    replicated(w)
+    w.r.close()
+    old.proc.send_signal(signal.SIGKILL)
+    old.proc.wait()
+    old.proc = None
+    try:
+        wait_until(lambda: w.cluster.owner(ONLINE) is replica, 30, interval=0.2,
+                   what="the replica to take over")
+        d.wait_log(rf"redis endpoint: 127\.0\.0\.1:{old.port} -> 127\.0\.0\.1:"
+                   rf"{replica.port}", 30)
+        r = replica.client()
+        rt = Realtime(r, online=ONLINE, prefix=PREFIX)
+        rt.connect_many(stale)
+        rt.crash_many(stale)
+        wait_until(lambda: rt.members() == set(live), 20, what="reaping on the new primary",
+                   alive=[d])
+    finally:
+        old.start(keep_port=True)     # rejoins from its nodes.conf, as a replica
+        w.cluster.wait_ok()
+    # Hand the slot back to the node that held it, as the module expects.
+    w.cluster.failover_to(old, ONLINE)
