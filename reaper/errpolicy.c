@@ -8,6 +8,9 @@
 #include "log.h"
 #include "metrics.h"
 
+/* ASK, TRYAGAIN: Redis refuses a script whose keys are split by a migration before it runs. */
+#define MIGRATING "the keys' hash slot is being migrated to another node: the command did not run"
+
 static const struct policy {
 	enum log_level level;
 	int once_exit;
@@ -23,10 +26,8 @@ static const struct policy {
 	    "the reaper's ACL user needs this command on this key" },
 	[RERR_UNKNOWN_COMMAND] = { LOG_LVL_ERROR, EX_CONFIG, NULL },
 	[RERR_MOVED] = { LOG_LVL_WARN, EX_UNAVAILABLE, NULL },
-	[RERR_ASK] = { LOG_LVL_WARN, EX_UNAVAILABLE,
-	    "the keys' hash slot is being migrated: nothing removed by this batch" },
-	[RERR_TRYAGAIN] = { LOG_LVL_WARN, EX_UNAVAILABLE,
-	    "the keys' hash slot is being migrated: nothing removed by this batch" },
+	[RERR_ASK] = { LOG_LVL_WARN, EX_UNAVAILABLE, MIGRATING },
+	[RERR_TRYAGAIN] = { LOG_LVL_WARN, EX_UNAVAILABLE, MIGRATING },
 	[RERR_CLUSTERDOWN] = { LOG_LVL_WARN, EX_UNAVAILABLE, NULL },
 	[RERR_OTHER] = { LOG_LVL_ERROR, EX_DATAERR, NULL },
 };

@@ -4,6 +4,7 @@ joined by redis-cli --cluster create. cluster-node-timeout is short so that
 failovers take a couple of seconds."""
 
 import shutil
+import time
 import subprocess
 import tempfile
 from pathlib import Path
@@ -130,3 +131,86 @@ class Cluster:
         for n in self.nodes:
             n.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Router:
+    """A realtime server's view of one slot through a Cluster: follows MOVED,
+    ASK (ASKING, then the command, on the node named) and TRYAGAIN."""
+
+    def __init__(self, cluster, node, realtime):
+        self.cluster = cluster
+        self.node = node
+        self.realtime = realtime      # Realtime(client, online=..., prefix=...) factory
+        self.redirects = {"MOVED": 0, "ASK": 0, "TRYAGAIN": 0}
+
+    def call(self, method, *args):
+        for _ in range(500):
+            c = self.node.client()
+            try:
+                return getattr(self.realtime(c), method)(*args)
+            except redis.ResponseError as e:
+                code, _, rest = str(e).partition(" ")
+                if code not in self.redirects:
+                    raise
+                self.redirects[code] += 1
+                if code == "MOVED":
+                    self.node = self.cluster.by_port(rest.rsplit(":", 1)[1])
+                elif code == "ASK":
+                    if self._asking(self.cluster.by_port(rest.rsplit(":", 1)[1]), method,
+                                    args):
+                        return None
+                else:
+                    time.sleep(0.005)
+            finally:
+                c.close()
+        raise AssertionError(f"{method}{args}: redirected for ever")
+
+    def _asking(self, node, method, args):
+        c = node.client()
+        try:
+            pipe = c.pipeline(transaction=False)
+            pipe.execute_command("ASKING")
+            getattr(self.realtime(c), method)(*args, client=pipe)
+            pipe.execute()
+            return True
+        except redis.ResponseError as e:
+            if "TRYAGAIN" not in str(e):
+                raise
+            self.redirects["TRYAGAIN"] += 1
+            time.sleep(0.005)
+            return False
+        finally:
+            c.close()
+
+
+def migrate_slot(cluster, slot, src, dst, batch=5, pause=0.05, during=None):
+    """Move slot from src to dst as redis-cli --cluster reshard does, batch keys
+    per MIGRATE with a pause between; during(src, dst, keys) runs while it is half done, with the keys
+    just moved."""
+    s, d = src.client(), dst.client()
+    sid, did = cluster.node_id(src), cluster.node_id(dst)
+    try:
+        d.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", sid)
+        s.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", did)
+        moved = 0
+        while True:
+            keys = s.execute_command("CLUSTER", "GETKEYSINSLOT", slot, batch)
+            if not keys:
+                break
+            s.execute_command("MIGRATE", "127.0.0.1", dst.port, "", 0, 5000, "KEYS", *keys)
+            moved += 1
+            if moved == 2 and during is not None:
+                during(src, dst, keys)
+            time.sleep(pause)
+        d.execute_command("CLUSTER", "SETSLOT", slot, "NODE", did)
+        s.execute_command("CLUSTER", "SETSLOT", slot, "NODE", did)
+        for n in cluster.live():
+            c = n.client()
+            try:
+                if c.info("replication").get("role") == "master":
+                    c.execute_command("CLUSTER", "SETSLOT", slot, "NODE", did)
+            finally:
+                c.close()
+    finally:
+        s.close()
+        d.close()

@@ -14,9 +14,10 @@ import time
 import pytest
 import redis
 
-from clusterutil import Cluster
-from harness import (EX_CONFIG, EX_OK, Harness, LIVE_ONLINE_CHECK, Realtime, closed_port,
-                     hold_for, wait_until)
+import random
+
+from clusterutil import Cluster, Router, migrate_slot
+from harness import (EX_CONFIG, EX_OK, REPO, Harness, Realtime, closed_port, wait_until)
 
 TAG = b"{presence}"
 ONLINE = TAG + b":online-users"
@@ -202,3 +203,81 @@ def test_killed_primary_followed(w):
         w.cluster.wait_ok()
     # Hand the slot back to the node that held it, as the module expects.
     w.cluster.failover_to(old, ONLINE)
+
+
+class DropRealtime(Realtime):
+    """Realtime plus a crash that goes through a Router: the socket set disappears."""
+
+    def drop(self, user, client=None):
+        (client or self.r).delete(self.key(user))
+
+
+def test_resharding_under_churn(w):
+    """The presence slot moves to another primary during passes, under churn."""
+    cluster, slot, src = w.cluster, w.cluster.keyslot(ONLINE), w.owner
+    dst = next(n for n in cluster.live() if n is not src and
+               n.client().info("replication").get("role") == "master")
+    live = users(40, "live")
+    churn = users(150, "churn")
+    w.rt.connect_many(live + churn)
+    stream = (TAG + b":events").decode()
+    d = w.start(["-c", str(cfg(w, {"events.mode": "stream", "events.stream": stream,
+                                   "reaper.batch_size": 10, "reaper.interval": 0.2}))])
+    d.wait_log(r"became leader", 15)
+    router = Router(cluster, src, lambda c: DropRealtime(c, online=ONLINE, prefix=PREFIX))
+    stop = threading.Event()
+    errors = []
+
+    def run_churn():
+        rnd = random.Random(7)
+        try:
+            while not stop.is_set():
+                u = rnd.choice(churn)
+                router.call(rnd.choice(["connect", "disconnect", "drop", "drop"]), u)
+        except Exception as e:  # noqa: BLE001 - reported by the test
+            errors.append(e)
+
+    refused = []
+
+    def reap_script_refused(s_node, d_node, moved):
+        # Redis refuses the whole reap script before it runs when any key has moved.
+        c = s_node.client()
+        sha = c.script_load((REPO / "reaper" / "lua" / "reap.lua").read_bytes())
+        ids = [k[len(PREFIX):-len(b":sockets")] for k in moved if k.startswith(PREFIX)]
+        keys = [ONLINE, LOCK, ONLINE] + [PREFIX + u + b":sockets" for u in ids]
+        try:
+            c.evalsha(sha, len(keys), *keys, b"x", b"none", b"", b"0", b"0", *ids)
+        except redis.ResponseError as e:
+            refused.append(str(e).split(" ", 1)[0])
+        finally:
+            c.close()
+
+    t = threading.Thread(target=run_churn)
+    t.start()
+    try:
+        time.sleep(0.5)
+        migrate_slot(cluster, slot, src, dst, during=reap_script_refused)
+        cluster.wait_ok()
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        t.join(10)
+    assert not errors, errors
+    assert refused and refused[0] in ("ASK", "TRYAGAIN"), refused
+    assert cluster.owner(ONLINE) is dst
+    d.wait_log(rf"redis endpoint: 127\.0\.0\.1:{src.port} -> 127\.0\.0\.1:{dst.port}", 15)
+    r = dst.client()
+    rt = Realtime(r, online=ONLINE, prefix=PREFIX)
+
+    def exact():
+        online = rt.members()
+        alive = {u for u in live + churn if r.exists(rt.key(u))}
+        return online == alive
+    wait_until(exact, 20, what="online set == users with a live socket set", alive=[d])
+    removed = {f[b"user_id"] for _, f in r.xrange(stream.encode())}
+    assert not removed & set(live), "a live user was removed"
+    assert set(live) <= rt.members()
+    assert sum(router.redirects.values()) > 0, router.redirects
+    # Hand the slot back for the other tests.
+    migrate_slot(cluster, slot, dst, src, pause=0)
+    cluster.wait_ok()
