@@ -190,6 +190,26 @@ cluster_connect(struct cluster *cl, const struct rconn_opts *data, unsigned slot
 	return c;
 }
 
+struct rconn *
+cluster_ask_connect(struct cluster *cl, const struct rconn_opts *data, const char *text,
+    char *err, size_t errlen)
+{
+	struct slotmap_node to;
+	enum rconn_err kind;
+	struct rconn *c;
+	unsigned slot;
+
+	if (slotmap_redirect(text, strlen(text), &slot, &to) != SLOTMAP_ASK) {
+		snprintf(err, errlen, "not an ASK redirection");
+		return NULL;
+	}
+	if (to.host[0] == '\0')
+		memcpy(to.host, cl->owner.host, sizeof(to.host));
+	if ((c = open_node(data, to.host, to.port, &kind, err, errlen)) != NULL)
+		rconn_set_asking(c);
+	return c;
+}
+
 const struct slotmap_node *
 cluster_owner_node(const struct cluster *cl)
 {

@@ -64,6 +64,16 @@ const char *cluster_owner(const struct cluster *cl);
 const char *cluster_named_by(const struct cluster *cl);
 unsigned cluster_covered(const struct cluster *cl);
 
+/*
+ * An ASK reply's text ("ASK <slot> <host>:<port>"): a connection, with
+ * data's options, to the node it names (the owner's host when it names
+ * none), in asking mode (rconn_set_asking), for the one command that was
+ * redirected; the map is kept. NULL with err when text is no ASK or the
+ * node cannot be reached.
+ */
+struct rconn *cluster_ask_connect(struct cluster *cl, const struct rconn_opts *data,
+    const char *text, char *err, size_t errlen);
+
 /* -t: ask each seed for its map, with data's options; fill at most max answers. */
 int cluster_survey(struct cluster *cl, const struct rconn_opts *data,
     struct cluster_answer *out, int max);

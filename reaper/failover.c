@@ -328,6 +328,46 @@ failover_refused(struct daemon *d, enum rerr_class cls)
 	return 1;
 }
 
+static int
+lock_op(struct daemon *d, struct rconn *c, enum failover_lock_op op, char *holder,
+    size_t holdersz, char *err, size_t errlen)
+{
+	switch (op) {
+	case LOCK_ACQUIRE:
+		return leader_acquire(&d->leader, c, holder, holdersz, err, errlen);
+	case LOCK_RENEW:
+		return leader_renew(&d->leader, c, err, errlen);
+	case LOCK_RELEASE:
+		break;
+	}
+	return leader_release(&d->leader, c, err, errlen);
+}
+
+int
+failover_lock(struct daemon *d, enum failover_lock_op op, char *holder, size_t holdersz,
+    char *err, size_t errlen)
+{
+	int rc = lock_op(d, d->conn, op, holder, holdersz, err, errlen);
+	const char *ask = NULL;
+	struct rconn_opts o;
+	struct rconn *c;
+	char name[300], why[300];
+
+	for (const char *p = err; rc < 0 && (p = strstr(p, ": ASK ")) != NULL; p++)
+		ask = p + 2;	/* the last: a key name might hold one too */
+	if (ask == NULL || d->leader.err_class != RERR_ASK || d->cluster == NULL)
+		return rc;
+	daemon_conn_opts(d, &o, name, sizeof(name));
+	if ((c = cluster_ask_connect(d->cluster, &o, ask, why, sizeof(why))) == NULL) {
+		log_debug("cannot follow %s: %s", ask, why);
+		return rc;
+	}
+	log_debug("following %s for lock %s", ask, d->cfg.leader_key);
+	rc = lock_op(d, c, op, holder, holdersz, err, errlen);
+	rconn_close(c);
+	return rc;
+}
+
 void
 failover_reset(struct daemon *d)
 {

@@ -68,6 +68,17 @@ int failover_pending(struct daemon *d);
  */
 int failover_refused(struct daemon *d, enum rerr_class cls);
 
+enum failover_lock_op { LOCK_ACQUIRE, LOCK_RENEW, LOCK_RELEASE };
+
+/*
+ * leader_acquire, leader_renew or leader_release on d->conn; with a Cluster
+ * whose lock is on its way to another node (an ASK reply), the same again
+ * there after ASKING, the slot map kept. As those functions (holder only
+ * for LOCK_ACQUIRE).
+ */
+int failover_lock(struct daemon *d, enum failover_lock_op op, char *holder, size_t holdersz,
+    char *err, size_t errlen);
+
 /* Forget the Sentinels and the endpoint (a reload that reconnects, exit). */
 void failover_reset(struct daemon *d);
 

@@ -112,7 +112,7 @@ once_lock(struct daemon *d, char *msg, size_t msglen)
 	enum rerr_class cls;
 	int rc;
 
-	rc = leader_acquire(&d->leader, d->conn, holder, sizeof(holder), err, sizeof(err));
+	rc = failover_lock(d, LOCK_ACQUIRE, holder, sizeof(holder), err, sizeof(err));
 	if (rc == 0) {
 		log_info("another instance holds the lock %s (holder %s); nothing to do",
 		    d->cfg.leader_key, holder);

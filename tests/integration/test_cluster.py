@@ -281,3 +281,35 @@ def test_resharding_under_churn(w):
     # Hand the slot back for the other tests.
     migrate_slot(cluster, slot, dst, src, pause=0)
     cluster.wait_ok()
+
+
+def test_lock_followed_by_asking_while_its_slot_migrates(w):
+    """The lock moved ahead of the rest of the slot: renewals follow ASK (ASKING)."""
+    cluster, slot, src = w.cluster, w.cluster.keyslot(ONLINE), w.owner
+    dst = next(n for n in cluster.live() if n is not src and
+               n.client().info("replication").get("role") == "master")
+    live, stale = users(10, "live"), users(4, "gone")
+    w.rt.connect_many(live + stale)
+    d = w.start(["-c", str(cfg(w, {"leader.lease": 2, "leader.renew": 0.3})), "-v"])
+    d.wait_log(r"became leader", 15)
+    s, t = src.client(), dst.client()
+    t.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", cluster.node_id(src))
+    s.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", cluster.node_id(dst))
+    try:
+        s.execute_command("MIGRATE", "127.0.0.1", dst.port, "", 0, 5000, "KEYS", LOCK)
+        mark = len(d.stderr())
+        # Eight renewals 0.3 s apart outlast the 2 s lease: only they keep the lock alive.
+        d.wait_log(r"following ASK \d+ 127\.0\.0\.1:%d for lock" % dst.port, 10, after=8)
+        assert t.execute_command("ASKING") and t.pttl(LOCK) > 0
+        assert "lost leadership" not in d.stderr()[mark:], d.stderr()[mark:]
+        assert "lease renewal failed" not in d.stderr()[mark:], d.stderr()[mark:]
+        w.rt.crash_many(stale)          # still on src: the pass sees TRYAGAIN
+    finally:
+        migrate_slot(cluster, slot, src, dst, pause=0)
+    cluster.wait_ok()
+    d.wait_log(rf"redis endpoint: 127\.0\.0\.1:{src.port} -> 127\.0\.0\.1:{dst.port}", 15)
+    rt = Realtime(t, online=ONLINE, prefix=PREFIX)
+    wait_until(lambda: rt.members() == set(live), 15, what="reaping on the new owner",
+               alive=[d])
+    migrate_slot(cluster, slot, dst, src, pause=0)
+    cluster.wait_ok()
