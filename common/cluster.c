@@ -112,6 +112,8 @@ ask_map(struct cluster *cl, const struct rconn_opts *data, int i, struct slotmap
 		snprintf(err, errlen, "CLUSTER SLOTS: %s", rconn_errstr(c));
 	else
 		rc = slotmap_parse(m, r, cl->known[i].host, err, errlen);
+	if (rerr_of(r) == RERR_NOPERM)	/* the ACL user lacks +cluster|slots */
+		*kind = RCONN_EAUTH;
 	if (r != NULL)
 		freeReplyObject(r);
 	rconn_close(c);

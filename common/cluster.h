@@ -47,7 +47,8 @@ void cluster_free(struct cluster *cl);
  * Load the map (see above) and connect to the primary that serves slot,
  * with data's options (its url gives credentials and TLS; host and port
  * are the owner's). Returns the connection, or NULL with *kind and err:
- * RCONN_EAUTH when a node refused the credentials, RCONN_EBUSY when the
+ * RCONN_EAUTH when a node refused the credentials or CLUSTER SLOTS (an ACL
+ * user without +cluster|slots), RCONN_EBUSY when the
  * owner is LOADING or BUSY, RCONN_EIO otherwise (no node answered, no
  * owner for the slot, the owner unreachable); err says what each node
  * tried answered.

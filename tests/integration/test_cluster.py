@@ -6,6 +6,8 @@ the tests that move slots or kill nodes leave it healthy again (wait_ok).
 """
 
 import re
+import shutil
+import tempfile
 from contextlib import closing
 import signal
 import threading
@@ -17,7 +19,10 @@ import redis
 import random
 
 from clusterutil import Cluster, Router, migrate_slot
-from harness import (EX_CONFIG, EX_OK, REPO, Harness, Realtime, closed_port, wait_until)
+from tlsutil import make_pki
+from harness import (EX_CONFIG, EX_OK, REPO, Harness, Realtime, closed_port, free_port,
+                     wait_until)
+from test_metrics import scrape
 
 TAG = b"{presence}"
 ONLINE = TAG + b":online-users"
@@ -36,20 +41,22 @@ def cluster():
         yield c
 
 
+def world(cluster):
+    """A per-test harness without a redis-server of its own, and the presence slot's owner."""
+    cluster.wait_ok()
+    h = Harness(with_redis=False)
+    h.cluster = cluster
+    h.owner = cluster.owner(ONLINE)
+    h.r = h.owner.client()
+    h.r.delete(ONLINE, LOCK)
+    h.rt = Realtime(h.r, online=ONLINE, prefix=PREFIX)
+    return h
+
+
 @pytest.fixture
 def w(cluster):
-    """A per-test world without a redis-server of its own, and the presence slot's owner."""
-    h = Harness(with_redis=False)
-    try:
-        cluster.wait_ok()
-        h.cluster = cluster
-        h.owner = cluster.owner(ONLINE)
-        h.r = h.owner.client()
-        h.r.delete(ONLINE, LOCK)
-        h.rt = Realtime(h.r, online=ONLINE, prefix=PREFIX)
+    with closing(world(cluster)) as h:
         yield h
-    finally:
-        h.close()
 
 
 def cfg(w, settings=None, url=None):
@@ -152,17 +159,33 @@ def replicated(w):
     assert w.r.execute_command("WAIT", 1, 5000) >= 1
 
 
+def endpoint(port):
+    for k, v in scrape(port).items():
+        if k.startswith("presence_reaper_redis_endpoint_info") and v == 1:
+            return dict(re.findall(r'(\w+)="([^"]*)"', k))
+    return None
+
+
 def test_cluster_failover_followed(w):
-    live, stale = users(30, "live"), users(5, "gone")
+    """CLUSTER FAILOVER during a paced pass: MOVED, a new map, the pass resumes there."""
+    live, stale = users(1500, "live"), users(5, "gone")
     w.rt.connect_many(live)
-    d = w.start(["-c", str(cfg(w)), "-v"])
+    port = free_port()
+    d = w.start(["-c", str(cfg(w, {"metrics.listen": f"127.0.0.1:{port}",
+                                   "reaper.max_rate": 1000, "reaper.batch_size": 50}))])
     d.wait_log(r"became leader", 15)
     replica = w.cluster.replica_of(w.owner)
     old = w.owner
+    wait_until(lambda: endpoint(port) == {"address": f"127.0.0.1:{old.port}", "role": "primary",
+                                          "tls": "false"}, 5, what="the endpoint metric")
     replicated(w)
     w.cluster.failover_to(replica, ONLINE)
     d.wait_log(rf"redis endpoint: 127\.0\.0\.1:{old.port} -> 127\.0\.0\.1:{replica.port} "
                rf"\(slot map of ", 15)
+    assert re.search(r"MOVED \d+ 127\.0\.0\.1:%d; loading the cluster's slot map again"
+                     % replica.port, d.stderr()), d.stderr()
+    assert endpoint(port)["address"] == f"127.0.0.1:{replica.port}"
+    assert scrape(port)["presence_reaper_redis_failovers_total"] == 1
     r = replica.client()
     rt = Realtime(r, online=ONLINE, prefix=PREFIX)
     rt.connect_many(stale)
@@ -313,3 +336,58 @@ def test_lock_followed_by_asking_while_its_slot_migrates(w):
                alive=[d])
     migrate_slot(cluster, slot, dst, src, pause=0)
     cluster.wait_ok()
+
+
+ACL_USERS = (
+    "--user reaper on >reaper-pw ~{presence}:* &* +@all -@dangerous -cluster -asking "
+    "+cluster|slots +asking +client|setname "
+    "--user noslots on >noslots-pw ~{presence}:* &* +@all -@dangerous -cluster "
+    "+client|setname").split()
+
+
+@pytest.fixture(scope="module")
+def tls_cluster():
+    """Three TLS-only primaries (TLS on the cluster bus too), with ACL users."""
+    folder = tempfile.mkdtemp(prefix="prc-pki-")
+    try:
+        with closing(Cluster(nodes=3, replicas=0, certs=make_pki(folder),
+                             extra=ACL_USERS)) as c:
+            yield c
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_tls_and_an_acl_user_on_every_node(tls_cluster):
+    with closing(world(tls_cluster)) as w:
+        live, stale = users(10, "live"), users(6, "gone")
+        w.rt.connect_many(live + stale)
+        w.rt.crash_many(stale)
+        url = tls_cluster.url(f"reaper:reaper-pw@{tls_cluster.seeds}", scheme="rediss+cluster")
+        conf = cfg(w, {"tls.ca_file": tls_cluster.certs.path("ca.crt")}, url=url)
+        rc, out, err = w.run(["-c", str(conf), "-t"])
+        assert rc == EX_OK, err
+        assert "3 of 3 seeds answered" in out.decode() and "reaper-pw" not in out.decode(), out
+        rc, _, err = w.run(["-c", str(conf), "--once"])
+        assert rc == EX_OK, err
+        assert w.rt.members() == set(live)
+        assert f"127.0.0.1:{w.owner.port}, primary of hash slot" in err, err
+        assert "reaper-pw" not in err
+        # Plain TCP to a TLS node: named as such, not hung.
+        rc, _, err = w.run(["-c", str(cfg(w, url=tls_cluster.url(
+            f"reaper:reaper-pw@{tls_cluster.seeds}"))), "--once"])
+        assert rc == 69, err
+        # A certificate that does not name the address announced: refused.
+        rc, _, err = w.run(["-c", str(cfg(w, {"tls.ca_file": tls_cluster.certs.path("ca.crt"),
+                                              "tls.server_name": "other.example"}, url=url)),
+                            "--once"])
+        assert rc == 69 and "other.example" in err, err
+
+
+def test_acl_user_without_cluster_slots(tls_cluster):
+    with closing(world(tls_cluster)) as w:
+        url = tls_cluster.url(f"noslots:noslots-pw@{tls_cluster.seeds}", scheme="rediss+cluster")
+        conf = cfg(w, {"tls.ca_file": tls_cluster.certs.path("ca.crt")}, url=url)
+        rc, _, err = w.run(["-c", str(conf), "--once"])
+        assert rc == EX_CONFIG, err
+        assert "CLUSTER SLOTS: NOPERM" in err and "cluster|slots" in err, err
+        assert "noslots-pw" not in err
