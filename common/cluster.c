@@ -165,19 +165,17 @@ struct rconn *
 cluster_connect(struct cluster *cl, const struct rconn_opts *data, unsigned slot,
     enum rconn_err *kind, char *err, size_t errlen)
 {
-	char why[300], prefix[64];
 	const struct slotmap_node *owner;
+	char why[300];
 	struct rconn *c;
 	int auth = 0;
+	size_t n;
 
-	err[0] = '\0';
-	if (load_map(cl, data, slot, &auth, err, errlen) < 0) {
+	/* The reasons after what they explain, so a full buffer cuts the reasons. */
+	snprintf(err, errlen, "no owner found for hash slot %u: ", slot);
+	n = strlen(err);
+	if (load_map(cl, data, slot, &auth, err + n, errlen - n) < 0) {
 		*kind = auth ? RCONN_EAUTH : RCONN_EIO;
-		snprintf(prefix, sizeof(prefix), "no owner found for hash slot %u: ", slot);
-		if (strlen(prefix) + strlen(err) < errlen) {
-			memmove(err + strlen(prefix), err, strlen(err) + 1);
-			memcpy(err, prefix, strlen(prefix));
-		}
 		return NULL;
 	}
 	owner = slotmap_node(&cl->map, slot);

@@ -156,7 +156,8 @@ def test_no_seed_answers(w):
 
 def replicated(w):
     """Wait until the presence slot's replica holds every write made so far."""
-    assert w.r.execute_command("WAIT", 1, 5000) >= 1
+    wait_until(lambda: w.r.execute_command("WAIT", 1, 1000) >= 1, 20,
+               what="the replica to acknowledge every write")
 
 
 def endpoint(port):
@@ -391,3 +392,52 @@ def test_acl_user_without_cluster_slots(tls_cluster):
         assert rc == EX_CONFIG, err
         assert "CLUSTER SLOTS: NOPERM" in err and "cluster|slots" in err, err
         assert "noslots-pw" not in err
+
+
+def test_once_follows_a_failover_in_the_middle_of_its_pass(w):
+    live, stale = users(1500, "live"), users(20, "gone")
+    w.rt.connect_many(live + stale)
+    w.rt.crash_many(stale)
+    old, replica = w.owner, w.cluster.replica_of(w.owner)
+    replicated(w)
+    conf = cfg(w, {"reaper.max_rate": 1000, "reaper.batch_size": 50})
+    result = {}
+    t = threading.Thread(target=lambda: result.update(
+        zip(("rc", "out", "err"), w.run(["-c", str(conf), "--once"], timeout=60))))
+    t.start()
+    try:
+        time.sleep(0.3)     # the paced pass takes about 1.5 s
+        w.cluster.failover_to(replica, ONLINE)
+    finally:
+        t.join(60)
+    err = result["err"]
+    assert result["rc"] == EX_OK, err
+    assert re.search(r"MOVED \d+ 127\.0\.0\.1:%d; loading the cluster's slot map again"
+                     % replica.port, err), err
+    assert f"redis endpoint: 127.0.0.1:{old.port} -> 127.0.0.1:{replica.port}" in err, err
+    rt = Realtime(replica.client(), online=ONLINE, prefix=PREFIX)
+    assert rt.members() == set(live)
+    w.cluster.failover_to(old, ONLINE)
+
+
+def test_slot_not_served_then_served_again(w):
+    """CLUSTERDOWN: retried with backoff, then the map again; reaping resumes once served."""
+    cluster, slot, owner = w.cluster, w.cluster.keyslot(ONLINE), w.owner
+    live, stale = users(10, "live"), users(3, "gone")
+    w.rt.connect_many(live + stale)
+    d = w.start(["-c", str(cfg(w))])
+    d.wait_log(r"became leader", 15)
+    nodes = cluster.live()
+    for n in nodes:
+        n.client().execute_command("CLUSTER", "DELSLOTS", slot)
+    try:
+        d.wait_log(r"CLUSTERDOWN", 15)
+        d.wait_log(r"no owner found for hash slot %d" % slot, 20)
+        rc, _, err = w.run(["-c", str(cfg(w, {"redis.command_timeout": 1})), "--once"])
+        assert rc == 69 and f"hash slot {slot}" in err, err
+    finally:
+        owner.client().execute_command("CLUSTER", "ADDSLOTS", slot)
+    cluster.wait_ok()
+    w.rt.crash_many(stale)
+    wait_until(lambda: w.rt.members() == set(live), 20, what="reaping once served again",
+               alive=[d])
