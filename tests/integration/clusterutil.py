@@ -3,6 +3,7 @@ primaries, three replicas), each in its own folder with its own nodes.conf,
 joined by redis-cli --cluster create. cluster-node-timeout is short so that
 failovers take a couple of seconds."""
 
+import re
 import shutil
 import time
 import subprocess
@@ -67,16 +68,20 @@ class Cluster:
         return [n for n in self.nodes if n.proc is not None]
 
     def wait_ok(self, timeout=30):
-        """Every live node says cluster_state:ok and they agree on the slot owners."""
+        """Every live node says cluster_state:ok, and they agree on the slot owners and on
+        the current epoch (a replica elected while it lags behind a failover just made may
+        take the epoch its old primary holds, and the others then never accept it)."""
         def ok():
             maps = []
             for n in self.live():
                 c = n.client(socket_timeout=2)
                 try:
-                    if b"cluster_state:ok" not in c.execute_command("CLUSTER", "INFO"):
+                    info = c.execute_command("CLUSTER", "INFO").decode()
+                    if "cluster_state:ok" not in info:
                         return False
-                    maps.append(sorted((s[0], s[1], s[2][1]) for s in
-                                       c.execute_command("CLUSTER", "SLOTS")))
+                    epoch = re.search(r"cluster_current_epoch:(\d+)", info).group(1)
+                    maps.append((epoch, sorted((s[0], s[1], s[2][1]) for s in
+                                               c.execute_command("CLUSTER", "SLOTS"))))
                 except redis.RedisError:
                     return False
                 finally:
@@ -120,16 +125,26 @@ class Cluster:
             c.close()
         raise AssertionError(f"{primary.port} has no replica")
 
-    def failover_to(self, srv, key, timeout=20):
-        """CLUSTER FAILOVER on the replica srv, once in sync; until it serves key's slot."""
+    def failover_to(self, srv, key, *how, attempts=4):
+        """CLUSTER FAILOVER [how] on the replica srv, once in sync, until it serves key's
+        slot. A manual failover that gets no majority is abandoned by Redis after 5 s
+        (the primaries vote for one failover of a primary per 2 node timeouts), its
+        primary's clients paused meanwhile: ask again. TAKEOVER needs no votes."""
         c = srv.client()
+
+        def promoted():
+            return c.info("replication").get("role") == "master" and self.owner(key) is srv
         try:
-            wait_until(lambda: c.info("replication").get("master_link_status") == "up",
-                       timeout, interval=0.1, what=f"{srv.port} in sync with its primary")
-            c.execute_command("CLUSTER", "FAILOVER")
-            wait_until(lambda: c.info("replication").get("role") == "master"
-                       and self.owner(key) is srv, timeout, interval=0.1,
-                       what=f"{srv.port} promoted")
+            for attempt in range(attempts):
+                wait_until(lambda: c.info("replication").get("master_link_status") == "up",
+                           20, interval=0.1, what=f"{srv.port} in sync with its primary")
+                c.execute_command("CLUSTER", "FAILOVER", *how)
+                try:
+                    wait_until(promoted, 7, interval=0.1, what=f"{srv.port} promoted")
+                    return
+                except AssertionError:
+                    if attempt == attempts - 1:
+                        raise
         finally:
             c.close()
 
@@ -170,6 +185,8 @@ class Router:
                 return getattr(self.realtime(c), method)(*args)
             except redis.ResponseError as e:
                 code, _, rest = str(e).partition(" ")
+                if "non local key" in str(e):     # refused whole mid-migration: as TRYAGAIN
+                    code = "TRYAGAIN"
                 if code not in self.redirects:
                     raise
                 self.redirects[code] += 1
