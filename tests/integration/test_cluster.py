@@ -20,8 +20,8 @@ import random
 
 from clusterutil import Cluster, Router, migrate_slot
 from tlsutil import make_pki
-from harness import (EX_CONFIG, EX_OK, REPO, Harness, Realtime, closed_port, free_port,
-                     wait_until)
+from harness import (EX_CONFIG, EX_OK, LIVE_ONLINE_CHECK, REPO, Harness, Realtime, closed_port,
+                     free_port, wait_until)
 from test_metrics import scrape
 
 TAG = b"{presence}"
@@ -258,12 +258,32 @@ def test_resharding_under_churn(w):
     stop = threading.Event()
     errors = []
 
+    everyone = live + churn
+    samples, violations = [0], []
+
+    def sample():
+        # Atomically, on the node that serves the slot now; a node that refuses
+        # (the slot is moving) gives no sample.
+        c = router.node.client()
+        try:
+            bad = c.register_script(LIVE_ONLINE_CHECK)(
+                keys=[ONLINE] + [PREFIX + u + b":sockets" for u in everyone], args=everyone)
+            samples[0] += 1
+            if bad:
+                violations.append(bad)
+        except redis.ResponseError:
+            pass
+        finally:
+            c.close()
+
     def run_churn():
         rnd = random.Random(7)
         try:
             while not stop.is_set():
                 u = rnd.choice(churn)
                 router.call(rnd.choice(["connect", "disconnect", "drop", "drop"]), u)
+                if rnd.random() < 0.2:
+                    sample()
         except Exception as e:  # noqa: BLE001 - reported by the test
             errors.append(e)
 
@@ -293,6 +313,8 @@ def test_resharding_under_churn(w):
         stop.set()
         t.join(10)
     assert not errors, errors
+    assert not violations, f"users with a live socket set were offline: {violations[:3]}"
+    assert samples[0] > 10, samples
     assert refused and refused[0] in ("ASK", "TRYAGAIN"), refused
     assert cluster.owner(ONLINE) is dst
     d.wait_log(rf"redis endpoint: 127\.0\.0\.1:{src.port} -> 127\.0\.0\.1:{dst.port}", 15)
