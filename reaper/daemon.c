@@ -437,7 +437,7 @@ try_lead(struct daemon *d)
 		refusal_cleared(d);
 	if (rc == 1) {
 		daemon_set_role(d, ROLE_LEADER);
-		if (reconcile_check_keys(&d->rec, d->conn) == RECONCILE_DATA)
+		if (failover_check_keys(d) == RECONCILE_DATA)
 			log_error("%s", d->rec.err);
 		d->holder[0] = '\0';
 		d->renew_due = mono_ms() + daemon_renew_ms(&d->cfg);

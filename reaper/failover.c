@@ -343,28 +343,55 @@ lock_op(struct daemon *d, struct rconn *c, enum failover_lock_op op, char *holde
 	return leader_release(&d->leader, c, err, errlen);
 }
 
-int
-failover_lock(struct daemon *d, enum failover_lock_op op, char *holder, size_t holdersz,
-    char *err, size_t errlen)
+/*
+ * Cluster: a connection, in asking mode, to the node the last ASK reply in
+ * err names (a call refused because its key is migrating there). NULL when
+ * err holds none, or the node cannot be reached (said at debug).
+ */
+static struct rconn *
+ask_conn(struct daemon *d, enum rerr_class cls, const char *err)
 {
-	int rc = lock_op(d, d->conn, op, holder, holdersz, err, errlen);
 	const char *ask = NULL;
 	struct rconn_opts o;
 	struct rconn *c;
 	char name[300], why[300];
 
-	for (const char *p = err; rc < 0 && (p = strstr(p, ": ASK ")) != NULL; p++)
+	for (const char *p = err; (p = strstr(p, ": ASK ")) != NULL; p++)
 		ask = p + 2;	/* the last: a key name might hold one too */
-	if (ask == NULL || d->leader.err_class != RERR_ASK || d->cluster == NULL)
-		return rc;
+	if (ask == NULL || cls != RERR_ASK || d->cluster == NULL)
+		return NULL;
 	daemon_conn_opts(d, &o, name, sizeof(name));
-	if ((c = cluster_ask_connect(d->cluster, &o, ask, why, sizeof(why))) == NULL) {
+	if ((c = cluster_ask_connect(d->cluster, &o, ask, why, sizeof(why))) == NULL)
 		log_debug("cannot follow %s: %s", ask, why);
-		return rc;
+	else
+		log_debug("following %s", ask);
+	return c;
+}
+
+int
+failover_lock(struct daemon *d, enum failover_lock_op op, char *holder, size_t holdersz,
+    char *err, size_t errlen)
+{
+	int rc = lock_op(d, d->conn, op, holder, holdersz, err, errlen);
+	struct rconn *c;
+
+	if (rc < 0 && (c = ask_conn(d, d->leader.err_class, err)) != NULL) {
+		rc = lock_op(d, c, op, holder, holdersz, err, errlen);
+		rconn_close(c);
 	}
-	log_debug("following %s for lock %s", ask, d->cfg.leader_key);
-	rc = lock_op(d, c, op, holder, holdersz, err, errlen);
-	rconn_close(c);
+	return rc;
+}
+
+int
+failover_check_keys(struct daemon *d)
+{
+	int rc = reconcile_check_keys(&d->rec, d->conn);
+	struct rconn *c;
+
+	if (rc != 0 && (c = ask_conn(d, d->rec.err_class, d->rec.err)) != NULL) {
+		rc = reconcile_check_keys(&d->rec, c);
+		rconn_close(c);
+	}
 	return rc;
 }
 

@@ -79,6 +79,9 @@ enum failover_lock_op { LOCK_ACQUIRE, LOCK_RENEW, LOCK_RELEASE };
 int failover_lock(struct daemon *d, enum failover_lock_op op, char *holder, size_t holdersz,
     char *err, size_t errlen);
 
+/* reconcile_check_keys on d->conn, following an ASK as failover_lock does. */
+int failover_check_keys(struct daemon *d);
+
 /* Forget the Sentinels and the endpoint (a reload that reconnects, exit). */
 void failover_reset(struct daemon *d);
 

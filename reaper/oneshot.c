@@ -149,7 +149,7 @@ once_attempt(struct daemon *d, char *msg, size_t msglen)
 	if (d->role == ROLE_LEADER)
 		daemon_renew_lease(d);		/* after a wait; a lease lost is taken again below */
 	if (d->role == ROLE_STANDBY &&
-	    (res = (enum reconcile_result)reconcile_check_keys(&d->rec, d->conn)) != 0) {
+	    (res = (enum reconcile_result)failover_check_keys(d)) != 0) {
 		log_error("%s", d->rec.err);
 		return exit_for(res, d->rec.err_class);
 	}
@@ -243,7 +243,7 @@ oneshot_check_config(struct daemon *d)
 			    "missing E and x; only the periodic pass will reap");
 	}
 	reconcile_init(&d->rec, &d->cfg, NULL, 1, NULL);
-	if (reconcile_check_keys(&d->rec, d->conn) != 0)
+	if (failover_check_keys(d) != 0)
 		printf("# keys: %s\n", d->rec.err);	/* Redis's words escaped at the source */
 	if ((rc = reconcile_probe(&d->rec, d->conn, &g)) != 0) {
 		printf("# guard probe: %s\n", d->rec.err);

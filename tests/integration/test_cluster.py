@@ -351,11 +351,17 @@ def test_lock_followed_by_asking_while_its_slot_migrates(w):
         s.execute_command("MIGRATE", "127.0.0.1", dst.port, "", 0, 5000, "KEYS", LOCK)
         mark = len(d.stderr())
         # Eight renewals 0.3 s apart outlast the 2 s lease: only they keep the lock alive.
-        d.wait_log(r"following ASK \d+ 127\.0\.0\.1:%d for lock" % dst.port, 10, after=8)
+        d.wait_log(r"following ASK \d+ 127\.0\.0\.1:%d\b" % dst.port, 10, after=8)
         assert t.execute_command("ASKING") and t.pttl(LOCK) > 0
         assert "lost leadership" not in d.stderr()[mark:], d.stderr()[mark:]
         assert "lease renewal failed" not in d.stderr()[mark:], d.stderr()[mark:]
-        w.rt.crash_many(stale)          # still on src: the pass sees TRYAGAIN
+        # The online set moved too: -t's TYPE check follows the ASK there.
+        s.execute_command("MIGRATE", "127.0.0.1", dst.port, "", 0, 5000, "KEYS", ONLINE)
+        rc, out, err = w.run(["-c", str(cfg(w)), "-t", "-v"])
+        assert rc == EX_OK, err
+        assert b"# keys:" not in out, out
+        assert re.search(r"following ASK \d+ 127\.0\.0\.1:%d\b" % dst.port, err), err
+        w.rt.crash_many(stale)          # their socket sets are still on src
     finally:
         migrate_slot(cluster, slot, src, dst, pause=0)
     cluster.wait_ok()
