@@ -477,3 +477,21 @@ def test_slot_not_served_then_served_again(w):
     w.rt.crash_many(stale)
     wait_until(lambda: w.rt.members() == set(live), 20, what="reaping once served again",
                alive=[d])
+
+
+def test_key_expiry_watched_on_the_slot_owner(w):
+    """Keyspace events are per node: the watch subscribes on the primary of the slot."""
+    w.rt.connect_many([b"live"])
+    d = w.start(["-c", str(cfg(w, {"reaper.watch_expiry": True,
+                                   "reaper.enable_notifications": True,
+                                   "reaper.interval": 30}))])
+    d.wait_log(r"watching key expiry", 10)
+    wait_until(lambda: len(d.cycles()) >= 1, 10, what="the first pass")
+    user = b"crash"
+    w.rt.connect(user)
+    w.r.pexpire(w.rt.key(user), 100)
+    wait_until(lambda: not w.r.sismember(ONLINE, user), 3,
+               what="the expired user reaped on the key-expiry event")
+    assert len(d.cycles()) == 1, "the periodic pass must not be what reaped it"
+    assert w.rt.members() == {b"live"}
+    w.r.config_set("notify-keyspace-events", "")
