@@ -39,6 +39,7 @@ struct rconn {
 	char *out;		/* queued, not yet written */
 	size_t outlen, outoff, outcap;
 	int pending;		/* replies still expected */
+	int asking;		/* each command goes after an ASKING of its own */
 	int broken;
 	int dropped;		/* broken by the server closing or resetting it */
 	int command_timeout_ms;
@@ -129,6 +130,13 @@ rconn_append(struct rconn *c, int argc, const char **argv, const size_t *argvlen
 
 	if (c->broken)
 		return -1;
+	if (c->asking) {
+		c->asking = 0;	/* the ASKING itself goes alone */
+		len = rconn_appendl(c, "ASKING", NULL);
+		c->asking = 1;
+		if (len < 0)
+			return -1;
+	}
 	len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
 	if (len < 0)
 		return fail(c, "out of memory formatting a command");
@@ -269,11 +277,23 @@ rconn_get_reply(struct rconn *c, redisReply **reply)
 		return -1;
 	if (c->pending == 0)
 		return fail(c, "no reply expected (internal error)");
-	if (flush_out(c, deadline) < 0 || next_reply(c, deadline, &r) < 0)
+	if (flush_out(c, deadline) < 0)
 		return -1;
-	c->pending--;
+	for (int i = c->asking; i >= 0; i--) {	/* ASKING's own reply first, dropped */
+		if (r != NULL)
+			freeReplyObject(r);
+		if (next_reply(c, deadline, &r) < 0)
+			return -1;
+		c->pending--;
+	}
 	*reply = r;
 	return 0;
+}
+
+void
+rconn_set_asking(struct rconn *c)
+{
+	c->asking = 1;
 }
 
 int
@@ -314,15 +334,13 @@ rconn_call(struct rconn *c, int argc, const char **argv, const size_t *argvlen)
 redisReply *
 rconn_calll(struct rconn *c, const char *arg0, ...)
 {
-	redisReply *r;
+	redisReply *r = NULL;
 	va_list ap;
-	int rc;
 
 	va_start(ap, arg0);
-	rc = vappendl(c, arg0, ap);
+	if (vappendl(c, arg0, ap) < 0 || rconn_get_reply(c, &r) < 0)
+		r = NULL;
 	va_end(ap);
-	if (rc < 0 || rconn_get_reply(c, &r) < 0)
-		return NULL;
 	return r;
 }
 

@@ -73,6 +73,14 @@ redisReply *rconn_calll(struct rconn *c, const char *arg0, ...);
  */
 int rconn_poll_reply(struct rconn *c, redisReply **reply);
 
+/*
+ * Redis Cluster, a slot being migrated: from now on every command is sent
+ * after an ASKING of its own, whose reply rconn_get_reply() reads and
+ * drops, so the node the slot is migrating to serves it. rconn_pending()
+ * counts both. For single commands (not pipelines, not pub/sub).
+ */
+void rconn_set_asking(struct rconn *c);
+
 /* The socket, for poll(2) by a caller that waits on several things. */
 int rconn_fd(const struct rconn *c);
 

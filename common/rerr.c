@@ -16,6 +16,10 @@ static const struct {
 	{ "BUSY", RERR_BUSY },
 	{ "OOM", RERR_OOM },
 	{ "NOPERM", RERR_NOPERM },
+	{ "MOVED", RERR_MOVED },
+	{ "ASK", RERR_ASK },
+	{ "TRYAGAIN", RERR_TRYAGAIN },
+	{ "CLUSTERDOWN", RERR_CLUSTERDOWN },
 };
 
 /*
@@ -67,7 +71,14 @@ rerr_of(const redisReply *r)
 int
 rerr_transient(enum rerr_class cls)
 {
-	return cls == RERR_LOADING || cls == RERR_BUSY;
+	return cls == RERR_LOADING || cls == RERR_BUSY || rerr_cluster(cls);
+}
+
+int
+rerr_cluster(enum rerr_class cls)
+{
+	return cls == RERR_MOVED || cls == RERR_ASK || cls == RERR_TRYAGAIN ||
+	    cls == RERR_CLUSTERDOWN;
 }
 
 enum rerr_class

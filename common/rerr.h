@@ -19,6 +19,10 @@ enum rerr_class {
 	RERR_OOM,		/* OOM: maxmemory reached, writes refused */
 	RERR_NOPERM,		/* NOPERM, or a script's ACL refusal */
 	RERR_UNKNOWN_COMMAND,	/* renamed, disabled, or missing in this version */
+	RERR_MOVED,		/* Cluster: the slot is served by another node now */
+	RERR_ASK,		/* Cluster: the slot is being migrated; ask there this once */
+	RERR_TRYAGAIN,		/* Cluster: a multi-key command during a slot migration */
+	RERR_CLUSTERDOWN,	/* Cluster: the slot (or the Cluster) is not served */
 	RERR_OTHER,		/* anything else: WRONGTYPE, ERR ... */
 	RERR_NCLASSES
 };
@@ -35,8 +39,14 @@ enum rerr_class rerr_classify(const char *text, size_t len);
 /* rerr_classify() of a reply; RERR_NONE when it is not an error reply. */
 enum rerr_class rerr_of(const redisReply *r);
 
-/* LOADING and BUSY: the server will answer again soon; worth a short wait. */
+/*
+ * LOADING, BUSY and the Cluster's redirections: the server (or the node
+ * the slot moved to) will answer again soon; worth a short wait.
+ */
 int rerr_transient(enum rerr_class cls);
+
+/* MOVED, ASK, TRYAGAIN, CLUSTERDOWN: the Cluster's slot is elsewhere or moving. */
+int rerr_cluster(enum rerr_class cls);
 
 /*
  * Write "<what>: <text>" to out, the reply's text escaped (escape_id) and,

@@ -239,9 +239,13 @@ parse_authority_and_rest(const char *p, struct rurl *u, char *err, size_t errlen
 	return 0;
 }
 
-/* "h1[:p1],h2[:p2]...": each into u->sentinels, each port 26379 when not given. */
+/*
+ * "h1[:p1],h2[:p2]...": each into u->hosts, each on port defport when not
+ * given; what names them in messages ("sentinels", "cluster seeds").
+ */
 static int
-parse_sentinel_hosts(const char *p, size_t len, struct rurl *u, char *err, size_t errlen)
+parse_hosts(const char *p, size_t len, int defport, const char *what, struct rurl *u,
+    char *err, size_t errlen)
 {
 	const char *end = p + len;
 
@@ -249,18 +253,18 @@ parse_sentinel_hosts(const char *p, size_t len, struct rurl *u, char *err, size_
 		const char *comma = memchr(p, ',', (size_t)(end - p));
 		size_t n = comma ? (size_t)(comma - p) : (size_t)(end - p);
 
-		if (u->nsentinels == RURL_SENTINELS_MAX) {
-			snprintf(err, errlen, "more than %d sentinels in URL", RURL_SENTINELS_MAX);
+		if (u->nhosts == RURL_HOSTS_MAX) {
+			snprintf(err, errlen, "more than %d %s in URL", RURL_HOSTS_MAX, what);
 			return -1;
 		}
-		u->port = RURL_SENTINEL_PORT;
+		u->port = defport;
 		if (parse_hostport(p, n, u, err, errlen) < 0)
 			return -1;
-		memcpy(u->sentinels[u->nsentinels].host, u->host, sizeof(u->host));
-		u->sentinels[u->nsentinels++].port = u->port;
+		memcpy(u->hosts[u->nhosts].host, u->host, sizeof(u->host));
+		u->hosts[u->nhosts++].port = u->port;
 		p += n + 1;
 	}
-	/* The data node is unknown until a Sentinel names it. */
+	/* The data node is unknown until discovery names it. */
 	u->host[0] = '\0';
 	u->port = 0;
 	return 0;
@@ -301,34 +305,87 @@ parse_sentinel_url(const char *p, struct rurl *u, char *err, size_t errlen)
 		return parse_service("", u, err, errlen);
 	if (take_userinfo(&p, slash, u, err, errlen) < 0)
 		return -1;
-	if (parse_sentinel_hosts(p, (size_t)(slash - p), u, err, errlen) < 0)
+	if (parse_hosts(p, (size_t)(slash - p), RURL_SENTINEL_PORT, "sentinels", u, err,
+	    errlen) < 0)
 		return -1;
 	return parse_service(slash + 1, u, err, errlen);
+}
+
+/* [userinfo@]host[:port][,host[:port]...] : seeds, no path, no query. */
+static int
+parse_cluster_url(const char *p, struct rurl *u, char *err, size_t errlen)
+{
+	const char *end = strpbrk(p, "/?");
+
+	u->is_cluster = 1;
+	if (end != NULL) {
+		snprintf(err, errlen, "cluster URL takes no database, path or query: a Redis "
+		    "Cluster has only database 0; redis+cluster://host[:port][,host[:port]...]");
+		return -1;
+	}
+	end = p + strlen(p);
+	if (take_userinfo(&p, end, u, err, errlen) < 0)
+		return -1;
+	return parse_hosts(p, (size_t)(end - p), 6379, "cluster seeds", u, err, errlen);
+}
+
+/* The scheme's length, and what it sets in u; 0 when it is no scheme of ours. */
+static size_t
+parse_scheme(const char *s, struct rurl *u)
+{
+	static const struct {
+		const char *name;
+		int tls, is_unix, sentinel, cluster;
+	} schemes[] = {
+		{ "redis://", 0, 0, 0, 0 },
+		{ "rediss://", 1, 0, 0, 0 },
+		{ "unix://", 0, 1, 0, 0 },
+		{ "redis+sentinel://", 0, 0, 1, 0 },
+		{ "rediss+sentinel://", 1, 0, 1, 0 },
+		{ "redis+cluster://", 0, 0, 0, 1 },
+		{ "rediss+cluster://", 1, 0, 0, 1 },
+	};
+
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+		size_t n = strlen(schemes[i].name);
+
+		if (strncmp(s, schemes[i].name, n) != 0)
+			continue;
+		u->tls = schemes[i].tls;
+		u->is_unix = schemes[i].is_unix;
+		u->is_sentinel = schemes[i].sentinel;
+		u->is_cluster = schemes[i].cluster;
+		return n;
+	}
+	return 0;
 }
 
 int
 rurl_parse(const char *s, struct rurl *u, char *err, size_t errlen)
 {
+	size_t n;
+
 	memset(u, 0, sizeof(*u));
 	u->port = 6379;
 	u->db = -1;
-	if (strncmp(s, "redis://", 8) == 0) {
-		return parse_authority_and_rest(s + 8, u, err, errlen);
-	} else if (strncmp(s, "unix://", 7) == 0) {
-		u->is_unix = 1;
-		return parse_authority_and_rest(s + 7, u, err, errlen);
-	} else if (strncmp(s, "redis+sentinel://", 17) == 0) {
-		return parse_sentinel_url(s + 17, u, err, errlen);
-	} else if (strncmp(s, "rediss://", 9) == 0) {
-		u->tls = 1;
-		return parse_authority_and_rest(s + 9, u, err, errlen);
-	} else if (strncmp(s, "rediss+sentinel://", 18) == 0) {
-		u->tls = 1;
-		return parse_sentinel_url(s + 18, u, err, errlen);
+	if ((n = parse_scheme(s, u)) == 0) {
+		char scheme[32];
+
+		snprintf(scheme, sizeof(scheme), "%.*s", (int)strcspn(s, ":"), s);
+		if (strstr(scheme, "+sentinel") != NULL && strstr(scheme, "+cluster") != NULL)
+			snprintf(err, errlen, "Sentinel and Cluster exclude each other (a Cluster "
+			    "fails over by itself): use redis+cluster:// or redis+sentinel://");
+		else
+			snprintf(err, errlen, "URL must start with redis://, rediss://, unix://, "
+			    "redis+sentinel://, rediss+sentinel://, redis+cluster:// or "
+			    "rediss+cluster://");
+		return -1;
 	}
-	snprintf(err, errlen, "URL must start with redis://, rediss://, unix://, "
-	    "redis+sentinel:// or rediss+sentinel://");
-	return -1;
+	if (u->is_sentinel)
+		return parse_sentinel_url(s + n, u, err, errlen);
+	if (u->is_cluster)
+		return parse_cluster_url(s + n, u, err, errlen);
+	return parse_authority_and_rest(s + n, u, err, errlen);
 }
 
 void
@@ -337,20 +394,23 @@ rurl_format_addr(const char *host, int port, char *out, size_t outsz)
 	snprintf(out, outsz, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
 }
 
-/* redis+sentinel://cred@h1:p1,h2:p2/service[/db] */
+/* redis+sentinel://cred@h1:p1,h2:p2/service[/db], redis+cluster://cred@h1:p1,h2:p2 */
 static void
-format_sentinel(const struct rurl *u, const char *cred, char *out, size_t outsz)
+format_hosts(const struct rurl *u, const char *cred, char *out, size_t outsz)
 {
 	size_t n;
 
-	snprintf(out, outsz, "%s://%s", u->tls ? "rediss+sentinel" : "redis+sentinel", cred);
-	for (int i = 0; i < u->nsentinels; i++) {
+	snprintf(out, outsz, "%s+%s://%s", u->tls ? "rediss" : "redis",
+	    u->is_cluster ? "cluster" : "sentinel", cred);
+	for (int i = 0; i < u->nhosts; i++) {
 		char addr[RURL_ADDR_MAX];
 
-		rurl_format_addr(u->sentinels[i].host, u->sentinels[i].port, addr, sizeof(addr));
+		rurl_format_addr(u->hosts[i].host, u->hosts[i].port, addr, sizeof(addr));
 		n = strlen(out);
 		snprintf(out + n, outsz - n, "%s%s", i ? "," : "", addr);
 	}
+	if (u->is_cluster)
+		return;
 	n = strlen(out);
 	snprintf(out + n, outsz - n, "/%s", u->service);
 	n = strlen(out);
@@ -366,8 +426,8 @@ rurl_format_redacted(const struct rurl *u, char *out, size_t outsz)
 	if (u->user[0] || u->has_password)
 		snprintf(cred, sizeof(cred), "%s%s@", u->user,
 		    u->has_password ? ":(redacted)" : "");
-	if (u->is_sentinel) {
-		format_sentinel(u, cred, out, outsz);
+	if (u->is_sentinel || u->is_cluster) {
+		format_hosts(u, cred, out, outsz);
 	} else if (u->is_unix) {
 		if (u->db >= 0)
 			snprintf(out, outsz, "unix://%s%s?db=%d", cred, u->path, u->db);

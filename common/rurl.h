@@ -5,15 +5,22 @@
  *   unix://[[user]:password@]/path/to.sock[?db=N]
  *   redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/service[/db]
  *   rediss+sentinel://...   (the same, TLS to the Sentinels and the data nodes)
+ *   redis+cluster://[[user]:password@]host[:port][,host[:port]...]
+ *   rediss+cluster://...    (the same, over TLS)
  * user and password are percent-decoded; each may hold at most
  * RURL_CRED_MAX - 1 bytes and no NUL (%00), and anything else is an error,
  * never cut. Parts that are absent stay empty (db stays -1), so the caller
  * can tell "not given" from "given".
  *
- * A Sentinel URL lists up to RURL_SENTINELS_MAX Sentinels (port 26379 when
- * not given) and names the service (percent-decoded); host and port stay
- * empty until discovery finds the primary. Its credentials are the data
- * nodes'; the Sentinels' come from elsewhere.
+ * A Sentinel URL lists up to RURL_HOSTS_MAX Sentinels in hosts (port 26379
+ * when not given) and names the service (percent-decoded); host and port
+ * stay empty until discovery finds the primary. Its credentials are the
+ * data nodes'; the Sentinels' come from elsewhere.
+ *
+ * A Cluster URL lists up to RURL_HOSTS_MAX seed nodes in hosts (port 6379
+ * when not given); its credentials are every node's. It takes no database
+ * (a Cluster has only database 0) and no path; host and port stay empty
+ * until discovery finds the node that serves the keys.
  */
 #ifndef PR_RURL_H
 #define PR_RURL_H
@@ -23,7 +30,7 @@
 #define RURL_HOST_MAX 256
 #define RURL_PATH_MAX 108	/* sizeof(sun_path) on Linux */
 #define RURL_CRED_MAX 512
-#define RURL_SENTINELS_MAX 16
+#define RURL_HOSTS_MAX 16	/* Sentinels or Cluster seeds */
 #define RURL_SERVICE_MAX 256
 #define RURL_SENTINEL_PORT 26379
 /* "host:port", the host bracketed when it is IPv6. */
@@ -36,7 +43,7 @@ struct rurl_node {
 
 struct rurl {
 	int is_unix;
-	int tls;			/* rediss:// or rediss+sentinel:// */
+	int tls;			/* rediss://, rediss+sentinel://, rediss+cluster:// */
 	char host[RURL_HOST_MAX];
 	int port;			/* 6379 when not given */
 	char path[RURL_PATH_MAX];
@@ -45,8 +52,9 @@ struct rurl {
 	int has_password;		/* "redis://:@h" gives an empty password */
 	int db;				/* -1 when not given */
 	int is_sentinel;		/* redis+sentinel:// or rediss+sentinel:// */
-	int nsentinels;
-	struct rurl_node sentinels[RURL_SENTINELS_MAX];
+	int is_cluster;			/* redis+cluster:// or rediss+cluster:// */
+	int nhosts;			/* the Sentinels, or the Cluster's seeds */
+	struct rurl_node hosts[RURL_HOSTS_MAX];
 	char service[RURL_SERVICE_MAX];
 };
 

@@ -14,7 +14,7 @@ struct sentinel {
 	struct rurl node;	/* the Sentinels' credentials; host and port set per call */
 	const struct rtls *tls;	/* node.tls: the context to speak TLS with */
 	int n, cur;		/* known Sentinels; the one that answered last */
-	struct rurl_node list[RURL_SENTINELS_MAX];
+	struct rurl_node list[RURL_HOSTS_MAX];
 	char service[RURL_SERVICE_MAX];
 	int connect_timeout_ms, command_timeout_ms;
 	char client_name[256];
@@ -99,8 +99,8 @@ sentinel_new(const struct sentinel_conf *sc)
 		snprintf(s->node.password, sizeof(s->node.password), "%s", sc->password);
 		s->node.has_password = 1;
 	}
-	s->n = sc->url->nsentinels;
-	memcpy(s->list, sc->url->sentinels, sizeof(s->list));
+	s->n = sc->url->nhosts;
+	memcpy(s->list, sc->url->hosts, sizeof(s->list));
 	snprintf(s->service, sizeof(s->service), "%s", sc->url->service);
 	s->connect_timeout_ms = sc->connect_timeout_ms;
 	s->command_timeout_ms = sc->command_timeout_ms;
@@ -179,7 +179,7 @@ add_peer(struct sentinel *s, const redisReply *host, const redisReply *port)
 {
 	int p = port_of(port);
 
-	if (s->n == RURL_SENTINELS_MAX || p == 0 || host->type != REDIS_REPLY_STRING ||
+	if (s->n == RURL_HOSTS_MAX || p == 0 || host->type != REDIS_REPLY_STRING ||
 	    !host_ok(host->str, host->len))
 		return;
 	for (int i = 0; i < s->n; i++)

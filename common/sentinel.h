@@ -7,7 +7,7 @@
  * connection only when ROLE says "master": a Sentinel that is down, answers
  * nothing or names a replica moves on to the next. Each Sentinel that
  * answers also lends its list of peers (SENTINEL SENTINELS), so Sentinels
- * added later are found; the list holds at most RURL_SENTINELS_MAX.
+ * added later are found; the list holds at most RURL_HOSTS_MAX.
  *
  * A subscription to +switch-master on one Sentinel says when the primary
  * moves; when that Sentinel goes away the next subscription goes to the

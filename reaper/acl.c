@@ -14,6 +14,7 @@ enum {
 	W_STREAM = 1 << 5,
 	W_WATCH = 1 << 6,	/* reaper.watch_expiry */
 	W_SENTINEL = 1 << 7,	/* a redis+sentinel:// URL: ROLE confirms the primary */
+	W_CLUSTER = 1 << 8,	/* a redis+cluster:// URL: the slot map, ASK followed */
 };
 
 /*
@@ -36,6 +37,8 @@ static const struct {
 	{ "+exists", W_ANY },		/* the screening, by groups */
 	{ "+pttl", W_ANY },		/* the screening; probe.lua, reap.lua */
 	{ "+role", W_SENTINEL },	/* every connection to the node Sentinel names */
+	{ "+cluster|slots", W_CLUSTER },	/* the slot map, from the seeds and the nodes */
+	{ "+asking", W_CLUSTER },	/* the lock and key checks follow ASK */
 	{ "+set", W_LEADER },		/* taking the lock */
 	{ "+get", W_LEADER },		/* the lock's holder; every script's fence */
 	{ "+evalsha", W_LEADER },
@@ -59,6 +62,8 @@ applies(const struct cfg *c, enum acl_variant v)
 		w |= W_DB;
 	if (c->url.is_sentinel)
 		w |= W_SENTINEL;
+	if (c->url.is_cluster)
+		w |= W_CLUSTER;
 	if (v == ACL_DRY_RUN)
 		return w;
 	w |= W_LEADER;

@@ -3,7 +3,36 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "conftab.h"
+#include "keyslot.h"
 #include "log.h"
+
+/*
+ * A Cluster URL: database 0 only, no Sentinel settings, and every key in
+ * one hash slot (keyslot.h), so no script ever fails with CROSSSLOT.
+ */
+static int
+check_cluster(struct cfg *c, char *err, size_t errlen)
+{
+	int bad = 0;
+
+	if (c->redis_db > 0) {
+		conftab_errf(err, errlen, "redis.db = %d: a Redis Cluster has only database 0",
+		    c->redis_db);
+		bad = 1;
+	}
+	if (c->sentinel_username[0] || c->sentinel_password[0] ||
+	    c->sentinel_password_file[0] || c->env_sentinel_password) {
+		conftab_errf(err, errlen, "sentinel settings (or PRESENCE_REAPER_SENTINEL_PASSWORD) "
+		    "with a Cluster URL: Sentinel and Cluster exclude each other (a Cluster "
+		    "fails over by itself)");
+		bad = 1;
+	}
+	if (keyslot_check(c, &c->cluster_slot, err + strlen(err), errlen - strlen(err)) < 0)
+		bad = 1;
+	c->url.db = 0;
+	return bad ? -1 : 0;
+}
 
 int
 conf_load(const struct cli *cli, struct cfg *c, char *err, size_t errlen)
@@ -14,7 +43,9 @@ conf_load(const struct cli *cli, struct cfg *c, char *err, size_t errlen)
 	cfg_apply_env(c);
 	if (cli->redis_url)
 		cfg_set_url_option(c, cli->redis_url);
-	return cfg_finalize(c, err, errlen);
+	if (cfg_finalize(c, err, errlen) < 0)
+		return -1;
+	return c->url.is_cluster ? check_cluster(c, err, errlen) : 0;
 }
 
 void

@@ -11,7 +11,11 @@
 #include "cli.h"
 #include "settings.h"
 
-/* Build a configuration into c. Returns 0, or -1 with the errors in err (one a line). */
+/*
+ * Build a configuration into c. Returns 0, or -1 with the errors in err (one
+ * a line). With a Cluster URL the keys must share one hash slot (keyslot.h),
+ * which lands in c->cluster_slot.
+ */
 int conf_load(const struct cli *cli, struct cfg *c, char *err, size_t errlen);
 
 /* Set the log level and format: the file's, overridden by the command line. */

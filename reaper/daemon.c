@@ -193,7 +193,7 @@ daemon_renew_lease(struct daemon *d)
 		return -1;
 	if (mono_ms() < d->renew_due)
 		return 0;
-	rc = leader_renew(&d->leader, d->conn, err, sizeof(err));
+	rc = failover_lock(d, LOCK_RENEW, NULL, 0, err, sizeof(err));
 	if (rc == 1) {
 		d->renew_due = mono_ms() + daemon_renew_ms(&d->cfg);
 		return 0;
@@ -415,7 +415,7 @@ daemon_release_lock(struct daemon *d)
 
 	if (d->role != ROLE_LEADER)
 		return;
-	rc = leader_release(&d->leader, d->conn, err, sizeof(err));
+	rc = failover_lock(d, LOCK_RELEASE, NULL, 0, err, sizeof(err));
 	if (rc == 1)
 		log_info("lock released");
 	else if (rc == 0)
@@ -432,12 +432,12 @@ try_lead(struct daemon *d)
 	char err[512], holder[LEADER_TOKEN_MAX];
 	int rc;
 
-	rc = leader_acquire(&d->leader, d->conn, holder, sizeof(holder), err, sizeof(err));
+	rc = failover_lock(d, LOCK_ACQUIRE, holder, sizeof(holder), err, sizeof(err));
 	if (rc >= 0)
 		refusal_cleared(d);
 	if (rc == 1) {
 		daemon_set_role(d, ROLE_LEADER);
-		if (reconcile_check_keys(&d->rec, d->conn) == RECONCILE_DATA)
+		if (failover_check_keys(d) == RECONCILE_DATA)
 			log_error("%s", d->rec.err);
 		d->holder[0] = '\0';
 		d->renew_due = mono_ms() + daemon_renew_ms(&d->cfg);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "cli.h"
+#include "cluster.h"
 #include "errlog.h"
 #include "leader.h"
 #include "rconn.h"
@@ -51,7 +52,9 @@ struct daemon {
 	struct errlog errlog;	/* the error reply being repeated; zeroed: none */
 	/* Which node, and following it when it moves: see failover.h. */
 	struct sentinel *sentinel;	/* redis+sentinel://: made on first connect */
-	struct rurl node;	/* the primary the Sentinels named last */
+	struct cluster *cluster;	/* redis+cluster://: made on first connect */
+	int cluster_retries;	/* ASK, TRYAGAIN, CLUSTERDOWN in a row */
+	struct rurl node;	/* the primary the Sentinels or the slot map named last */
 	char endpoint[300];	/* "host:port" connected to last, escaped; "" none yet */
 	int rediscover;		/* the primary moved: drop the connection, ask again */
 	int64_t sentinel_retry_at;	/* next +switch-master subscription attempt */

@@ -8,6 +8,9 @@
 #include "log.h"
 #include "metrics.h"
 
+/* ASK, TRYAGAIN: Redis refuses a script whose keys are split by a migration before it runs. */
+#define MIGRATING "the keys' hash slot is being migrated to another node: the command did not run"
+
 static const struct policy {
 	enum log_level level;
 	int once_exit;
@@ -22,6 +25,10 @@ static const struct policy {
 	[RERR_NOPERM] = { LOG_LVL_ERROR, EX_CONFIG,
 	    "the reaper's ACL user needs this command on this key" },
 	[RERR_UNKNOWN_COMMAND] = { LOG_LVL_ERROR, EX_CONFIG, NULL },
+	[RERR_MOVED] = { LOG_LVL_WARN, EX_UNAVAILABLE, NULL },
+	[RERR_ASK] = { LOG_LVL_WARN, EX_UNAVAILABLE, MIGRATING },
+	[RERR_TRYAGAIN] = { LOG_LVL_WARN, EX_UNAVAILABLE, MIGRATING },
+	[RERR_CLUSTERDOWN] = { LOG_LVL_WARN, EX_UNAVAILABLE, NULL },
 	[RERR_OTHER] = { LOG_LVL_ERROR, EX_DATAERR, NULL },
 };
 
@@ -43,7 +50,7 @@ report_refusal(struct daemon *d, enum rerr_class cls, const char *msg)
 	const struct policy *p = &policies[cls];
 	char line[ERRLOG_MAX], version[64];
 	redisReply *info;
-	int n;
+	int n, refused;
 
 	if (cls != RERR_NONE)
 		metrics_redis_error();
@@ -61,12 +68,15 @@ report_refusal(struct daemon *d, enum rerr_class cls, const char *msg)
 	}
 	if (n < 0 || (size_t)n >= sizeof(line))
 		n = (int)strlen(line);
+	refused = failover_refused(d, cls);
 	if (d->cli.once && rerr_transient(cls))
-		snprintf(line + n, sizeof(line) - (size_t)n, "; waiting up to %g s "
-		    "(redis.command_timeout)", d->cfg.command_timeout);
-	else if (failover_refused(d, cls))
-		snprintf(line + n, sizeof(line) - (size_t)n, "; asking the sentinels for the "
-		    "primary again");
+		snprintf(line + n, sizeof(line) - (size_t)n, "; %swaiting up to %g s "
+		    "(redis.command_timeout)", refused ? "loading the cluster's slot map "
+		    "again, " : "", d->cfg.command_timeout);
+	else if (refused)
+		snprintf(line + n, sizeof(line) - (size_t)n, "; %s", d->cfg.url.is_cluster ?
+		    "loading the cluster's slot map again" :
+		    "asking the sentinels for the primary again");
 	else if (!d->cli.once && retried_with_backoff(cls))
 		snprintf(line + n, sizeof(line) - (size_t)n, "; retrying with backoff");
 	errlog_report(&d->errlog, p->level, line);

@@ -8,6 +8,12 @@
  * the lock lives in the data, and the fenced scripts keep an ex-leader
  * still on the old primary from removing anything on the new one.
  *
+ * For a redis+cluster:// URL the slot map (common/cluster.c) names the
+ * primary that serves the one hash slot of every key; a connection error
+ * or a MOVED reply drops the connection so that the next turn loads the
+ * map again and follows the slot; ASK, TRYAGAIN (a migration of the slot)
+ * and CLUSTERDOWN are retried with backoff a few times first.
+ *
  * For every URL: the endpoint_info metric names the node in use, and one
  * info line says when it changes.
  */
@@ -33,8 +39,14 @@ struct rconn *failover_connect(struct daemon *d, const struct rconn_opts *o,
 /* The URL of the node d->conn is connected to (for a second connection to it). */
 const struct rurl *failover_url(const struct daemon *d);
 
-/* -t: each Sentinel's answer, and whether they agree, as "# " lines on out. */
+/*
+ * -t: each Sentinel's answer, and whether they agree, or each Cluster
+ * seed's slot map and the keys' slot, as "# " lines on out.
+ */
 void failover_survey(struct daemon *d, FILE *out);
+
+/* -t, once connected: the Cluster primary that serves the keys' slot ("# " line). */
+void failover_node_report(const struct daemon *d, FILE *out);
 
 /*
  * Loop turn: drop the connection when the primary moved; keep the
@@ -55,6 +67,20 @@ int failover_pending(struct daemon *d);
  * Returns 1 when that is what happens.
  */
 int failover_refused(struct daemon *d, enum rerr_class cls);
+
+enum failover_lock_op { LOCK_ACQUIRE, LOCK_RENEW, LOCK_RELEASE };
+
+/*
+ * leader_acquire, leader_renew or leader_release on d->conn; with a Cluster
+ * whose lock is on its way to another node (an ASK reply), the same again
+ * there after ASKING, the slot map kept. As those functions (holder only
+ * for LOCK_ACQUIRE).
+ */
+int failover_lock(struct daemon *d, enum failover_lock_op op, char *holder, size_t holdersz,
+    char *err, size_t errlen);
+
+/* reconcile_check_keys on d->conn, following an ASK as failover_lock does. */
+int failover_check_keys(struct daemon *d);
 
 /* Forget the Sentinels and the endpoint (a reload that reconnects, exit). */
 void failover_reset(struct daemon *d);

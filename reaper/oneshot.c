@@ -114,7 +114,7 @@ once_lock(struct daemon *d, char *msg, size_t msglen)
 	enum rerr_class cls;
 	int rc;
 
-	rc = leader_acquire(&d->leader, d->conn, holder, sizeof(holder), err, sizeof(err));
+	rc = failover_lock(d, LOCK_ACQUIRE, holder, sizeof(holder), err, sizeof(err));
 	if (rc == 0) {
 		log_info("another instance holds the lock %s (holder %s); nothing to do",
 		    d->cfg.leader_key, holder);
@@ -146,7 +146,7 @@ once_check(struct daemon *d, char *msg, size_t msglen)
 	enum reconcile_result res;
 	enum rerr_class cls;
 
-	if ((res = (enum reconcile_result)reconcile_check_keys(&d->rec, d->conn)) == 0)
+	if ((res = (enum reconcile_result)failover_check_keys(d)) == 0)
 		return ONCE_GO;
 	cls = d->rec.err_class;
 	if (res != RECONCILE_DATA) {
@@ -203,6 +203,7 @@ oneshot_run(struct daemon *d)
 
 		if (deadline == 0)
 			deadline = now + wait_ms;
+		failover_step(d, now);	/* a Cluster slot that moved: load the map again */
 		if (wait_stopping()) {
 			rc = EX_OK;
 			break;
@@ -300,11 +301,12 @@ oneshot_check_config(struct daemon *d)
 		return kind == RCONN_EAUTH ? EX_CONFIG : EX_OK;
 	}
 	printf("# redis %s: reachable\n", ep);
+	failover_node_report(d, stdout);
 	tlsctx_report(d->conn, stdout);
 	if (d->cfg.watch_expiry)
 		print_watch(d);
 	reconcile_init(&d->rec, &d->cfg, NULL, 1, NULL);
-	if (reconcile_check_keys(&d->rec, d->conn) != 0)
+	if (failover_check_keys(d) != 0)
 		printf("# keys: %s\n", d->rec.err);	/* Redis's words escaped at the source */
 	if ((rc = reconcile_probe(&d->rec, d->conn, &g)) != 0) {
 		printf("# guard probe: %s\n", d->rec.err);

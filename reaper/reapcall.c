@@ -43,6 +43,9 @@ reapcall_append(struct reconcile *r, struct rconn *c, const char *const *ids,
 	const struct cfg *cfg = r->cfg;
 	struct reapcall_args *a = &r->reap;
 	size_t key = REAP_ARGV_KEYS, arg = REAP_ARGV_KEYS + REAP_KEY_SOCKETS + n;
+	/* Unused outside stream mode: a key already declared keeps one hash slot. */
+	const char *stream = strcmp(cfg->events_mode, "stream") == 0 ? cfg->events_stream :
+	    cfg->online_set;
 
 	*argc = arg + REAP_ARG_IDS + n;
 	if (batchbuf_keys(&a->b, &r->keys, ids, lens, n, key + REAP_KEY_SOCKETS, *argc) < 0)
@@ -54,8 +57,7 @@ reapcall_append(struct reconcile *r, struct rconn *c, const char *const *ids,
 	batchbuf_set(&a->b, REAP_ARGV_KEYS - 1, a->numkeys, strlen(a->numkeys));
 	batchbuf_set(&a->b, key + REAP_KEY_ONLINE, cfg->online_set, strlen(cfg->online_set));
 	batchbuf_set(&a->b, key + REAP_KEY_LOCK, r->leader->key, strlen(r->leader->key));
-	batchbuf_set(&a->b, key + REAP_KEY_STREAM, cfg->events_stream,
-	    strlen(cfg->events_stream));
+	batchbuf_set(&a->b, key + REAP_KEY_STREAM, stream, strlen(stream));
 	batchbuf_set(&a->b, arg + REAP_ARG_TOKEN, r->leader->token, strlen(r->leader->token));
 	batchbuf_set(&a->b, arg + REAP_ARG_MODE, cfg->events_mode, strlen(cfg->events_mode));
 	batchbuf_set(&a->b, arg + REAP_ARG_CHANNEL, cfg->events_channel,
@@ -77,9 +79,13 @@ refused(struct reconcile *r, const redisReply *rep)
 	const struct cfg *cfg = r->cfg;
 	char what[600];
 
-	snprintf(what, sizeof(what), "EVALSHA reap script on %s, %s, %s and %s*%s",
-	    cfg->online_set, r->leader->key, cfg->events_stream, cfg->socket_prefix,
-	    cfg->socket_suffix);
+	if (strcmp(cfg->events_mode, "stream") == 0)
+		snprintf(what, sizeof(what), "EVALSHA reap script on %s, %s, %s and %s*%s",
+		    cfg->online_set, r->leader->key, cfg->events_stream, cfg->socket_prefix,
+		    cfg->socket_suffix);
+	else
+		snprintf(what, sizeof(what), "EVALSHA reap script on %s, %s and %s*%s",
+		    cfg->online_set, r->leader->key, cfg->socket_prefix, cfg->socket_suffix);
 	return recerr_reply(r, rep, what);
 }
 

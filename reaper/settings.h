@@ -77,6 +77,7 @@ struct cfg {
 	struct rurl url;		/* effective endpoint and credentials */
 	char sentinel_pw[RURL_CRED_MAX];	/* the Sentinels' effective password */
 	int sentinel_has_password;
+	unsigned cluster_slot;		/* redis+cluster://: the hash slot of every key */
 	char *where[48];		/* "FILE:LINE" of each table entry, NULL = default */
 };
 

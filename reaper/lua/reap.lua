@@ -3,7 +3,8 @@
 --
 -- KEYS[1]    online set
 -- KEYS[2]    leader lock
--- KEYS[3]    event stream (declared always; written only in stream mode)
+-- KEYS[3]    event stream in stream mode; otherwise KEYS[1] again, never touched
+--            (a key of the script's own hash slot, for Redis Cluster)
 -- KEYS[4..]  socket set of each user, in the order of ARGV[6..]
 -- ARGV[1]    our leader token (fencing)
 -- ARGV[2]    event mode: "none", "publish" or "stream"

@@ -38,13 +38,14 @@ class Certs:
                  "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=self.dir)
         return self.path(f"{name}.crt")
 
-    def cert(self, name, ca, cn, sans=(), days=365, client=False):
-        """NAME.crt and NAME.key signed by ca. days=-1 gives one already expired."""
+    def cert(self, name, ca, cn, sans=(), days=365, client=False, usage=None):
+        """NAME.crt and NAME.key signed by ca. days=-1 gives one already expired.
+        usage: the extendedKeyUsage, when not the one client says."""
         self._key(name)
         _openssl("req", "-new", "-key", f"{name}.key", "-out", f"{name}.csr",
                  "-subj", f"/CN={cn}", cwd=self.dir)
         ext = ["basicConstraints=CA:FALSE",
-               "extendedKeyUsage=" + ("clientAuth" if client else "serverAuth")]
+               "extendedKeyUsage=" + (usage or ("clientAuth" if client else "serverAuth"))]
         if sans:
             ext.append("subjectAltName=" + ",".join(sans))
         (self.dir / f"{name}.ext").write_text("\n".join(ext) + "\n")

@@ -121,6 +121,26 @@ START_TEST(role_only_through_sentinel_and_for_the_dry_run_too)
 }
 END_TEST
 
+START_TEST(cluster_slots_and_asking_only_on_a_cluster)
+{
+	char *s = line(ACL_LEADER);
+
+	ck_assert(!has_arg(s, "+cluster|slots") && !has_arg(s, "+asking"));
+	free(s);
+	cfg_set_string(&cfg.redis_url, "redis+cluster://n1:7000,n2:7001");
+	cfg_set_string(&cfg.online_set, "{presence}:online-users");
+	cfg_set_string(&cfg.socket_prefix, "{presence}:user:");
+	cfg_set_string(&cfg.leader_key, "{presence}:reaper:leader");
+	s = line(ACL_LEADER);
+	ck_assert(has_arg(s, "+cluster|slots") && has_arg(s, "+asking"));
+	ck_assert(!has_arg(s, "+role"));
+	free(s);
+	s = line(ACL_DRY_RUN);
+	ck_assert(has_arg(s, "+cluster|slots") && has_arg(s, "+asking"));
+	free(s);
+}
+END_TEST
+
 START_TEST(publish_mode_adds_time_publish_and_the_channel)
 {
 	char *s;
@@ -211,6 +231,7 @@ main(void)
 	tcase_add_test(tc, the_configured_user_never_its_password);
 	tcase_add_test(tc, select_only_for_a_database_other_than_0);
 	tcase_add_test(tc, role_only_through_sentinel_and_for_the_dry_run_too);
+	tcase_add_test(tc, cluster_slots_and_asking_only_on_a_cluster);
 	tcase_add_test(tc, publish_mode_adds_time_publish_and_the_channel);
 	tcase_add_test(tc, stream_mode_adds_time_and_xadd_no_channel);
 	tcase_add_test(tc, watch_expiry_subscribes_to_its_databases_channel);

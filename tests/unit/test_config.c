@@ -525,7 +525,7 @@ START_TEST(bad_url_fails_in_finalize)
 	    "%s", err);
 	ck_assert_int_eq(cfg_finalize(&cfg, err, sizeof(err)), -1);
 	ck_assert_err(conf_path, 3, "redis.url: URL must start with redis://, rediss://, unix://, "
-	    "redis+sentinel:// or rediss+sentinel://");
+	    "redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster://");
 }
 END_TEST
 

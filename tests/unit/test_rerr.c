@@ -54,8 +54,26 @@ START_TEST(loading_and_busy_are_transient)
 	ck_assert(rerr_transient(RERR_LOADING));
 	ck_assert(rerr_transient(RERR_BUSY));
 	for (int c = RERR_NONE; c < RERR_NCLASSES; c++)
-		if (c != RERR_LOADING && c != RERR_BUSY)
+		if (c != RERR_LOADING && c != RERR_BUSY && !rerr_cluster((enum rerr_class)c))
 			ck_assert(!rerr_transient((enum rerr_class)c));
+}
+END_TEST
+
+START_TEST(cluster_redirections)
+{
+	ck_assert_int_eq(cls("MOVED 3999 127.0.0.1:6381"), RERR_MOVED);
+	ck_assert_int_eq(cls("ASK 3999 127.0.0.1:6381"), RERR_ASK);
+	ck_assert_int_eq(cls("TRYAGAIN Multiple keys request during rehashing of slot"),
+	    RERR_TRYAGAIN);
+	ck_assert_int_eq(cls("CLUSTERDOWN Hash slot not served"), RERR_CLUSTERDOWN);
+	ck_assert_int_eq(cls("CROSSSLOT Keys in request don't hash to the same slot"),
+	    RERR_OTHER);
+	ck_assert_int_eq(cls("ASKING"), RERR_OTHER);
+	for (int c = RERR_NONE; c < RERR_NCLASSES; c++)
+		ck_assert_int_eq(rerr_cluster((enum rerr_class)c), c == RERR_MOVED ||
+		    c == RERR_ASK || c == RERR_TRYAGAIN || c == RERR_CLUSTERDOWN);
+	ck_assert(rerr_transient(RERR_MOVED));
+	ck_assert(rerr_transient(RERR_CLUSTERDOWN));
 }
 END_TEST
 
@@ -180,6 +198,7 @@ main(void)
 
 	tcase_add_test(tc, not_a_writable_primary);
 	tcase_add_test(tc, loading_and_busy_are_transient);
+	tcase_add_test(tc, cluster_redirections);
 	tcase_add_test(tc, codes_match_whole_words_only);
 	tcase_add_test(tc, oom_noperm_unknown_command);
 	tcase_add_test(tc, non_error_replies_have_no_class);

@@ -18,6 +18,14 @@ parse_ok(const char *s)
 }
 
 /* Parse s; it must fail. Returns the message. */
+/* Host i of the URL's list is host:port. */
+static void
+host_is(int i, const char *host, int port)
+{
+	ck_assert_str_eq(u.hosts[i].host, host);
+	ck_assert_int_eq(u.hosts[i].port, port);
+}
+
 static const char *
 parse_err(const char *s)
 {
@@ -358,13 +366,10 @@ START_TEST(sentinel_hosts_service_and_db)
 	parse_ok("redis+sentinel://app:pw@s1,s2:26380,[::1]:26381/mymaster/3");
 	ck_assert_int_eq(u.is_sentinel, 1);
 	ck_assert_int_eq(u.tls, 0);
-	ck_assert_int_eq(u.nsentinels, 3);
-	ck_assert_str_eq(u.sentinels[0].host, "s1");
-	ck_assert_int_eq(u.sentinels[0].port, 26379);
-	ck_assert_str_eq(u.sentinels[1].host, "s2");
-	ck_assert_int_eq(u.sentinels[1].port, 26380);
-	ck_assert_str_eq(u.sentinels[2].host, "::1");
-	ck_assert_int_eq(u.sentinels[2].port, 26381);
+	ck_assert_int_eq(u.nhosts, 3);
+	host_is(0, "s1", 26379);
+	host_is(1, "s2", 26380);
+	host_is(2, "::1", 26381);
 	ck_assert_str_eq(u.service, "mymaster");
 	ck_assert_int_eq(u.db, 3);
 	/* The credentials are the data nodes'; the data node is not known yet. */
@@ -377,8 +382,8 @@ END_TEST
 START_TEST(sentinel_defaults_and_tls)
 {
 	parse_ok("redis+sentinel://s1/svc");
-	ck_assert_int_eq(u.nsentinels, 1);
-	ck_assert_int_eq(u.sentinels[0].port, 26379);
+	ck_assert_int_eq(u.nhosts, 1);
+	ck_assert_int_eq(u.hosts[0].port, 26379);
 	ck_assert_int_eq(u.db, -1);
 	ck_assert_int_eq(u.has_password, 0);
 	parse_ok("redis+sentinel://s1/svc/");
@@ -398,8 +403,8 @@ START_TEST(sentinel_sixteen_hosts_fit_seventeen_do_not)
 		snprintf(url + strlen(url), sizeof(url) - strlen(url), "%sh%d", i > 1 ? "," : "", i);
 	strcat(url, "/svc");
 	parse_ok(url);
-	ck_assert_int_eq(u.nsentinels, 16);
-	ck_assert_str_eq(u.sentinels[15].host, "h16");
+	ck_assert_int_eq(u.nhosts, 16);
+	ck_assert_str_eq(u.hosts[15].host, "h16");
 	memmove(url + 17 + 3, url + 17, strlen(url + 17) + 1);
 	memcpy(url + 17, "h0,", 3);
 	ck_assert_ptr_nonnull(strstr(parse_err(url), "more than 16 sentinels"));
@@ -433,6 +438,66 @@ START_TEST(sentinel_redacted_form)
 }
 END_TEST
 
+START_TEST(cluster_seeds_and_credentials)
+{
+	parse_ok("redis+cluster://app:pw@n1,n2:7001,[::1]:7002");
+	ck_assert_int_eq(u.is_cluster, 1);
+	ck_assert_int_eq(u.is_sentinel, 0);
+	ck_assert_int_eq(u.tls, 0);
+	ck_assert_int_eq(u.nhosts, 3);
+	host_is(0, "n1", 6379);
+	host_is(1, "n2", 7001);
+	host_is(2, "::1", 7002);
+	ck_assert_str_eq(u.user, "app");
+	ck_assert_str_eq(u.password, "pw");
+	ck_assert_str_eq(u.host, "");	/* the node is found by discovery */
+	ck_assert_int_eq(u.db, -1);
+	parse_ok("rediss+cluster://:pw@n1");
+	ck_assert_int_eq(u.tls, 1);
+	ck_assert_int_eq(u.is_cluster, 1);
+	ck_assert_int_eq(u.has_password, 1);
+	ck_assert_int_eq(u.nhosts, 1);
+}
+END_TEST
+
+START_TEST(cluster_url_errors)
+{
+	ck_assert_ptr_nonnull(strstr(parse_err("redis+cluster://n1/0"), "only database 0"));
+	ck_assert_ptr_nonnull(strstr(parse_err("redis+cluster://n1/"), "only database 0"));
+	ck_assert_ptr_nonnull(strstr(parse_err("redis+cluster://n1?x=1"), "query"));
+	ck_assert_ptr_nonnull(strstr(parse_err("redis+cluster://"), "host"));
+	ck_assert_ptr_nonnull(strstr(parse_err("redis+cluster://n1,,n2"), "host"));
+	ck_assert_ptr_nonnull(strstr(parse_err("redis+cluster://n1:70000"), "port"));
+	ck_assert_ptr_nonnull(strstr(parse_err("redis+sentinel+cluster://n1/svc"),
+	    "exclude each other"));
+	ck_assert_ptr_nonnull(strstr(parse_err("rediss+cluster+sentinel://n1"),
+	    "exclude each other"));
+	ck_assert_ptr_null(strstr(parse_err("redis+cluster://u:hunter2@n1:x"), "hunter2"));
+}
+END_TEST
+
+START_TEST(cluster_seventeen_seeds_do_not_fit)
+{
+	char url[512] = "redis+cluster://";
+
+	for (int i = 1; i <= 16; i++)
+		snprintf(url + strlen(url), sizeof(url) - strlen(url), "%sh%d", i > 1 ? "," : "", i);
+	parse_ok(url);
+	ck_assert_int_eq(u.nhosts, 16);
+	strcat(url, ",h17");
+	ck_assert_ptr_nonnull(strstr(parse_err(url), "more than 16 cluster seeds"));
+}
+END_TEST
+
+START_TEST(cluster_redacted_form)
+{
+	parse_ok("rediss+cluster://app:hunter2@n1,[::1]:7001");
+	ck_assert_str_eq(redacted(), "rediss+cluster://app:(redacted)@n1:6379,[::1]:7001");
+	parse_ok("redis+cluster://n1:7000");
+	ck_assert_str_eq(redacted(), "redis+cluster://n1:7000");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -457,6 +522,7 @@ main(void)
 	tcase_add_test(ok, longest_credentials_fit);
 	tcase_add_test(ok, sentinel_hosts_service_and_db);
 	tcase_add_test(ok, sentinel_defaults_and_tls);
+	tcase_add_test(ok, cluster_seeds_and_credentials);
 	suite_add_tcase(s, ok);
 
 	tcase_add_test(bad, bad_scheme);
@@ -472,11 +538,14 @@ main(void)
 	tcase_add_test(bad, nul_byte_in_credentials_is_an_error);
 	tcase_add_test(bad, sentinel_sixteen_hosts_fit_seventeen_do_not);
 	tcase_add_test(bad, sentinel_url_errors);
+	tcase_add_test(bad, cluster_url_errors);
+	tcase_add_test(bad, cluster_seventeen_seeds_do_not_fit);
 	suite_add_tcase(s, bad);
 
 	tcase_add_test(fmt, redacted_form_hides_the_password);
 	tcase_add_test(fmt, redacted_form_without_credentials);
 	tcase_add_test(fmt, sentinel_redacted_form);
+	tcase_add_test(fmt, cluster_redacted_form);
 	suite_add_tcase(s, fmt);
 
 	return unit_run(s);
