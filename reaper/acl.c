@@ -160,8 +160,9 @@ put_keys(FILE *f, const struct cfg *c, enum acl_variant v)
 	rc |= put_pattern(f, key, c->online_set, NULL);
 	if (v == ACL_LEADER) {
 		rc |= put_pattern(f, "~", c->leader_key, NULL);
-		/* Declared to the reap script in every mode, so needed in every mode. */
-		rc |= put_pattern(f, "~", c->events_stream, NULL);
+		/* Declared to the reap script in stream mode only (reapcall.c). */
+		if (w & W_STREAM)
+			rc |= put_pattern(f, "~", c->events_stream, NULL);
 	}
 	rc |= put_pattern(f, key, c->socket_prefix, c->socket_suffix);
 	if (w & W_PUBLISH)

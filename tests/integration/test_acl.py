@@ -27,7 +27,7 @@ STREAM = b"presence:events"
 DEFAULT_LINE = (
     "ACL SETUSER presence-reaper reset on >PASSWORD resetchannels +ping +client|setname "
     "+type +scard +srandmember +sscan +exists +pttl +set +get +evalsha +script|load "
-    "+pexpire +del +srem ~presence:online-users ~presence:reaper:leader ~presence:events "
+    "+pexpire +del +srem ~presence:online-users ~presence:reaper:leader "
     "~presence:user:*:sockets")
 DEFAULT_DRY_RUN_LINE = (
     "ACL SETUSER presence-reaper reset on >PASSWORD resetchannels +ping +client|setname "
@@ -247,7 +247,7 @@ ONCE_CASES = [
     ({"events.mode": "publish"}, rule) for rule in
     DEFAULT_LINE.split()[7:] + ["+time", "+publish", "&presence:events"]
     if rule != "+client|setname"
-] + [({"events.mode": "stream"}, "+xadd")]
+] + [({"events.mode": "stream"}, "+xadd"), ({"events.mode": "stream"}, "~presence:events")]
 
 
 @pytest.mark.parametrize("settings,rule", ONCE_CASES,

@@ -402,8 +402,8 @@ def test_stray_positional_argument(w):
 @pytest.mark.parametrize("denied,where", [
     ("-exists", "EXISTS on presence:user:*:sockets: NOPERM"),          # group screening
     # The reap script's check, before --once takes the lock.
-    ("-evalsha", "EVALSHA reap script on presence:online-users, presence:reaper:leader, "
-                 "presence:events and presence:user:*:sockets: NOPERM"),
+    ("-evalsha", "EVALSHA reap script on presence:online-users, presence:reaper:leader "
+                 "and presence:user:*:sockets: NOPERM"),
 ])
 def test_denied_command_stops_the_pass_with_nothing_removed(h, denied, where):
     """A reaper user missing a command the pass needs: exit 78 (the error-reply

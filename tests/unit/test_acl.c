@@ -61,7 +61,7 @@ START_TEST(default_keys_leader_line)
 	assert_line(ACL_LEADER, "ACL SETUSER presence-reaper reset on >PASSWORD resetchannels "
 	    "+ping +client|setname +type +scard +srandmember +sscan +exists +pttl "
 	    "+set +get +evalsha +script|load +pexpire +del +srem "
-	    "~presence:online-users ~presence:reaper:leader ~presence:events "
+	    "~presence:online-users ~presence:reaper:leader "
 	    "~presence:user:*:sockets");
 }
 END_TEST
