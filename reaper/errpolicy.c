@@ -73,6 +73,10 @@ report_refusal(struct daemon *d, enum rerr_class cls, const char *msg)
 		snprintf(line + n, sizeof(line) - (size_t)n, "; %swaiting up to %g s "
 		    "(redis.command_timeout)", refused ? "loading the cluster's slot map "
 		    "again, " : "", d->cfg.command_timeout);
+	else if (d->cfg.url.is_cluster && rerr_cluster(cls) && cls != RERR_MOVED)
+		/* One text whether this try loads the map again, so it is logged once. */
+		snprintf(line + n, sizeof(line) - (size_t)n, "; retrying with backoff, and "
+		    "loading the cluster's slot map again every few tries");
 	else if (refused)
 		snprintf(line + n, sizeof(line) - (size_t)n, "; %s", d->cfg.url.is_cluster ?
 		    "loading the cluster's slot map again" :

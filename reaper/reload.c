@@ -89,6 +89,9 @@ daemon_reload(struct daemon *d)
 		return;
 	}
 	reconnect = cfg_changes(&d->cfg, &next, &ch);
+	/* Cluster: keys in another hash slot are served by another primary. */
+	if (next.url.is_cluster && next.cluster_slot != d->cfg.cluster_slot)
+		reconnect = 1;
 	cfg_keep_restart_settings(&next, &d->cfg);
 	if (reconnect) {
 		daemon_release_lock(d);

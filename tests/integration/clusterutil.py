@@ -148,6 +148,16 @@ class Cluster:
         finally:
             c.close()
 
+    def clear_slot(self, key):
+        """Delete every key in key's slot: a test starts from an empty slot."""
+        c = self.owner(key).client()
+        try:
+            keys = c.execute_command("CLUSTER", "GETKEYSINSLOT", self.keyslot(key), 1000000)
+            if keys:
+                c.delete(*keys)
+        finally:
+            c.close()
+
     def by_port(self, port):
         for n in self.nodes:
             if n.port == int(port):

@@ -2,27 +2,27 @@
 failover, MOVED and resharding.
 
 One six-node Cluster (three primaries, three replicas) is shared by the module;
-the tests that move slots or kill nodes leave it healthy again (wait_ok).
+the tests that move slots or kill nodes leave it healthy again (wait_ok). A
+second one, three TLS-only primaries with ACL users, serves the TLS tests.
 """
 
+import random
 import re
 import shutil
-import tempfile
-from contextlib import closing
 import signal
+import tempfile
 import threading
 import time
+from contextlib import closing
 
 import pytest
 import redis
 
-import random
-
 from clusterutil import Cluster, Router, migrate_slot
-from tlsutil import make_pki
 from harness import (EX_CONFIG, EX_OK, LIVE_ONLINE_CHECK, REPO, Harness, Realtime, closed_port,
-                     free_port, wait_until)
+                     free_port, render_config, wait_until)
 from test_metrics import scrape
+from tlsutil import make_pki
 
 TAG = b"{presence}"
 ONLINE = TAG + b":online-users"
@@ -48,7 +48,7 @@ def world(cluster):
     h.cluster = cluster
     h.owner = cluster.owner(ONLINE)
     h.r = h.owner.client()
-    h.r.delete(ONLINE, LOCK)
+    cluster.clear_slot(ONLINE)
     h.rt = Realtime(h.r, online=ONLINE, prefix=PREFIX)
     return h
 
@@ -205,6 +205,7 @@ def test_killed_primary_followed(w):
     tag = next(t for t in (b"{k%d}" % i for i in range(100))
                if w.cluster.owner(t + b":online-users") is not w.owner)
     online, prefix, lock = tag + b":online-users", tag + b":user:", tag + b":reaper:leader"
+    w.cluster.clear_slot(online)
     old = w.cluster.owner(online)
     replica = w.cluster.replica_of(old)
     r = old.client()
@@ -463,9 +464,17 @@ def test_slot_not_served_then_served_again(w):
     w.rt.connect_many(live + stale)
     d = w.start(["-c", str(cfg(w))])
     d.wait_log(r"became leader", 15)
-    nodes = cluster.live()
-    for n in nodes:
-        n.client().execute_command("CLUSTER", "DELSLOTS", slot)
+    def unassigned():
+        # A node may learn the slot again from one that has not dropped it yet.
+        done = True
+        for n in cluster.live():
+            c = n.client()
+            if any(lo <= slot <= hi for lo, hi, *_ in c.execute_command("CLUSTER", "SLOTS")):
+                done = False
+                c.execute_command("CLUSTER", "DELSLOTS", slot)
+            c.close()
+        return done
+    wait_until(unassigned, 10, interval=0.2, what=f"slot {slot} unassigned everywhere")
     try:
         d.wait_log(r"CLUSTERDOWN", 15)
         d.wait_log(r"no owner found for hash slot %d" % slot, 20)
@@ -495,3 +504,31 @@ def test_key_expiry_watched_on_the_slot_owner(w):
     assert len(d.cycles()) == 1, "the periodic pass must not be what reaped it"
     assert w.rt.members() == {b"live"}
     w.r.config_set("notify-keyspace-events", "")
+
+
+def test_reload_to_keys_of_another_slot_and_to_keys_of_several(w):
+    conf = cfg(w)
+    d = w.start(["-c", str(conf)])
+    d.wait_log(r"became leader", 15)
+    # Keys in several slots: refused with the explanation, the old ones kept.
+    conf.write_text(conf.read_text().replace("{presence}:user:", "presence:user:"))
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"reload failed, keeping the old configuration", 10)
+    assert "holds no hash tag" in d.stderr()
+    # Another tag: the slot of another primary, followed at once.
+    tag = next(t for t in ("{k%d}" % i for i in range(100))
+               if w.cluster.owner((t + ":online-users").encode()) is not w.owner)
+    other = w.cluster.owner((tag + ":online-users").encode())
+    w.cluster.clear_slot((tag + ":online-users").encode())
+    conf.write_text(render_config({**w.DEFAULTS, "redis.url": w.cluster.url(),
+                                   "keys.online_set": tag + ":online-users",
+                                   "keys.socket_prefix": tag + ":user:",
+                                   "leader.key": tag + ":reaper:leader"}))
+    d.signal(signal.SIGHUP)
+    slot = w.cluster.keyslot(tag + ":online-users")
+    d.wait_log(rf"redis endpoint: 127\.0\.0\.1:{other.port}, primary of hash slot {slot} ", 10)
+    r = other.client()
+    rt = Realtime(r, online=(tag + ":online-users").encode(), prefix=(tag + ":user:").encode())
+    rt.connect_many([b"a", b"b"])
+    rt.crash_many([b"b"])
+    wait_until(lambda: rt.members() == {b"a"}, 10, what="reaping in the new slot", alive=[d])
