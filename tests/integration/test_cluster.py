@@ -306,10 +306,12 @@ def test_resharding_under_churn(w):
     t = threading.Thread(target=run_churn)
     t.start()
     try:
-        time.sleep(0.5)
+        wait_until(lambda: samples[0] >= 5 or errors, 15, what="churn sampled before the move")
         migrate_slot(cluster, slot, src, dst, during=reap_script_refused)
         cluster.wait_ok()
-        time.sleep(1.0)
+        before = samples[0]
+        wait_until(lambda: samples[0] >= before + 5 or errors, 15,
+                   what="churn sampled after the move")
     finally:
         stop.set()
         t.join(10)
@@ -441,7 +443,9 @@ def test_once_follows_a_failover_in_the_middle_of_its_pass(w):
         zip(("rc", "out", "err"), w.run(["-c", str(conf), "--once"], timeout=60))))
     t.start()
     try:
-        time.sleep(0.3)     # the paced pass takes about 1.5 s
+        # The lock comes just before the pass, which max_rate stretches to about 1.5 s.
+        wait_until(lambda: w.r.exists(LOCK) or not t.is_alive(), 15,
+                   what="--once holding the lock")
         # TAKEOVER: no vote, and no pause of the primary's clients that a manual
         # failover without a majority would hold for seconds.
         w.cluster.failover_to(replica, ONLINE, "TAKEOVER")
