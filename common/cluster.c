@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errbuf.h"
 #include "escape.h"
 #include "rerr.h"
 
@@ -46,16 +47,6 @@ node_addr(const char *host, int port, char *out, size_t outsz)
 
 	rurl_format_addr(host, port, raw, sizeof(raw));
 	escape_id(out, outsz, raw, strlen(raw));
-}
-
-/* Append "node <at>: <why>" to the "; "-separated list in err. */
-static void
-add_reason(char *err, size_t errlen, const char *at, const char *why)
-{
-	size_t n = strlen(err);
-
-	if (n + 3 < errlen)
-		snprintf(err + n, errlen - n, "%snode %s: %s", n ? "; " : "", at, why);
 }
 
 /* Connect to host:port with data's credentials, TLS and timeouts. */
@@ -141,13 +132,13 @@ load_map(struct cluster *cl, const struct rconn_opts *data, unsigned slot, int *
 		node_addr(cl->known[i].host, cl->known[i].port, at, sizeof(at));
 		if (ask_map(cl, data, i, &m, &kind, why, sizeof(why)) < 0) {
 			*auth |= kind == RCONN_EAUTH;
-			add_reason(err, errlen, at, why);
+			errbuf_add(err, errlen, "node %s: %s", at, why);
 			continue;
 		}
 		if (slotmap_node(&m, slot) == NULL) {
 			snprintf(why, sizeof(why), "slot %u has no owner in its map (%u of %d "
 			    "slots covered)", slot, slotmap_covered(&m), SLOT_COUNT);
-			add_reason(err, errlen, at, why);
+			errbuf_add(err, errlen, "node %s: %s", at, why);
 			continue;
 		}
 		slotmap_free(&cl->map);

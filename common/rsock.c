@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "errbuf.h"
 #include "timeutil.h"
 
 /* Wait for events on fd until deadline (mono ms). 1 ready, 0 timeout, -1 error. */
@@ -113,13 +114,10 @@ static void
 note_addr_error(const struct addrinfo *ai, const char *why, char *err, size_t errlen)
 {
 	char host[NI_MAXHOST];
-	size_t n = strlen(err);
-
 	if (getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host), NULL, 0,
 	    NI_NUMERICHOST) != 0)
 		snprintf(host, sizeof(host), "?");
-	if (n < errlen)
-		snprintf(err + n, errlen - n, "%s%s: %s", n ? "; " : "", host, why);
+	errbuf_add(err, errlen, "%s: %s", host, why);
 }
 
 /*

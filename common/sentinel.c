@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errbuf.h"
 #include "escape.h"
 #include "rerr.h"
 
@@ -61,27 +62,6 @@ static void
 sentinel_addr(const struct sentinel *s, int i, char *out, size_t outsz)
 {
 	rurl_format_addr(s->list[i].host, s->list[i].port, out, outsz);
-}
-
-static void note(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Append one reason to the "; "-separated list in err. */
-static void
-note(char *err, size_t errlen, const char *fmt, ...)
-{
-	size_t n = strlen(err);
-	va_list ap;
-
-	if (n + 3 >= errlen)
-		return;
-	if (n > 0) {
-		memcpy(err + n, "; ", 3);
-		n += 2;
-	}
-	va_start(ap, fmt);
-	vsnprintf(err + n, errlen - n, fmt, ap);
-	va_end(ap);
 }
 
 struct sentinel *
@@ -310,14 +290,14 @@ sentinel_connect(struct sentinel *s, const struct rconn_opts *data, enum rconn_e
 		sentinel_addr(s, i, at, sizeof(at));
 		if (query(s, i, &node, kind, why, sizeof(why)) < 0) {
 			auth |= *kind == RCONN_EAUTH;
-			note(err, errlen, "sentinel %s: %s", at, why);
+			errbuf_add(err, errlen, "sentinel %s: %s", at, why);
 			continue;
 		}
 		rurl_format_addr(node.host, node.port, addr, sizeof(addr));
 		if ((c = open_primary(data, &node, kind, why, sizeof(why))) == NULL) {
 			auth |= *kind == RCONN_EAUTH;
 			busy |= *kind == RCONN_EBUSY;
-			note(err, errlen, "sentinel %s names %s: %s", at, addr, why);
+			errbuf_add(err, errlen, "sentinel %s names %s: %s", at, addr, why);
 			continue;
 		}
 		s->cur = i;
@@ -385,7 +365,7 @@ subscribe_at(struct sentinel *s, int i)
 
 	sentinel_addr(s, i, s->sub_addr, sizeof(s->sub_addr));
 	if ((s->sub = open_sentinel(s, i, &kind, why, sizeof(why))) == NULL) {
-		note(s->err, sizeof(s->err), "sentinel %s: %s", s->sub_addr, why);
+		errbuf_add(s->err, sizeof(s->err), "sentinel %s: %s", s->sub_addr, why);
 		return -1;
 	}
 	r = rconn_calll(s->sub, "SUBSCRIBE", SWITCH_CHANNEL, NULL);
@@ -395,7 +375,7 @@ subscribe_at(struct sentinel *s, int i)
 		return 0;
 	}
 	bad_reply(s->sub, r, "SUBSCRIBE " SWITCH_CHANNEL, why, sizeof(why));
-	note(s->err, sizeof(s->err), "sentinel %s: %s", s->sub_addr, why);
+	errbuf_add(s->err, sizeof(s->err), "sentinel %s: %s", s->sub_addr, why);
 	if (r != NULL)
 		freeReplyObject(r);
 	sentinel_unsubscribe(s);
