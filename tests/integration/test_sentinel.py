@@ -415,12 +415,19 @@ def tls_world(tmp_path):
         srv.stop()
 
 
-def test_rediss_sentinel_speaks_tls_to_the_sentinels_and_the_primary(tls_world, bare):
+def tls_once(tls_world, bare, ca):
+    """Seed the TLS world and run --once through its Sentinel trusting ca: (conf, rc, err)."""
     srv, s, certs = tls_world
     seed(srv.client(), LIVE, STALE)
     url = f"rediss+sentinel://{s.addr}/{SERVICE}/0"
-    conf = bare.config({"tls.ca_file": certs.path("ca.crt")}, url=url)
+    conf = bare.config({"tls.ca_file": certs.path(ca)}, url=url)
     rc, _, err = bare.run(["-c", conf, "--once"])
+    return conf, rc, err
+
+
+def test_rediss_sentinel_speaks_tls_to_the_sentinels_and_the_primary(tls_world, bare):
+    srv, s, _ = tls_world
+    conf, rc, err = tls_once(tls_world, bare, "ca.crt")
     assert rc == EX_OK, err
     assert set(srv.client().smembers(ONLINE)) == set(LIVE)
     assert f"redis endpoint: 127.0.0.1:{srv.port}, primary of {SERVICE}" in err, err
@@ -431,11 +438,8 @@ def test_rediss_sentinel_speaks_tls_to_the_sentinels_and_the_primary(tls_world, 
 
 
 def test_rediss_sentinel_with_an_unknown_ca_fails_at_the_sentinel(tls_world, bare):
-    srv, s, certs = tls_world
-    seed(srv.client(), LIVE, STALE)
-    url = f"rediss+sentinel://{s.addr}/{SERVICE}/0"
-    conf = bare.config({"tls.ca_file": certs.path("ca2.crt")}, url=url)
-    rc, _, err = bare.run(["-c", conf, "--once"])
+    srv, s, _ = tls_world
+    _, rc, err = tls_once(tls_world, bare, "ca2.crt")
     assert rc == EX_UNAVAILABLE, err
     assert re.search(rf"sentinel {re.escape(s.addr)}: .*signed by an unknown CA", err), err
     assert srv.client().scard(ONLINE) == len(LIVE) + len(STALE)
