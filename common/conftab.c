@@ -74,10 +74,17 @@ conftab_find(const struct conftab *t, const char *group, const char *name)
 }
 
 int
+conftab_is_string(const struct conftab_row *r)
+{
+	return r->type == CONFTAB_STRING || r->type == CONFTAB_NAMES;
+}
+
+int
 conftab_same(const struct conftab_row *r, const void *a, const void *b)
 {
 	switch (r->type) {
 	case CONFTAB_STRING:
+	case CONFTAB_NAMES:
 		return strcmp(conftab_str(r, a), conftab_str(r, b)) == 0;
 	case CONFTAB_INT:
 	case CONFTAB_BOOL:
@@ -91,7 +98,7 @@ conftab_same(const struct conftab_row *r, const void *a, const void *b)
 void
 conftab_copy(const struct conftab_row *r, void *dst, const void *src)
 {
-	if (r->type == CONFTAB_STRING)
+	if (conftab_is_string(r))
 		conftab_set_string(conftab_strp(r, dst), conftab_str(r, src));
 	else if (r->type == CONFTAB_NUMBER)
 		*num_field(r, dst) = conftab_num(r, src);
@@ -116,7 +123,7 @@ conftab_defaults(const struct conftab *t, void *obj)
 	for (size_t i = 0; i < t->n; i++) {
 		const struct conftab_row *r = &t->rows[i];
 
-		if (r->type == CONFTAB_STRING)
+		if (conftab_is_string(r))
 			conftab_set_string(conftab_strp(r, obj), r->def_s);
 		else if (r->type == CONFTAB_INT || r->type == CONFTAB_BOOL)
 			*int_field(r, obj) = (int)r->def_n;
@@ -132,7 +139,7 @@ conftab_free(const struct conftab *t, void *obj)
 		const struct conftab_row *r = &t->rows[i];
 		char **f;
 
-		if (r->type != CONFTAB_STRING)
+		if (!conftab_is_string(r))
 			continue;
 		f = conftab_strp(r, obj);
 		if (*f != NULL && (r->flags & CONFTAB_SECRET))
@@ -184,6 +191,78 @@ read_string(const struct conftab_row *r, void *obj, config_setting_t *cs,
 	return 0;
 }
 
+static int
+name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= CONFTAB_NAME_MAX &&
+	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
+}
+
+/* A CONFTAB_NAMES list: each name checked, kept as "a,b,c,". */
+static int
+read_name_list(const struct conftab_row *r, void *obj, config_setting_t *cs,
+    const char *where, char *err, size_t errlen)
+{
+	int n = config_setting_length(cs);
+	size_t len = 0;
+	char *joined;
+
+	if (n < 1 || n > r->max) {
+		conftab_errf(err, errlen, "%s: %s.%s: a list of 1 to %.0f names", where,
+		    r->group, r->name, r->max);
+		return -1;
+	}
+	if ((joined = calloc((size_t)n, CONFTAB_NAME_MAX + 1)) == NULL)
+		abort();
+	for (int i = 0; i < n; i++) {
+		const char *v = config_setting_get_string_elem(cs, i);
+		int twice = 0;
+
+		for (int j = 0; v && j < i; j++)
+			twice |= strcmp(v, config_setting_get_string_elem(cs, j)) == 0;
+		if (v == NULL || !name_ok(v) || twice) {
+			conftab_errf(err, errlen, "%s: %s.%s: element %d: %s", where, r->group,
+			    r->name, i + 1, v == NULL ? "not a string" : !name_ok(v) ?
+			    "a name is 1 to 64 of A-Z a-z 0-9 _ . -" : "named twice");
+			free(joined);
+			return -1;
+		}
+		len += (size_t)sprintf(joined + len, "%s,", v);
+	}
+	conftab_set_string(conftab_strp(r, obj), joined);
+	free(joined);
+	return 0;
+}
+
+/* CONFTAB_NAMES: a count, or a list of names. */
+static int
+read_names(const struct conftab_row *r, void *obj, config_setting_t *cs,
+    const char *where, char *err, size_t errlen)
+{
+	int t = config_setting_type(cs);
+	char num[32];
+	long long v;
+
+	if (t == CONFIG_TYPE_LIST || t == CONFIG_TYPE_ARRAY)
+		return read_name_list(r, obj, cs, where, err, errlen);
+	if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) {
+		conftab_errf(err, errlen, "%s: %s.%s: wrong type (expected a count or a list "
+		    "of names)", where, r->group, r->name);
+		return -1;
+	}
+	v = config_setting_get_int64(cs);
+	if (v < r->min || v > r->max) {
+		conftab_errf(err, errlen, "%s: %s.%s: %lld is out of range (%.0f..%.0f)", where,
+		    r->group, r->name, v, r->min, r->max);
+		return -1;
+	}
+	snprintf(num, sizeof(num), "%lld", v);
+	conftab_set_string(conftab_strp(r, obj), num);
+	return 0;
+}
+
 /* Validate one libconfig setting against its row and store it in obj. */
 static int
 read_value(const struct conftab_row *r, void *obj, config_setting_t *cs,
@@ -194,6 +273,8 @@ read_value(const struct conftab_row *r, void *obj, config_setting_t *cs,
 
 	if (r->type == CONFTAB_STRING)
 		return read_string(r, obj, cs, where, err, errlen);
+	if (r->type == CONFTAB_NAMES)
+		return read_names(r, obj, cs, where, err, errlen);
 	if (r->type == CONFTAB_BOOL) {
 		if (t != CONFIG_TYPE_BOOL) {
 			conftab_errf(err, errlen, "%s: %s.%s: wrong type (expected true or "
@@ -402,6 +483,9 @@ conftab_help(const struct conftab *t, void (*out)(void *ctx, const char *line), 
 			snprintf(range, sizeof(range), "%s", r->choices ? r->choices : "");
 		else if (r->type == CONFTAB_BOOL)
 			snprintf(range, sizeof(range), "true|false");
+		else if (r->type == CONFTAB_NAMES)
+			snprintf(range, sizeof(range), "%.0f..%.0f, or a list of names", r->min,
+			    r->max);
 		else if (r->flags & CONFTAB_POSITIVE)
 			snprintf(range, sizeof(range), "> 0");
 		else if (r->type == CONFTAB_INT)
@@ -414,6 +498,8 @@ conftab_help(const struct conftab *t, void (*out)(void *ctx, const char *line), 
 		else if (r->type == CONFTAB_BOOL)
 			snprintf(line, sizeof(line), "  %-28s %s  %s", name,
 			    r->def_n ? "true" : "false", range);
+		else if (r->type == CONFTAB_NAMES)
+			snprintf(line, sizeof(line), "  %-28s %s  %s", name, r->def_s, range);
 		else
 			snprintf(line, sizeof(line), "  %-28s %.*f  %s", name,
 			    r->type == CONFTAB_INT ? 0 : (r->def_n == (int)r->def_n ? 0 : 1),

@@ -16,7 +16,14 @@
 
 #include "log.h"
 
-enum conftab_type { CONFTAB_STRING, CONFTAB_INT, CONFTAB_NUMBER, CONFTAB_BOOL };
+/*
+ * CONFTAB_NAMES: an integer count (min..max) or a list of names, each of
+ * [A-Za-z0-9_.-], distinct, at most max of them; kept in a char * field as
+ * the count's decimal text, or as the names each followed by ','.
+ */
+enum conftab_type { CONFTAB_STRING, CONFTAB_INT, CONFTAB_NUMBER, CONFTAB_BOOL, CONFTAB_NAMES };
+
+#define CONFTAB_NAME_MAX	64	/* bytes in one name of a CONFTAB_NAMES list */
 
 /* How a changed value is applied by a running program. */
 enum conftab_reload {
@@ -73,6 +80,9 @@ int conftab_same(const struct conftab_row *r, const void *a, const void *b);
 
 /* Copy row r's value from src to dst (a string as a heap copy). */
 void conftab_copy(const struct conftab_row *r, void *dst, const void *src);
+
+/* Does row r keep its value in a char * field (STRING, NAMES)? */
+int conftab_is_string(const struct conftab_row *r);
 
 /* The field row r names in obj. */
 char **conftab_strp(const struct conftab_row *r, void *obj);

@@ -11,6 +11,7 @@
 
 static enum log_level cur_level = LOG_LVL_INFO;
 static enum log_format cur_format = LOG_FMT_TEXT;
+static _Thread_local char thread_shard[72];	/* "" outside a shard's thread */
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
@@ -101,6 +102,12 @@ log_json_escape(char *out, size_t outsz, const char *s, size_t len)
 	return o;
 }
 
+void
+log_set_thread_shard(const char *name)
+{
+	snprintf(thread_shard, sizeof(thread_shard), "%s", name ? name : "");
+}
+
 static void
 timestamp(char *buf, size_t sz)
 {
@@ -132,14 +139,17 @@ vlog(enum log_level level, int with_errno, const char *fmt, va_list ap)
 		char esc[sizeof(msg) * 6 + 1];
 
 		log_json_escape(esc, sizeof(esc), msg, strlen(msg));
-		fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n",
-		    ts, level_names[level], esc);
+		fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",%s%s%s\"msg\":\"%s\"}\n",
+		    ts, level_names[level], thread_shard[0] ? "\"shard\":\"" : "", thread_shard,
+		    thread_shard[0] ? "\"," : "", esc);
 	} else {
 		/* A message is one line whatever it quotes: no byte in it may end the line. */
 		char esc[sizeof(msg) * 4 + 1];
 
 		escape_ctl(esc, sizeof(esc), msg, strlen(msg));
-		fprintf(stderr, "%s %s: %s\n", ts, level_names[level], esc);
+		fprintf(stderr, "%s %s: %s%s%s%s\n", ts, level_names[level],
+		    thread_shard[0] ? "shard " : "", thread_shard, thread_shard[0] ? ": " : "",
+		    esc);
 	}
 	fflush(stderr);
 	errno = saved;

@@ -19,6 +19,13 @@ enum log_format { LOG_FMT_TEXT, LOG_FMT_JSON };
 void log_init(enum log_level level, enum log_format format);
 void log_set_level(enum log_level level);
 void log_set_format(enum log_format format);
+
+/*
+ * Lines the calling thread logs from now on name this shard ("shard NAME: "
+ * in text, a "shard" field in JSON); NULL or "" for none. name is printed
+ * as it is: [A-Za-z0-9_.-] only (conftab.h, CONFTAB_NAMES).
+ */
+void log_set_thread_shard(const char *name);
 enum log_level log_get_level(void);
 
 /* Parse "error|warn|info|debug" / "text|json"; return 0 or -1. */

@@ -4,7 +4,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static uint64_t rnd_state = 0x9e3779b97f4a7c15ULL;
+/* Each thread draws its own sequence; rnd_seed() seeds the caller's. */
+static _Thread_local uint64_t rnd_state = 0x9e3779b97f4a7c15ULL;
 
 int64_t
 mono_ms(void)

@@ -11,6 +11,7 @@
 int64_t mono_ms(void);
 
 /* Seed the PRNG from getrandom(2), falling back to time and pid. */
+/* Seed the calling thread's generator (each thread seeds its own). */
 void rnd_seed(void);
 uint64_t rnd_u64(void);
 

@@ -6,6 +6,7 @@
 #include "conftab.h"
 #include "keyslot.h"
 #include "log.h"
+#include "shardcfg.h"
 
 /*
  * A Cluster URL: database 0 only, no Sentinel settings, and every key in
@@ -28,7 +29,9 @@ check_cluster(struct cfg *c, char *err, size_t errlen)
 		    "fails over by itself)");
 		bad = 1;
 	}
-	if (keyslot_check(c, &c->cluster_slot, err + strlen(err), errlen - strlen(err)) < 0)
+	/* Sharded: each shard's keys are checked by shardcfg_check. */
+	if (strcmp(c->shards, "0") == 0 &&
+	    keyslot_check(c, &c->cluster_slot, err + strlen(err), errlen - strlen(err)) < 0)
 		bad = 1;
 	c->url.db = 0;
 	return bad ? -1 : 0;
@@ -43,7 +46,7 @@ conf_load(const struct cli *cli, struct cfg *c, char *err, size_t errlen)
 	cfg_apply_env(c);
 	if (cli->redis_url)
 		cfg_set_url_option(c, cli->redis_url);
-	if (cfg_finalize(c, err, errlen) < 0)
+	if (cfg_finalize(c, err, errlen) < 0 || shardcfg_check(c, err, errlen) < 0)
 		return -1;
 	return c->url.is_cluster ? check_cluster(c, err, errlen) : 0;
 }

@@ -6,6 +6,7 @@
 #include "errpolicy.h"
 #include "events.h"
 #include "failover.h"
+#include "fleet.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -37,6 +38,8 @@ daemon_set_role(struct daemon *d, enum role role)
 		log_info("became leader (token %s)", d->leader.token);
 	else if (was == ROLE_LEADER && role == ROLE_DISCONNECTED)
 		log_info("leadership suspended until redis is reachable again");
+	if (d->seat)
+		fleet_seat_role(d->seat, was, role);
 	metrics_leader(role == ROLE_LEADER);
 	metrics_redis_up(role != ROLE_DISCONNECTED);
 	if (role == ROLE_LEADER)
@@ -256,42 +259,6 @@ tick(void *arg)
 	return daemon_renew_lease(d) < 0 ? TICK_LEASE_LOST : TICK_GO;
 }
 
-static void
-log_cycle(const struct daemon *d, const struct reconcile_stats *st)
-{
-	notify_status("%s: scanned=%llu stale=%llu removed=%llu batches=%llu duration=%.3fs",
-	    d->cli.dry_run ? "dry-run" : "cycle done", st->scanned, st->stale, st->removed,
-	    st->batches, st->seconds);
-	if (d->cli.dry_run) {
-		log_info("dry-run: scanned=%llu stale=%llu (nothing removed)", st->scanned,
-		    st->stale);
-		log_debug("dry-run: batches=%llu duration=%.3fs", st->batches, st->seconds);
-	} else
-		log_info("cycle done: scanned=%llu stale=%llu removed=%llu batches=%llu "
-		    "duration=%.3fs", st->scanned, st->stale, st->removed, st->batches,
-		    st->seconds);
-}
-
-static enum metrics_cycle_result
-cycle_metric(enum reconcile_result res)
-{
-	switch (res) {
-	case RECONCILE_OK:
-		return MC_OK;
-	case RECONCILE_GUARD:
-		return MC_GUARD;
-	case RECONCILE_NOT_LEADER:
-		return MC_NOT_LEADER;
-	case RECONCILE_STOPPED:
-		return MC_INTERRUPTED;
-	case RECONCILE_DATA:
-	case RECONCILE_CONN:
-	case RECONCILE_INTERNAL:
-		break;
-	}
-	return MC_ERROR;
-}
-
 void
 daemon_pass_init(struct daemon *d)
 {
@@ -324,55 +291,6 @@ daemon_free(struct daemon *d)
 	failover_reset(d);
 	reconcile_free(&d->rec);
 	tlsctx_free(&d->tls);
-}
-
-/* Socket sets without a TTL never expire: their users stay online for ever. */
-static void
-log_ghosts(const struct daemon *d, const struct reconcile_stats *st)
-{
-	if (d->cfg.repair_missing_ttl > 0 && !d->cli.dry_run)
-		log_warnx("ghosts: %llu socket sets had no TTL (e.g. %s); gave them %g s "
-		    "(reaper.repair_missing_ttl)", st->ghosts, st->ghost_sample,
-		    d->cfg.repair_missing_ttl);
-	else
-		log_warnx("ghosts: %llu socket sets have no TTL and never expire (e.g. %s); "
-		    "set reaper.repair_missing_ttl to give them one", st->ghosts,
-		    st->ghost_sample);
-}
-
-/* Run one pass and log it. Returns the reconcile result. */
-enum reconcile_result
-daemon_pass(struct daemon *d)
-{
-	struct reconcile_stats st;
-	enum reconcile_result res;
-
-	res = reconcile_cycle(&d->rec, d->conn, &st);
-	if (res == RECONCILE_STOPPED && rconn_broken(d->conn))
-		res = RECONCILE_CONN;	/* the lease renewal between batches broke it */
-	metrics_cycle(cycle_metric(res), st.scanned, st.removed, st.ghosts, st.online,
-	    st.seconds);
-	if (st.ghosts)
-		log_ghosts(d, &st);
-	if (d->cfg.watch_expiry && !d->cli.dry_run) {
-		unsigned long long events, dropped;
-
-		watch_counts(d->watch, &events, &dropped);
-		log_info("since the last pass: %llu removed by the pass, %llu on key-expiry "
-		    "events (%llu events, %llu dropped with the queue full)", st.removed,
-		    d->event_removed, events, dropped);
-		d->event_removed = 0;
-	}
-	if (res == RECONCILE_OK) {
-		refusal_cleared(d);
-		log_cycle(d, &st);
-	} else if (res == RECONCILE_STOPPED) {
-		log_info("pass interrupted after %llu batches: scanned=%llu removed=%llu",
-		    st.batches, st.scanned, st.removed);
-	} else {
-		daemon_step_failed(d, res);
-	}
-	return res;
 }
 
 void
@@ -477,11 +395,18 @@ lease_failed(struct daemon *d)
 static int64_t
 standby_step(struct daemon *d, int64_t now)
 {
+	int64_t renew = now + jitter_ms(daemon_renew_ms(&d->cfg), INTERVAL_JITTER, rnd_u64());
+	int64_t next = 0;
+
+	if (d->seat && !share_reserve(d->seat->gate))
+		return renew;	/* the fair share is full */
 	if (try_lead(d) < 0)
-		return now + daemon_retry_ms(d);
-	if (d->role != ROLE_LEADER)
-		return now + jitter_ms(daemon_renew_ms(&d->cfg), INTERVAL_JITTER, rnd_u64());
-	return 0;
+		next = now + daemon_retry_ms(d);
+	else if (d->role != ROLE_LEADER)
+		next = renew;
+	if (d->seat && d->role != ROLE_LEADER)
+		share_drop(d->seat->gate);
+	return next;
 }
 
 /* When the loop must next run: a pass, a renewal, or a batch of events. */
@@ -528,8 +453,10 @@ turn(struct daemon *d)
 {
 	int64_t now, wake;
 
-	if (wait_reload_pending())
+	if (!d->seat && wait_reload_pending())
 		daemon_reload(d);
+	if (d->seat && d->role != ROLE_LEADER && (wake = fleet_seat_idle(d)) != 0)
+		return wake;
 	failover_step(d, mono_ms());
 	if (ensure_conn(d) < 0)
 		return mono_ms() + daemon_retry_ms(d);
@@ -540,6 +467,8 @@ turn(struct daemon *d)
 		lease_failed(d);
 		return now;
 	}
+	if (d->seat && d->role == ROLE_LEADER && fleet_seat_give_back(d))
+		return now;
 	if (d->role == ROLE_LEADER && d->cfg.watch_expiry) {
 		events_step(d, now);
 		if (d->role == ROLE_DISCONNECTED)
@@ -558,12 +487,12 @@ turn(struct daemon *d)
 void
 daemon_run(struct daemon *d)
 {
-	while (!wait_stopping()) {
+	while (!wait_stopping() && !(d->seat && d->seat->quit)) {
 		int64_t wake = turn(d);
 		int fds[] = { watch_fd(d->watch), failover_fd(d) };
 
 		if (!d->rediscover)
-			wait_until(wake, 1, fds, 2);
+			wait_until(wake, !d->seat, fds, 2);	/* a shard's thread leaves SIGHUP to fleet.c */
 	}
 	wait_note_shutdown();
 	watch_unsubscribe(d->watch);	/* quietly: we are leaving */

@@ -60,7 +60,11 @@ struct daemon {
 	int64_t sentinel_retry_at;	/* next +switch-master subscription attempt */
 	int sub_failures;	/* subscription attempts failed in a row */
 	struct errlog watch_errlog;	/* why subscribing keeps failing; zeroed: none */
+	/* keys.shards: this daemon runs one shard in a thread of its own (fleet.h). */
+	struct fleet_seat *seat;	/* NULL: the one online set, or the main thread */
 };
+
+struct fleet_seat;
 
 /* Liveness: how long the loop may go without a tick before /healthz fails. */
 int64_t daemon_health_window_ms(const struct cfg *c);

@@ -6,15 +6,18 @@
  * status; the modules below it only report.
  */
 #include <stdio.h>
+#include <string.h>
 #include <sysexits.h>
 
 #include "build-config.h"
 #include "cli.h"
 #include "conf.h"
 #include "daemon.h"
+#include "fleet.h"
 #include "log.h"
 #include "metrics.h"
 #include "oneshot.h"
+#include "shardonce.h"
 #include "rconn.h"
 #include "settings.h"
 #include "timeutil.h"
@@ -69,7 +72,9 @@ run(struct daemon *d)
 		goto stop;
 	}
 	if (d->cli.once) {
-		rc = oneshot_run(d);
+		rc = strcmp(d->cfg.shards, "0") != 0 ? shardonce_run(d) : oneshot_run(d);
+	} else if (strcmp(d->cfg.shards, "0") != 0) {
+		rc = fleet_run(d) < 0 ? EX_OSERR : EX_OK;	/* keys.shards: a thread each */
 	} else {
 		daemon_run(d);	/* only a signal ends it */
 		rc = EX_OK;

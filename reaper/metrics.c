@@ -15,6 +15,8 @@
 
 #include "build-config.h"
 #include "log.h"
+#include "metrics_shard.h"
+#include "promtext.h"
 #include "timeutil.h"
 
 static const char *const result_names[MC_NRESULTS] = {
@@ -97,6 +99,13 @@ metrics_tick(void)
 void
 metrics_leader(int is_leader)
 {
+	int shard = metrics_thread_shard();
+
+	/* Sharded: the replica leads while it holds any shard; the seats say it. */
+	if (shard >= 0)
+		is_leader = metrics_shard_leader(shard, is_leader) > 0;
+	else if (metrics_shards_count() > 0)
+		return;
 	pthread_mutex_lock(&m.mu);
 	if (is_leader != m.s.is_leader)
 		m.s.leader_changes++;
@@ -107,6 +116,8 @@ metrics_leader(int is_leader)
 void
 metrics_redis_up(int up)
 {
+	if (metrics_thread_shard() >= 0)
+		return;		/* the main thread's connection says it */
 	pthread_mutex_lock(&m.mu);
 	m.s.redis_up = up;
 	pthread_mutex_unlock(&m.mu);
@@ -125,6 +136,8 @@ metrics_cycle(enum metrics_cycle_result res, unsigned long long scanned,
     unsigned long long removed, unsigned long long ghosts, long long online,
     double seconds)
 {
+	if (metrics_thread_shard() >= 0)
+		metrics_shard_cycle(metrics_thread_shard(), res, removed, online, seconds);
 	pthread_mutex_lock(&m.mu);
 	m.s.cycles[res]++;
 	m.s.cycled = 1;
@@ -238,35 +251,9 @@ metrics_ready(void)
 	return up;
 }
 
-struct out {
-	char *buf;
-	size_t sz, len;
-};
-
-static void __attribute__((format(printf, 2, 3)))
-emit(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (o->len + 1 >= o->sz)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(o->buf + o->len, o->sz - o->len, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		o->len = o->len + (size_t)n < o->sz ? o->len + (size_t)n : o->sz - 1;
-}
-
-static void
-family(struct out *o, const char *name, const char *type, const char *help)
-{
-	emit(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
 /* The standard process_* metrics, from /proc/self. */
 static void
-render_process(struct out *o, double start_time)
+render_process(struct promtext *o, double start_time)
 {
 	unsigned long utime = 0, stime = 0, vsize = 0;
 	long rss = 0, tck = sysconf(_SC_CLK_TCK);
@@ -295,64 +282,64 @@ render_process(struct out *o, double start_time)
 		nfds -= 3;	/* ".", ".." and the directory's own descriptor */
 		closedir(dir);
 	}
-	family(o, "process_cpu_seconds_total", "counter", "User and system CPU time spent in seconds.");
-	emit(o, "process_cpu_seconds_total %.2f\n", (double)(utime + stime) / (double)tck);
-	family(o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-	emit(o, "process_resident_memory_bytes %ld\n", rss * sysconf(_SC_PAGESIZE));
-	family(o, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
-	emit(o, "process_virtual_memory_bytes %lu\n", vsize);
-	family(o, "process_start_time_seconds", "gauge",
+	promtext_family(o, "process_cpu_seconds_total", "counter", "User and system CPU time spent in seconds.");
+	promtext_emit(o, "process_cpu_seconds_total %.2f\n", (double)(utime + stime) / (double)tck);
+	promtext_family(o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+	promtext_emit(o, "process_resident_memory_bytes %ld\n", rss * sysconf(_SC_PAGESIZE));
+	promtext_family(o, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+	promtext_emit(o, "process_virtual_memory_bytes %lu\n", vsize);
+	promtext_family(o, "process_start_time_seconds", "gauge",
 	    "Start time of the process since unix epoch in seconds.");
-	emit(o, "process_start_time_seconds %.3f\n", start_time);
-	family(o, "process_open_fds", "gauge", "Number of open file descriptors.");
-	emit(o, "process_open_fds %d\n", nfds);
+	promtext_emit(o, "process_start_time_seconds %.3f\n", start_time);
+	promtext_family(o, "process_open_fds", "gauge", "Number of open file descriptors.");
+	promtext_emit(o, "process_open_fds %d\n", nfds);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		family(o, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
-		emit(o, "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+		promtext_family(o, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+		promtext_emit(o, "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
 	}
 }
 
 /* Redis errors, the node the reaper talks to, and how often it followed a failover. */
 static void
-render_redis(struct out *o, const struct snapshot *s)
+render_redis(struct promtext *o, const struct snapshot *s)
 {
 	char addr[2 * sizeof(s->endpoint)], role[2 * sizeof(s->endpoint_role)];
 
-	family(o, "presence_reaper_redis_errors_total", "counter",
+	promtext_family(o, "presence_reaper_redis_errors_total", "counter",
 	    "Redis connection and command errors.");
-	emit(o, "presence_reaper_redis_errors_total %llu\n", s->redis_errors);
+	promtext_emit(o, "presence_reaper_redis_errors_total %llu\n", s->redis_errors);
 	if (s->endpoint[0]) {
-		family(o, "presence_reaper_redis_endpoint_info", "gauge",
+		promtext_family(o, "presence_reaper_redis_endpoint_info", "gauge",
 		    "The Redis node in use, or last used; always 1.");
-		emit(o, "presence_reaper_redis_endpoint_info{address=\"%s\",tls=\"%s\","
+		promtext_emit(o, "presence_reaper_redis_endpoint_info{address=\"%s\",tls=\"%s\","
 		    "role=\"%s\"} 1\n", metrics_label(s->endpoint, addr, sizeof(addr)),
 		    s->endpoint_tls ? "true" : "false",
 		    metrics_label(s->endpoint_role, role, sizeof(role)));
 	}
-	family(o, "presence_reaper_redis_failovers_total", "counter",
+	promtext_family(o, "presence_reaper_redis_failovers_total", "counter",
 	    "Times the reaper followed the primary to a new address.");
-	emit(o, "presence_reaper_redis_failovers_total %llu\n", s->failovers);
+	promtext_emit(o, "presence_reaper_redis_failovers_total %llu\n", s->failovers);
 }
 
 /* How --once ended: one series per result, 1 for this run's (an enum gauge). */
 static void
-render_once(struct out *o, const struct snapshot *s)
+render_once(struct promtext *o, const struct snapshot *s)
 {
 	if (!s->once_ended)
 		return;
-	family(o, "presence_reaper_once_result", "gauge",
+	promtext_family(o, "presence_reaper_once_result", "gauge",
 	    "How this --once run ended: 1 for its result, 0 for the others.");
 	for (int i = 0; i < MO_NRESULTS; i++)
-		emit(o, "presence_reaper_once_result{result=\"%s\"} %d\n", once_names[i],
+		promtext_emit(o, "presence_reaper_once_result{result=\"%s\"} %d\n", once_names[i],
 		    i == (int)s->once_result);
-	family(o, "presence_reaper_once_exit_code", "gauge", "Exit status of this --once run.");
-	emit(o, "presence_reaper_once_exit_code %d\n", s->once_exit_code);
+	promtext_family(o, "presence_reaper_once_exit_code", "gauge", "Exit status of this --once run.");
+	promtext_emit(o, "presence_reaper_once_exit_code %d\n", s->once_exit_code);
 }
 
 size_t
 metrics_render(char *buf, size_t bufsz)
 {
-	struct out o = { buf, bufsz, 0 };
+	struct promtext o = { buf, bufsz, 0 };
 	struct snapshot s;
 
 	if (bufsz == 0)
@@ -362,50 +349,51 @@ metrics_render(char *buf, size_t bufsz)
 	s = m.s;
 	pthread_mutex_unlock(&m.mu);
 
-	family(&o, "presence_reaper_build_info", "gauge", "Build information; always 1.");
-	emit(&o, "presence_reaper_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
-	family(&o, "presence_reaper_is_leader", "gauge", "1 while this instance holds the leader lock.");
-	emit(&o, "presence_reaper_is_leader %d\n", s.is_leader);
-	family(&o, "presence_reaper_leader_changes_total", "counter",
+	promtext_family(&o, "presence_reaper_build_info", "gauge", "Build information; always 1.");
+	promtext_emit(&o, "presence_reaper_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
+	promtext_family(&o, "presence_reaper_is_leader", "gauge", "1 while this instance holds the leader lock.");
+	promtext_emit(&o, "presence_reaper_is_leader %d\n", s.is_leader);
+	promtext_family(&o, "presence_reaper_leader_changes_total", "counter",
 	    "Times this instance gained or lost leadership.");
-	emit(&o, "presence_reaper_leader_changes_total %llu\n", s.leader_changes);
-	family(&o, "presence_reaper_cycles_total", "counter", "Reconcile cycles by result.");
+	promtext_emit(&o, "presence_reaper_leader_changes_total %llu\n", s.leader_changes);
+	promtext_family(&o, "presence_reaper_cycles_total", "counter", "Reconcile cycles by result.");
 	for (int i = 0; i < MC_NRESULTS; i++)
-		emit(&o, "presence_reaper_cycles_total{result=\"%s\"} %llu\n", result_names[i],
+		promtext_emit(&o, "presence_reaper_cycles_total{result=\"%s\"} %llu\n", result_names[i],
 		    s.cycles[i]);
-	family(&o, "presence_reaper_users_scanned_total", "counter",
+	promtext_family(&o, "presence_reaper_users_scanned_total", "counter",
 	    "Members of the online set scanned.");
-	emit(&o, "presence_reaper_users_scanned_total %llu\n", s.scanned);
-	family(&o, "presence_reaper_users_removed_total", "counter",
+	promtext_emit(&o, "presence_reaper_users_scanned_total %llu\n", s.scanned);
+	promtext_family(&o, "presence_reaper_users_removed_total", "counter",
 	    "Stale users removed from the online set.");
-	emit(&o, "presence_reaper_users_removed_total %llu\n", s.removed);
-	family(&o, "presence_reaper_event_removals_total", "counter",
+	promtext_emit(&o, "presence_reaper_users_removed_total %llu\n", s.removed);
+	promtext_family(&o, "presence_reaper_event_removals_total", "counter",
 	    "Stale users removed on key-expiry events (part of users_removed_total).");
-	emit(&o, "presence_reaper_event_removals_total %llu\n", s.event_removed);
-	family(&o, "presence_reaper_ghosts_total", "counter",
+	promtext_emit(&o, "presence_reaper_event_removals_total %llu\n", s.event_removed);
+	promtext_family(&o, "presence_reaper_ghosts_total", "counter",
 	    "Socket sets found without a TTL (they never expire).");
-	emit(&o, "presence_reaper_ghosts_total %llu\n", s.ghosts);
+	promtext_emit(&o, "presence_reaper_ghosts_total %llu\n", s.ghosts);
 	if (s.online >= 0) {
-		family(&o, "presence_reaper_online_users", "gauge",
+		promtext_family(&o, "presence_reaper_online_users", "gauge",
 		    "Size of the online set at the last cycle.");
-		emit(&o, "presence_reaper_online_users %lld\n", s.online);
+		promtext_emit(&o, "presence_reaper_online_users %lld\n", s.online);
 	}
-	family(&o, "presence_reaper_cycle_duration_seconds", "gauge",
+	promtext_family(&o, "presence_reaper_cycle_duration_seconds", "gauge",
 	    "Duration of the last cycle in seconds.");
-	emit(&o, "presence_reaper_cycle_duration_seconds %.6f\n", s.cycle_seconds);
-	family(&o, "presence_reaper_last_success_timestamp_seconds", "gauge",
+	promtext_emit(&o, "presence_reaper_cycle_duration_seconds %.6f\n", s.cycle_seconds);
+	promtext_family(&o, "presence_reaper_last_success_timestamp_seconds", "gauge",
 	    "Unix time of the last successful cycle; 0 before the first.");
-	emit(&o, "presence_reaper_last_success_timestamp_seconds %.3f\n", s.last_success);
+	promtext_emit(&o, "presence_reaper_last_success_timestamp_seconds %.3f\n", s.last_success);
 	render_redis(&o, &s);
-	family(&o, "presence_reaper_guard_tripped_total", "counter",
+	promtext_family(&o, "presence_reaper_guard_tripped_total", "counter",
 	    "Cycles and key-expiry batches in which the stale-ratio guard refused to "
 	    "remove.");
-	emit(&o, "presence_reaper_guard_tripped_total %llu\n",
+	promtext_emit(&o, "presence_reaper_guard_tripped_total %llu\n",
 	    s.cycles[MC_GUARD] + s.event_guard);
-	family(&o, "presence_reaper_dry_run", "gauge", "1 when running with --dry-run.");
-	emit(&o, "presence_reaper_dry_run %d\n", s.dry_run);
+	promtext_family(&o, "presence_reaper_dry_run", "gauge", "1 when running with --dry-run.");
+	promtext_emit(&o, "presence_reaper_dry_run %d\n", s.dry_run);
 	render_once(&o, &s);
 	render_process(&o, s.start_time);
+	o.len += metrics_shard_render(o.buf + o.len, o.sz - o.len);
 	return o.len;
 }
 

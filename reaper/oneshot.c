@@ -13,6 +13,7 @@
 #include "failover.h"
 #include "log.h"
 #include "metrics.h"
+#include "shardonce.h"
 #include "wait.h"
 
 /* The step in hand may go on, or waits out a LOADING or BUSY reply. */
@@ -294,6 +295,8 @@ oneshot_check_config(struct daemon *d)
 		return EX_CONFIG;
 	}
 	signal(SIGPIPE, SIG_IGN);	/* a TLS write to a reset connection */
+	if (strcmp(d->cfg.shards, "0") != 0)
+		return shardonce_check(d);
 	failover_survey(d, stdout);
 	daemon_endpoint(&d->cfg, ep, sizeof(ep));
 	if ((kind = daemon_connect(d, err, sizeof(err))) != 0) {

@@ -25,6 +25,8 @@
 	{ g, n, CONFTAB_INT, offsetof(struct cfg, field), NULL, def, lo, hi, 0, NULL, rl }
 #define B(g, n, field, def, rl) \
 	{ g, n, CONFTAB_BOOL, offsetof(struct cfg, field), NULL, def, 0, 1, 0, NULL, rl }
+#define L(g, n, field, def, hi, rl) \
+	{ g, n, CONFTAB_NAMES, offsetof(struct cfg, field), def, 0, 0, hi, 0, NULL, rl }
 #define N(g, n, field, def, lo, hi, fl, rl) \
 	{ g, n, CONFTAB_NUMBER, offsetof(struct cfg, field), NULL, def, lo, hi, fl, NULL, rl }
 
@@ -49,6 +51,7 @@ static const struct conftab_row settings[] = {
 	S("keys", "online_set", online_set, "presence:online-users", F_NONEMPTY, NULL, LIVE),
 	S("keys", "socket_prefix", socket_prefix, "presence:user:", 0, NULL, LIVE),
 	S("keys", "socket_suffix", socket_suffix, ":sockets", 0, NULL, LIVE),
+	L("keys", "shards", shards, "0", SHARDS_MAX, RESTART),
 	N("reaper", "interval", interval, 30, 0, 86400, F_POSITIVE, LIVE),
 	I("reaper", "batch_size", batch_size, 500, 1, 100000, LIVE),
 	N("reaper", "max_stale_ratio", max_stale_ratio, 0.9, 0, 1, 0, LIVE),
@@ -61,6 +64,7 @@ static const struct conftab_row settings[] = {
 	N("leader", "lease", lease, 15, 0, 86400, F_POSITIVE, RECONNECT),
 	N("leader", "renew", renew, 5, 0, 86400, F_POSITIVE, LIVE),
 	S("leader", "identity", identity, "", 0, NULL, RESTART),
+	S("leader", "members_key", members_key, "", 0, NULL, RESTART),
 	S("events", "mode", events_mode, "none", 0, "none|publish|stream", LIVE),
 	S("events", "channel", events_channel, "presence:events", F_NONEMPTY, NULL, LIVE),
 	S("events", "stream", events_stream, "presence:events", F_NONEMPTY, NULL, LIVE),
@@ -78,6 +82,12 @@ _Static_assert(NSETTINGS <= sizeof(((struct cfg *)0)->where) / sizeof(char *),
 static const struct conftab table = {
 	settings, NSETTINGS, "chmod go-r, or move it to redis.password_file"
 };
+
+const struct conftab *
+cfg_table(void)
+{
+	return &table;
+}
 
 void
 cfg_set_string(char **field, const char *value)
@@ -116,6 +126,34 @@ cfg_free(struct cfg *c)
 	explicit_bzero(&c->url, sizeof(c->url));
 	explicit_bzero(c->sentinel_pw, sizeof(c->sentinel_pw));
 	c->path = NULL;
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	char *d = NULL;
+
+	if (s)
+		cfg_set_string(&d, s);
+	return d;
+}
+
+void
+cfg_copy(struct cfg *dst, const struct cfg *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		conftab_copy(&settings[i], dst, src);
+		dst->where[i] = dup_or_null(src->where[i]);
+	}
+	dst->path = dup_or_null(src->path);
+	dst->env_password = dup_or_null(src->env_password);
+	dst->env_sentinel_password = dup_or_null(src->env_sentinel_password);
+	dst->url_on_command_line = src->url_on_command_line;
+	dst->url = src->url;
+	memcpy(dst->sentinel_pw, src->sentinel_pw, sizeof(dst->sentinel_pw));
+	dst->sentinel_has_password = src->sentinel_has_password;
+	dst->cluster_slot = src->cluster_slot;
 }
 
 /* "FILE:LINE" of a setting when it came from a file, else the file or "configuration". */
@@ -395,102 +433,6 @@ cfg_finalize(struct cfg *c, char *err, size_t errlen)
 		c->url.db = c->redis_db >= 0 ? c->redis_db : 0;
 	resolve_identity(c);
 	return 0;
-}
-
-/* Quote s as a libconfig string literal. */
-static void
-quote(const char *s, char *out, size_t outsz)
-{
-	size_t o = 0;
-
-	if (outsz < 3)
-		return;
-	out[o++] = '"';
-	for (; *s && o + 6 < outsz; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\') {
-			out[o++] = '\\';
-			out[o++] = (char)ch;
-		} else if (ch < 0x20) {
-			o += (size_t)snprintf(out + o, outsz - o, "\\x%02x", ch);
-		} else {
-			out[o++] = (char)ch;
-		}
-	}
-	out[o++] = '"';
-	out[o] = '\0';
-}
-
-/* One setting's effective value in libconfig syntax; secrets redacted. */
-static void
-format_value(const struct cfg *c, const struct conftab_row *r, char *val, size_t valsz)
-{
-	char url[RURL_PATH_MAX + RURL_HOST_MAX + 2 * RURL_CRED_MAX + 64];
-	const char *v;
-
-	switch (r->type) {
-	case CONFTAB_STRING:
-		v = conftab_str(r, c);
-		if (r->off == offsetof(struct cfg, redis_url)) {
-			rurl_format_redacted(&c->url, url, sizeof(url));
-			v = url;
-		} else if ((r->flags & F_SECRET) && v[0] != '\0') {
-			v = "(redacted)";
-		}
-		quote(v, val, valsz);
-		break;
-	case CONFTAB_BOOL:
-		snprintf(val, valsz, "%s", conftab_int(r, c) ? "true" : "false");
-		break;
-	case CONFTAB_INT:
-		snprintf(val, valsz, "%d", r->off == offsetof(struct cfg, redis_db) ?
-		    c->url.db : conftab_int(r, c));
-		break;
-	case CONFTAB_NUMBER:
-		snprintf(val, valsz, "%g", conftab_num(r, c));
-		break;
-	}
-}
-
-void
-cfg_dump(const struct cfg *c, void (*out)(void *ctx, const char *line), void *ctx)
-{
-	char line[9000], val[8300];
-	const char *group = NULL;
-
-	snprintf(line, sizeof(line), "# effective configuration (file: %s)",
-	    c->path ? c->path : "none, built-in defaults");
-	out(ctx, line);
-	for (size_t i = 0; i < NSETTINGS; i++) {
-		const struct conftab_row *r = &settings[i];
-
-		if (group == NULL || strcmp(group, r->group) != 0) {
-			if (group)
-				out(ctx, "};");
-			group = r->group;
-			snprintf(line, sizeof(line), "%s = {", group);
-			out(ctx, line);
-		}
-		format_value(c, r, val, sizeof(val));
-		snprintf(line, sizeof(line), "  %s = %s;", r->name, val);
-		out(ctx, line);
-	}
-	out(ctx, "};");
-	snprintf(line, sizeof(line), "# password: %s",
-	    c->url.has_password ? "set (redacted)" : "none");
-	out(ctx, line);
-	if (c->url.is_sentinel) {
-		snprintf(line, sizeof(line), "# sentinel password: %s",
-		    c->sentinel_has_password ? "set (redacted)" : "none");
-		out(ctx, line);
-	}
-}
-
-void
-cfg_help(void (*out)(void *ctx, const char *line), void *ctx)
-{
-	conftab_help(&table, out, ctx);
 }
 
 /* Add name to a list of names separated by ", ". */

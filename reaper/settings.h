@@ -19,6 +19,9 @@
 #include "rurl.h"
 
 #define CFG_ERR_MAX 8192
+#define SHARDS_MAX 256			/* keys.shards: one thread each at most */
+
+struct conftab;
 
 struct cfg {
 	char *redis_url;
@@ -43,6 +46,7 @@ struct cfg {
 	char *online_set;
 	char *socket_prefix;
 	char *socket_suffix;
+	char *shards;			/* "0" none; "N" shards 0..N-1; "a,b," named (shardcfg.h) */
 
 	double interval;
 	int batch_size;
@@ -57,6 +61,7 @@ struct cfg {
 	double lease;
 	double renew;
 	char *identity;
+	char *members_key;		/* keys.shards: replicas' membership; "" = derived */
 
 	char *events_mode;		/* none | publish | stream */
 	char *events_channel;
@@ -81,8 +86,14 @@ struct cfg {
 	char *where[48];		/* "FILE:LINE" of each table entry, NULL = default */
 };
 
+/* The settings table (conftab.h) behind struct cfg. */
+const struct conftab *cfg_table(void);
+
 /* Fill c with built-in defaults. Strings are heap copies owned by c. */
 void cfg_defaults(struct cfg *c);
+
+/* dst = a deep copy of the finalized src (dst is overwritten, not freed). */
+void cfg_copy(struct cfg *dst, const struct cfg *src);
 
 /* Release every string owned by c. */
 void cfg_free(struct cfg *c);

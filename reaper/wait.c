@@ -18,6 +18,8 @@ static volatile sig_atomic_t reload_requested;
 static int wake_pipe[2] = { -1, -1 };
 static int64_t watchdog_ms;	/* systemd watchdog period / 2; 0 = off */
 static int64_t watchdog_last;
+/* A shard's thread waits on its own fd (wait_set_thread_fd), the main thread on the pipe. */
+static _Thread_local int thread_fd = -1;
 
 static void
 on_signal(int sig)
@@ -81,10 +83,16 @@ wait_reload_taken(void)
 }
 
 void
+wait_set_thread_fd(int fd)
+{
+	thread_fd = fd;
+}
+
+void
 wait_keepalive(void)
 {
 	metrics_tick();
-	if (watchdog_ms > 0 && mono_ms() - watchdog_last >= watchdog_ms) {
+	if (thread_fd < 0 && watchdog_ms > 0 && mono_ms() - watchdog_last >= watchdog_ms) {
 		notify_watchdog();
 		watchdog_last = mono_ms();
 	}
@@ -97,7 +105,9 @@ wait_until(int64_t deadline, int on_reload, const int *fds, int nfds)
 	char buf[64];
 	int n = 1;
 
-	p[0] = (struct pollfd){ .fd = wake_pipe[0], .events = POLLIN };
+	int wake = thread_fd >= 0 ? thread_fd : wake_pipe[0];
+
+	p[0] = (struct pollfd){ .fd = wake, .events = POLLIN };
 	for (int i = 0; i < nfds && i < WAIT_FDS_MAX; i++)
 		if (fds[i] >= 0)
 			p[n++] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
@@ -110,8 +120,10 @@ wait_until(int64_t deadline, int on_reload, const int *fds, int nfds)
 		if (watchdog_ms > 0 && left > watchdog_ms)
 			left = watchdog_ms;
 		if (poll(p, (nfds_t)n, left > 60000 ? 60000 : (int)left) > 0) {
-			while (read(wake_pipe[0], buf, sizeof(buf)) > 0)
+			while (read(wake, buf, sizeof(buf)) > 0)
 				;
+			if (thread_fd >= 0 && p[0].revents)
+				return;	/* a shard's thread: told to look again */
 			for (int i = 1; i < n; i++)
 				if (p[i].revents)
 					return;	/* events or a message to read */

@@ -21,6 +21,14 @@ int wait_stopping(void);
 int wait_reload_pending(void);
 void wait_reload_taken(void);
 
+/*
+ * The calling thread (a shard's, fleet.h) waits on fd, non-blocking and
+ * readable when the thread must look again (stop, a new fair share),
+ * instead of the signals' pipe, and leaves systemd's watchdog to the main
+ * thread. -1 goes back to the pipe.
+ */
+void wait_set_thread_fd(int fd);
+
 /* The loop is alive: for /healthz and for systemd's watchdog. */
 void wait_keepalive(void);
 

@@ -18,7 +18,7 @@ binary = sys.argv[2]
 
 settings_c = (root / "reaper/settings.c").read_text()
 cli_c = (root / "reaper/cli.c").read_text()
-rows = re.findall(r'^\s*[SINB]\("(\w+)", "(\w+)",.*\b(LIVE|RECONNECT|RESTART)\),$',
+rows = re.findall(r'^\s*[SINBL]\("(\w+)", "(\w+)",.*\b(LIVE|RECONNECT|RESTART)\),$',
                   settings_c, re.M)
 settings = [(group, name) for group, name, _ in rows]
 options = re.findall(r'^\s*\{ "([\w-]+)",', cli_c, re.M)
