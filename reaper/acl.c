@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shardcfg.h"
+
 /* When a command rule applies: one bit each, from the configuration. */
 enum {
 	W_ANY = 1 << 0,		/* every run, --dry-run included */
@@ -15,6 +17,8 @@ enum {
 	W_WATCH = 1 << 6,	/* reaper.watch_expiry */
 	W_SENTINEL = 1 << 7,	/* a redis+sentinel:// URL: ROLE confirms the primary */
 	W_CLUSTER = 1 << 8,	/* a redis+cluster:// URL: the slot map, ASK followed */
+	W_SHARDS = 1 << 9,	/* keys.shards, in the loop: members.lua */
+	W_SHARD_LOCKS = 1 << 10,	/* keys.shards: -t reads each shard's lock holder */
 };
 
 /*
@@ -40,16 +44,20 @@ static const struct {
 	{ "+cluster|slots", W_CLUSTER },	/* the slot map, from the seeds and the nodes */
 	{ "+asking", W_CLUSTER },	/* the lock and key checks follow ASK */
 	{ "+set", W_LEADER },		/* taking the lock */
-	{ "+get", W_LEADER },		/* the lock's holder; every script's fence */
+	{ "+get", W_LEADER | W_SHARD_LOCKS },	/* the lock's holder; every script's fence */
 	{ "+evalsha", W_LEADER },
 	{ "+script|load", W_LEADER },
 	{ "+pexpire", W_LEADER },	/* renew.lua; reap.lua's ghost repair */
 	{ "+del", W_LEADER },		/* release.lua */
 	{ "+srem", W_LEADER },		/* reap.lua */
-	{ "+time", W_EVENTS },		/* reap.lua: the event's "ts" */
+	{ "+time", W_EVENTS },		/* reap.lua: the event's "ts"; members.lua */
 	{ "+publish", W_PUBLISH },	/* reap.lua */
 	{ "+xadd", W_STREAM },		/* reap.lua */
 	{ "+subscribe", W_WATCH },	/* the key-expiry subscription */
+	{ "+zremrangebyscore", W_SHARDS },	/* members.lua: the replicas' membership */
+	{ "+zadd", W_SHARDS },
+	{ "+zrem", W_SHARDS },
+	{ "+zcard", W_SHARDS },
 };
 
 /* The rule bits that apply to c in variant v. */
@@ -64,6 +72,8 @@ applies(const struct cfg *c, enum acl_variant v)
 		w |= W_SENTINEL;
 	if (c->url.is_cluster)
 		w |= W_CLUSTER;
+	if (strcmp(c->shards, "0") != 0)
+		w |= W_SHARD_LOCKS;
 	if (v == ACL_DRY_RUN)
 		return w;
 	w |= W_LEADER;
@@ -73,6 +83,8 @@ applies(const struct cfg *c, enum acl_variant v)
 		w |= W_EVENTS | W_STREAM;
 	if (c->watch_expiry)
 		w |= W_WATCH;
+	if (strcmp(c->shards, "0") != 0)
+		w |= W_SHARDS | W_EVENTS;	/* members.lua reads TIME too */
 	return w;
 }
 
@@ -106,13 +118,19 @@ put_arg(FILE *f, const char *s)
 /*
  * Append s to dst as a Redis glob matching it: metacharacters escaped.
  * Redis refuses white space in an ACL rule, so each white-space byte
- * becomes "?", which matches it (and any other byte there). Returns the
- * new end.
+ * becomes "?", which matches it (and any other byte there). A shard's
+ * name, SHARD_PLACEHOLDER, becomes "*": one rule covers every shard.
+ * Returns the new end.
  */
 static char *
 glob_escape(char *dst, const char *s)
 {
 	for (; *s; s++) {
+		if (strncmp(s, SHARD_PLACEHOLDER, strlen(SHARD_PLACEHOLDER)) == 0) {
+			*dst++ = '*';
+			s += strlen(SHARD_PLACEHOLDER) - 1;
+			continue;
+		}
 		if (strchr(" \t\n\v\f\r", *s) != NULL) {
 			*dst++ = '?';
 			continue;
@@ -158,11 +176,15 @@ put_keys(FILE *f, const struct cfg *c, enum acl_variant v)
 	int rc = 0;
 
 	rc |= put_pattern(f, key, c->online_set, NULL);
+	if (v == ACL_DRY_RUN && (w & W_SHARD_LOCKS))
+		rc |= put_pattern(f, key, c->leader_key, NULL);
 	if (v == ACL_LEADER) {
 		rc |= put_pattern(f, "~", c->leader_key, NULL);
 		/* Declared to the reap script in stream mode only (reapcall.c). */
 		if (w & W_STREAM)
 			rc |= put_pattern(f, "~", c->events_stream, NULL);
+		if (w & W_SHARDS)
+			rc |= put_pattern(f, "~", c->members_key, NULL);
 	}
 	rc |= put_pattern(f, key, c->socket_prefix, c->socket_suffix);
 	if (w & W_PUBLISH)

@@ -412,3 +412,74 @@ def test_through_sentinel_the_user_needs_role_on_every_node(cl, bare):
     assert rc == EX_CONFIG, err
     assert re.search(r"ROLE: NOPERM .*'role'", err), err
     assert set(r.smembers(Realtime(r).online)) == set(LIVE + STALE)
+
+
+# --- sharded presence ----------------------------------------------------------
+
+SHARDED = {"keys.shards": 3, "keys.online_set": "presence:{<shard>}:online-users",
+           "keys.socket_prefix": "presence:{<shard>}:user:",
+           "leader.key": "presence:{<shard>}:reaper-lock",
+           "leader.lease": 2, "leader.renew": 0.5, "reaper.interval": 1,
+           "events.mode": "stream", "events.stream": "presence:{<shard>}:events"}
+
+
+def sharded_presence(h):
+    """Per shard, 150 live users and 2 stale ones, as the realtime servers write them."""
+    for s in range(3):
+        live = [b"live-%d-%03d" % (s, i) for i in range(150)]
+        stale = [b"stale-%d-%d" % (s, i) for i in range(2)]
+        h.r.sadd(f"presence:{{{s}}}:online-users", *(live + stale))
+        for u in live:
+            h.r.sadd(b"presence:{%d}:user:%s:sockets" % (s, u), b"sock")
+            h.r.expire(b"presence:{%d}:user:%s:sockets" % (s, u), 120)
+
+
+def online(h, s):
+    return {m for m in h.r.smembers(f"presence:{{{s}}}:online-users")}
+
+
+def test_sharded_lines_cover_every_shard_and_the_membership(h):
+    lines = acl_lines(h, SHARDED)
+    acl, ro = lines["acl"].split(), lines["acl-dry-run"].split()
+    for rule in ("~presence:{*}:online-users", "~presence:{*}:reaper-lock",
+                 "~presence:{*}:events", "~presence:{members}:reaper-lock",
+                 "~presence:{*}:user:*:sockets", "+zadd", "+zrem", "+zremrangebyscore",
+                 "+zcard", "+time", "+xadd"):
+        assert rule in acl, (rule, acl)
+    assert "+get" in ro and "%R~presence:{*}:reaper-lock" in ro, ro
+    assert not [r for r in ro if r.startswith("+z") or r[0] in "&~"], ro
+
+
+def test_sharded_loop_once_and_dry_run_as_the_users(h):
+    sharded_presence(h)
+    h.r.execute_command("ACL", "LOG", "RESET")
+    lines = acl_lines(h, SHARDED)
+    create_user(h, lines["acl-dry-run"])
+    rc, out, err = h.run(["-c", as_user(h, SHARDED), "--dry-run", "--once"])
+    assert rc == EX_OK, err
+    assert sorted(out.split()) == sorted(b"stale-%d-%d" % (s, i) for s in range(3)
+                                         for i in range(2))
+    rc, out, err = h.run(["-c", as_user(h, SHARDED), "-t"])
+    assert rc == EX_OK and b"NOPERM" not in out, out
+    assert out.count(b": free\n") == 3, out
+    create_user(h, lines["acl"])
+    d = h.start(["-c", as_user(h, SHARDED)], env={"POD_NAME": "acl-shards"})
+    wait_until(lambda: all(len(online(h, s)) == 150 for s in range(3)), 15,
+               what="every shard reaped", alive=[d])
+    wait_until(lambda: h.r.zcard("presence:{members}:reaper-lock") == 1, 5,
+               what="the membership", alive=[d])
+    assert refused(h) == [], "the line must cover every command the reaper sends"
+    assert not logged(d, "(warn|error)", ""), d.stderr()
+
+
+def test_sharded_loop_without_zadd_takes_no_shard_and_says_why(h):
+    sharded_presence(h)
+    drop(h, acl_lines(h, SHARDED)["acl"], "+zadd")
+    d = h.start(["-c", as_user(h, SHARDED)], env={"POD_NAME": "acl-nozadd"})
+    d.wait_log(r"replica membership: members\.lua on presence:\{members\}:reaper-lock: "
+               r"NOPERM this user may not run ZADD", 10)
+    d.wait_log(r"replica membership", 1)
+    # Without a membership the fair share stays 0: no shard is taken, nothing removed.
+    assert all(h.r.get(f"presence:{{{s}}}:reaper-lock") is None for s in range(3))
+    assert all(len(online(h, s)) == 152 for s in range(3))
+    assert not h.r.exists("presence:{members}:reaper-lock")
