@@ -398,8 +398,9 @@ standby_step(struct daemon *d, int64_t now)
 	int64_t renew = now + jitter_ms(daemon_renew_ms(&d->cfg), INTERVAL_JITTER, rnd_u64());
 	int64_t next = 0;
 
-	if (d->seat && !share_reserve(d->seat->gate))
-		return renew;	/* the fair share is full */
+	/* A seat reserves room in the fair share only for a lock that looks free. */
+	if (d->seat && (fleet_seat_lock_taken(d) || !share_reserve(d->seat->gate)))
+		return renew;
 	if (try_lead(d) < 0)
 		next = now + daemon_retry_ms(d);
 	else if (d->role != ROLE_LEADER)

@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "failover.h"
 #include "log.h"
 #include "metrics.h"
@@ -30,6 +31,7 @@ struct fleet {
 	struct script members;
 	int live;		/* replicas at the last renewal; 0 unknown */
 	int failures;		/* membership renewals failed in a row */
+	int beats;		/* membership renewals that went through */
 };
 
 void
@@ -51,6 +53,25 @@ fleet_seat_idle(struct daemon *d)
 	if (d->role != ROLE_DISCONNECTED)
 		daemon_disconnect(d);	/* nothing to do: hold no connection */
 	return mono_ms() + daemon_renew_ms(&d->cfg);
+}
+
+int
+fleet_seat_lock_taken(struct daemon *d)
+{
+	redisReply *r = rconn_calll(d->conn, "GET", d->cfg.leader_key, NULL);
+	char holder[LEADER_TOKEN_MAX];
+	int taken = r && r->type == REDIS_REPLY_STRING &&
+	    (r->len != strlen(d->leader.token) || memcmp(r->str, d->leader.token, r->len) != 0);
+
+	if (taken) {
+		escape_id(holder, sizeof(holder), r->str, r->len);
+		if (strcmp(holder, d->holder) != 0)
+			log_info("standby: lock held by %s", holder);
+		snprintf(d->holder, sizeof(d->holder), "%s", holder);
+	}
+	if (r)
+		freeReplyObject(r);
+	return taken;
 }
 
 int
@@ -258,6 +279,15 @@ members_beat(struct fleet *f)
 		log_info("replica membership renewed again after %d failures", f->failures);
 	f->failures = 0;
 	backoff_reset(&d->backoff);
+	/*
+	 * The share counts from the second renewal on: replicas started
+	 * together then see one another before taking anything.
+	 */
+	if (f->beats++ == 0) {
+		log_info("joined the replica membership %s (%d live); taking shards from the next "
+		    "renewal", d->cfg.members_key, live);
+		return mono_ms() + daemon_renew_ms(&d->cfg);
+	}
 	share = share_fair((int)f->set.n, live);
 	if (live != f->live || share != f->gate.share)
 		log_info("%d live replicas: fair share %d of %zu shards", live, share, f->set.n);

@@ -55,6 +55,13 @@ void fleet_seat_role(struct fleet_seat *s, enum role was, enum role now);
  */
 int64_t fleet_seat_idle(struct daemon *d);
 
+/*
+ * daemon.c, a seat before it tries for its shard: 1 when another holds
+ * the lock (GET; said once per holder, as a standby says it), else 0 (free,
+ * or it could not tell: the attempt itself will).
+ */
+int fleet_seat_lock_taken(struct daemon *d);
+
 /* daemon.c, a seat leading between passes: above the share, give it back (1). */
 int fleet_seat_give_back(struct daemon *d);
 

@@ -536,3 +536,115 @@ def test_reload_to_keys_of_another_slot_and_to_keys_of_several(w):
     rt.connect_many([b"a", b"b"])
     rt.crash_many([b"b"])
     wait_until(lambda: rt.members() == {b"a"}, 10, what="reaping in the new slot", alive=[d])
+
+
+# --- sharded presence: 16 shards over the three primaries, 3 replicas ------------
+
+NSHARDS = 16
+SHARD_KEYS = {
+    "keys.shards": NSHARDS,
+    "keys.online_set": "presence:{<shard>}:online-users",
+    "keys.socket_prefix": "presence:{<shard>}:user:",
+    "leader.key": "presence:{<shard>}:reaper-lock",
+    "leader.lease": 2, "leader.renew": 0.5, "reaper.interval": 1,
+}
+MEMBERS = "presence:{members}:reaper-lock"
+
+
+class Shards:
+    """The 16 shards of the sharded layout, each on the primary that owns "{N}"."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.owner = [cluster.owner(f"{{{s}}}") for s in range(NSHARDS)]
+        self.r = [o.client() for o in self.owner]
+        self.rt = [Realtime(self.r[s], online=f"presence:{{{s}}}:online-users".encode(),
+                            prefix=f"presence:{{{s}}}:user:".encode()) for s in range(NSHARDS)]
+        for s in range(NSHARDS):
+            cluster.clear_slot(f"{{{s}}}")
+        cluster.clear_slot(MEMBERS)
+
+    def lock(self, s):
+        return self.r[s].get(f"presence:{{{s}}}:reaper-lock")
+
+    def holders(self):
+        return [self.lock(s) for s in range(NSHARDS)]
+
+    def load(self, live, stale):
+        """live and stale users in every shard; the stale ones' socket sets gone."""
+        for s in range(NSHARDS):
+            self.rt[s].connect_many(live(s) + stale(s))
+            self.rt[s].crash_many(stale(s))
+
+    def close(self):
+        for c in self.r:
+            c.close()
+
+
+def per_replica(holders):
+    """Shards held, by the identity in front of the token (identity:pid:random)."""
+    count = {}
+    for v in holders:
+        if v is not None:
+            who = v.split(b":")[0]
+            count[who] = count.get(who, 0) + 1
+    return count
+
+
+def test_sharded_on_the_cluster_three_replicas_share_sixteen_shards(w):
+    shards = Shards(w.cluster)
+    try:
+        live = lambda s: [b"live-%d-%d" % (s, i) for i in range(10)]     # noqa: E731
+        stale = lambda s: [b"gone-%d-%d" % (s, i) for i in range(3)]     # noqa: E731
+        shards.load(live, stale)
+        conf = w.config(SHARD_KEYS, url=w.cluster.url())
+        rc, out, err = w.run(["-c", str(conf), "-t"])
+        assert rc == EX_OK, err
+        for s in range(NSHARDS):
+            slot = w.cluster.keyslot(f"{{{s}}}")
+            assert re.search(rf"(?m)^# shard {s}: slot {slot}, node 127\.0\.0\.1:"
+                             rf"{shards.owner[s].port}, online set presence:\{{{s}\}}:online-users: "
+                             rf"13 members, lock presence:\{{{s}\}}:reaper-lock: free$",
+                             out.decode()), out.decode()
+        assert len({o.port for o in shards.owner}) == 3, "the shards spread over the primaries"
+
+        ds = [w.start(["-c", str(conf)], env={"POD_NAME": f"rep{i}"}, name=f"rep{i}")
+              for i in range(3)]
+        wait_until(lambda: all(shards.rt[s].members() == set(live(s)) for s in range(NSHARDS)),
+                   20, what="every shard reaped", alive=ds)
+        wait_until(lambda: None not in shards.holders() and
+                   max(per_replica(shards.holders()).values()) <= 6, 10,
+                   what="16 shards held, at most 6 each", alive=ds)
+        # Exactly one holder per shard, at every sampled moment, none above its share.
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            held = shards.holders()
+            assert None not in held, held
+            assert max(per_replica(held).values()) <= 6, per_replica(held)
+            time.sleep(0.1)
+        with closing(w.cluster.owner(MEMBERS).client()) as m:
+            assert m.zcard(MEMBERS) == 3, m.zrange(MEMBERS, 0, -1)
+        for d in ds:
+            assert re.search(r"shard \d+: cycle done: scanned=\d+", d.stderr()), d.stderr()
+
+        # A replica dies: its shards are taken over within lease + renew (+ slack).
+        dead = ds[0]
+        mine = [s for s, v in enumerate(shards.holders()) if v and v.startswith(b"rep0:")]
+        assert mine, per_replica(shards.holders())
+        dead.proc.kill()
+        dead.proc.wait(5)
+        t0 = time.monotonic()
+        wait_until(lambda: all((shards.lock(s) or b"rep0:").split(b":")[0] != b"rep0"
+                               for s in mine),
+                   2 + 0.5 + 0.5, interval=0.05, what="the dead replica's shards taken over",
+                   alive=ds[1:])
+        took = time.monotonic() - t0
+        print(f"takeover of {len(mine)} shards after SIGKILL: {took:.2f} s (lease 2 s, renew 0.5 s)")
+        assert max(per_replica(shards.holders()).values()) <= 8
+        for s in mine:
+            shards.rt[s].connect_many(stale(s))
+            shards.rt[s].crash_many(stale(s))
+        wait_until(lambda: all(shards.rt[s].members() == set(live(s)) for s in mine), 10,
+                   what="the taken-over shards reaped", alive=ds[1:])
+    finally:
+        shards.close()
