@@ -59,12 +59,15 @@ EXPECTED = {
     "cronjob.yaml": ["CronJob"],
     "kustomization.yaml": ["Kustomization"],
     "sentinel.yaml": ["ConfigMap", "Deployment"],
+    "sharded.yaml": ["ConfigMap", "Deployment"],
 }
 SENTINEL_CONFIGMAP = "presence-reaper-sentinel"
 SENTINEL_SECRET = "presence-reaper-sentinel"
 REDIS_URL_RE = r"^redis://[^/\s@]+(:\d+)?(/\d+)?$"
 REDISS_URL_RE = r"^rediss://[^/\s@]+(:\d+)?(/\d+)?$"
 # Two Sentinels at least (one is a single point of failure), a service, a database.
+SHARDED_CONFIGMAP = "presence-reaper-sharded"
+CLUSTER_URL_RE = r"^redis\+cluster://[^/\s@,]+(,[^/\s@,]+)+$"
 SENTINEL_URL_RE = r"^redis\+sentinel://[^/\s@,]+(,[^/\s@,]+)+/[\w.-]+(/\d+)?$"
 
 # core/v1 Container fields: a misspelt key (livenesProbe) is ignored by
@@ -188,7 +191,8 @@ class Checker:
 
     # ---- pods ----------------------------------------------------------
 
-    def check_pod(self, where, pod, container, pwfile, long_running, configmap=CONFIGMAP):
+    def check_pod(self, where, pod, container, pwfile, long_running, configmap=CONFIGMAP,
+                  cpu="10m", memory="32Mi"):
         sc_pod = pod.get("securityContext") or {}
         name = container.get("name", "?")
         w = f"{where} container {name}"
@@ -232,10 +236,10 @@ class Checker:
         # resources
         res = container.get("resources") or {}
         req = res.get("requests") or {}
-        if req.get("cpu") != "10m" or not req.get("memory"):
-            self.err(w, f"resources.requests should have cpu 10m and a memory, got {req!r}")
-        if (res.get("limits") or {}).get("memory") != "32Mi":
-            self.err(w, f"resources.limits.memory should be 32Mi, got {res.get('limits')!r}")
+        if req.get("cpu") != cpu or not req.get("memory"):
+            self.err(w, f"resources.requests should have cpu {cpu} and a memory, got {req!r}")
+        if (res.get("limits") or {}).get("memory") != memory:
+            self.err(w, f"resources.limits.memory should be {memory}, got {res.get('limits')!r}")
 
         # volumes: the ConfigMap and the Secret, mounted read-only
         volumes = {v.get("name"): v for v in pod.get("volumes") or []}
@@ -507,6 +511,32 @@ class Checker:
             self.err("sentinel.yaml", f"sentinel.password_file {spw!r} should be the Secret "
                      f"{SENTINEL_SECRET} mounted read-only, found {mounted}")
 
+    def check_sharded(self):
+        """sharded.yaml: three replicas sharing 16 shards on a redis+cluster:// config."""
+        text = self.config_text("sharded.yaml", SHARDED_CONFIGMAP)
+        if text is None:
+            return
+        pwfile = self.check_config_text(text, "sharded.yaml", CLUSTER_URL_RE)
+        if not re.search(r"^\s*shards = 16;", text, re.M):
+            self.err("sharded.yaml", "keys.shards should be 16")
+        for group, name in (("keys", "online_set"), ("keys", "socket_prefix"), ("leader", "key")):
+            if "{<shard>}" not in (conf_string(text, group, name) or ""):
+                self.err("sharded.yaml", f"{group}.{name} should hold the hash tag {{<shard>}}")
+        d = self.one("sharded.yaml", "Deployment")
+        if d is None:
+            return
+        if (d.get("spec") or {}).get("replicas") != 3:
+            self.err("sharded.yaml", "replicas should be 3")
+        self.check_selector("sharded.yaml", d)
+        pod = self.pod_of(d)
+        cs = [c for c in pod.get("containers") or [] if c.get("image") == IMAGE]
+        if len(cs) != 1:
+            self.err("sharded.yaml", f"expected one {IMAGE} container, found {len(cs)}")
+            return
+        # A thread and a connection per shard held: a larger budget.
+        self.check_pod("sharded.yaml", pod, cs[0], pwfile, long_running=True,
+                       configmap=SHARDED_CONFIGMAP, cpu="50m", memory="64Mi")
+
     def run(self, folder_files=None):
         folder_files = folder_files or set(self.m)
         self.check_files()
@@ -517,6 +547,7 @@ class Checker:
         self.check_sidecar(pwfile)
         self.check_cronjob(pwfile)
         self.check_sentinel()
+        self.check_sharded()
         self.check_tls()
         self.check_kustomization(folder_files)
         return self.errors
@@ -630,6 +661,33 @@ def run_sentinel_check_config(binary, text):
     if "k8s-redis-secret" in out or "k8s-sentinel-secret" in out:
         errors.append("sentinel.yaml: -t printed a password")
     return errors
+
+
+def run_sharded_check_config(binary, text):
+    """-t on sharded.yaml's config, its seeds moved to closed loopback ports: one line a shard."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("PRESENCE_REAPER_") and k != "REDIS_URL"}
+    url = conf_string(text, "redis", "url") or ""
+    seeds = url.split("://", 1)[-1].split(",")
+    local = url.split("://")[0] + "://" + ",".join("127.0.0.1:1" for _ in seeds)
+    with tempfile.TemporaryDirectory(prefix="k8s-check.") as tmp:
+        pw = Path(tmp, "password")
+        pw.write_text("k8s-sharded-secret\n")
+        pw.chmod(0o600)
+        text = text.replace(f'"{conf_string(text, "redis", "password_file")}"', f'"{pw}"')
+        conf = Path(tmp, CONFIG_KEY)
+        conf.write_text(text.replace(url, local))
+        p = subprocess.run([binary, "-t", "-c", str(conf)], capture_output=True, text=True,
+                           env=env, timeout=60)
+    if p.returncode != 0:
+        return [f"presence-reaper -t rejects sharded.yaml's config (exit {p.returncode}):"
+                f"\n{p.stderr}"]
+    lines = re.findall(r"(?m)^# shard (\d+): slot \d+, ", p.stdout)
+    if lines != [str(i) for i in range(16)]:
+        return [f"sharded.yaml: -t does not list the 16 shards with their slots:\n{p.stdout}"]
+    if "k8s-sharded-secret" in p.stdout + p.stderr:
+        return ["sharded.yaml: -t printed the password"]
+    return []
 
 
 def run_kustomize(kubectl, folder):
@@ -824,6 +882,12 @@ def main():
         errors += run_sentinel_check_config(binary, stext)
         if not run_sentinel_check_config(binary, stext.replace("/mymaster/0", "/mymaster/x")):
             errors.append("self-test: -t accepted a sentinel URL with a bad database")
+    htext = Checker(manifests).config_text("sharded.yaml", SHARDED_CONFIGMAP)
+    if htext:
+        errors += run_sharded_check_config(binary, htext)
+        if not run_sharded_check_config(binary, htext.replace('"presence:{<shard>}:user:"',
+                                                              '"presence:user:"')):
+            errors.append("self-test: -t accepted a sharded layout whose keys span slots")
     text = Checker(manifests).config_text("configmap-tls.yaml", CONFIGMAP_TLS)
     if text:
         pwfile = conf_string(text, "redis", "password_file")
