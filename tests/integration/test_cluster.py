@@ -591,8 +591,47 @@ def per_replica(holders):
     return count
 
 
-def test_sharded_on_the_cluster_three_replicas_share_sixteen_shards(w):
+class Replicas:
+    """presence-reaper replicas on the sharded layout, each with a metrics listener."""
+
+    def __init__(self, w, conf):
+        self.w, self.conf, self.d, self.port = w, conf, {}, {}
+
+    def start(self, name):
+        self.port[name] = free_port()
+        conf = self.w.config(dict(SHARD_KEYS, **{"metrics.listen": f"127.0.0.1:{self.port[name]}"},
+                                  **self.conf), url=self.w.cluster.url())
+        self.d[name] = self.w.start(["-c", str(conf)], env={"POD_NAME": name}, name=name)
+
+    def alive(self):
+        return [d for d in self.d.values() if d.alive()]
+
+    def claims(self):
+        """{shard: [replicas whose metrics say they hold it]}."""
+        out = {s: [] for s in range(NSHARDS)}
+        for name, d in self.d.items():
+            if d.alive():
+                m = scrape(self.port[name])
+                for s in range(NSHARDS):
+                    if m.get(f'presence_reaper_shard_holder{{shard="{s}"}}') == 1:
+                        out[s].append(name)
+        return out
+
+
+def one_holder_each(shards, reps, share):
+    """Every shard held, by exactly the one replica that says so, none above share."""
+    held = shards.holders()
+    claims = reps.claims()
+    for s in range(NSHARDS):
+        assert held[s] is not None, f"shard {s} unheld: {held}"
+        who = held[s].split(b":")[0].decode()
+        assert claims[s] in ([who], []), (s, held[s], claims[s])   # [] : not scraped yet
+    assert max(per_replica(held).values()) <= share, per_replica(held)
+
+
+def test_sharded_on_the_cluster_replicas_share_sixteen_shards(w):
     shards = Shards(w.cluster)
+    reps = Replicas(w, {})
     try:
         live = lambda s: [b"live-%d-%d" % (s, i) for i in range(10)]     # noqa: E731
         stale = lambda s: [b"gone-%d-%d" % (s, i) for i in range(3)]     # noqa: E731
@@ -608,8 +647,9 @@ def test_sharded_on_the_cluster_three_replicas_share_sixteen_shards(w):
                              out.decode()), out.decode()
         assert len({o.port for o in shards.owner}) == 3, "the shards spread over the primaries"
 
-        ds = [w.start(["-c", str(conf)], env={"POD_NAME": f"rep{i}"}, name=f"rep{i}")
-              for i in range(3)]
+        for i in range(3):
+            reps.start(f"rep{i}")
+        ds = reps.alive()
         wait_until(lambda: all(shards.rt[s].members() == set(live(s)) for s in range(NSHARDS)),
                    20, what="every shard reaped", alive=ds)
         wait_until(lambda: None not in shards.holders() and
@@ -618,9 +658,7 @@ def test_sharded_on_the_cluster_three_replicas_share_sixteen_shards(w):
         # Exactly one holder per shard, at every sampled moment, none above its share.
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline:
-            held = shards.holders()
-            assert None not in held, held
-            assert max(per_replica(held).values()) <= 6, per_replica(held)
+            one_holder_each(shards, reps, 6)
             time.sleep(0.1)
         with closing(w.cluster.owner(MEMBERS).client()) as m:
             assert m.zcard(MEMBERS) == 3, m.zrange(MEMBERS, 0, -1)
@@ -628,23 +666,97 @@ def test_sharded_on_the_cluster_three_replicas_share_sixteen_shards(w):
             assert re.search(r"shard \d+: cycle done: scanned=\d+", d.stderr()), d.stderr()
 
         # A replica dies: its shards are taken over within lease + renew (+ slack).
-        dead = ds[0]
         mine = [s for s, v in enumerate(shards.holders()) if v and v.startswith(b"rep0:")]
         assert mine, per_replica(shards.holders())
-        dead.proc.kill()
-        dead.proc.wait(5)
+        reps.d["rep0"].proc.kill()
+        reps.d["rep0"].proc.wait(5)
         t0 = time.monotonic()
         wait_until(lambda: all((shards.lock(s) or b"rep0:").split(b":")[0] != b"rep0"
                                for s in mine),
                    2 + 0.5 + 0.5, interval=0.05, what="the dead replica's shards taken over",
-                   alive=ds[1:])
-        took = time.monotonic() - t0
-        print(f"takeover of {len(mine)} shards after SIGKILL: {took:.2f} s (lease 2 s, renew 0.5 s)")
-        assert max(per_replica(shards.holders()).values()) <= 8
+                   alive=reps.alive())
+        print(f"takeover of {len(mine)} shards after SIGKILL: {time.monotonic() - t0:.2f} s "
+              f"(lease 2 s, renew 0.5 s)")
         for s in mine:
             shards.rt[s].connect_many(stale(s))
             shards.rt[s].crash_many(stale(s))
         wait_until(lambda: all(shards.rt[s].members() == set(live(s)) for s in mine), 10,
-                   what="the taken-over shards reaped", alive=ds[1:])
+                   what="the taken-over shards reaped", alive=reps.alive())
+
+        # Two replicas join (four alive): each holds at most 4 within two leases.
+        reps.start("rep3")
+        reps.start("rep4")
+        t0 = time.monotonic()
+        wait_until(lambda: None not in shards.holders() and
+                   sorted(per_replica(shards.holders()).values()) == [4, 4, 4, 4],
+                   2 * 2 + 1, interval=0.05, what="4 shards each", alive=reps.alive())
+        print(f"evened out at 4 each {time.monotonic() - t0:.2f} s after two replicas joined "
+              f"(two leases: 4 s)")
+        one_holder_each(shards, reps, 4)
     finally:
+        shards.close()
+
+
+def test_sharded_churn_on_the_cluster_keeps_every_shard_exact(w):
+    """Realtime-like churn over all 16 shards while 3 replicas reap: afterwards each
+    shard's online set is exactly its users with a live socket set, and no live user
+    was ever removed (the removal events against the churn log)."""
+    shards = Shards(w.cluster)
+    reps = Replicas(w, {"events.mode": "stream", "events.stream": "presence:{<shard>}:events"})
+    stop = threading.Event()
+    lock = threading.Lock()
+    log = []            # (time, shard, user, what)
+    try:
+        for s in range(NSHARDS):
+            shards.r[s].delete(f"presence:{{{s}}}:events")
+        for i in range(3):
+            reps.start(f"rep{i}")
+
+        def churn(s):
+            rnd = random.Random(s)
+            c = shards.owner[s].client()
+            rt = Realtime(c, online=shards.rt[s].online, prefix=shards.rt[s].prefix)
+            n = 0
+            try:
+                while not stop.is_set():
+                    u = b"c%d-%d" % (s, n)
+                    n += 1
+                    rt.connect(u, ttl=30)
+                    with lock:
+                        log.append((time.monotonic(), s, u, "connect"))
+                    what = rnd.choice(["crash", "disconnect", "stay"])
+                    if what == "crash":
+                        rt.crash(u)
+                    elif what == "disconnect":
+                        rt.disconnect(u)
+                    with lock:
+                        log.append((time.monotonic(), s, u, what))
+                    time.sleep(0.01)
+            finally:
+                c.close()
+        threads = [threading.Thread(target=churn, args=(s,)) for s in range(NSHARDS)]
+        for t in threads:
+            t.start()
+        time.sleep(4)           # the churn runs while the replicas reap
+        stop.set()
+        for t in threads:
+            t.join()
+
+        def exact(s):
+            members = shards.rt[s].members()
+            return all(shards.r[s].exists(shards.rt[s].key(u)) for u in members) and \
+                members == {u for _, sh, u, what in log if sh == s and what == "stay"}
+        wait_until(lambda: all(exact(s) for s in range(NSHARDS)), 15,
+                   what="every shard exact", alive=reps.alive())
+        crashed = {(sh, u) for _, sh, u, what in log if what == "crash"}
+        removed = []
+        for s in range(NSHARDS):
+            for _, f in shards.r[s].xrange(f"presence:{{{s}}}:events"):
+                removed.append((s, f[b"user_id"]))
+        assert len(removed) == len(set(removed)), "one event per removal"
+        assert set(removed) <= crashed, set(removed) - crashed
+        assert set(removed) == crashed, "every crashed user removed by a pass"
+        print(f"churn: {len(log) // 2} users over 16 shards, {len(crashed)} crashed and reaped")
+    finally:
+        stop.set()
         shards.close()
