@@ -298,6 +298,24 @@ members_beat(struct fleet *f)
 	return mono_ms() + jitter_ms(daemon_renew_ms(&d->cfg), 0.05, rnd_u64());
 }
 
+/* --dry-run: no membership, but the main connection still says whether Redis is up (/readyz). */
+static int64_t
+dry_beat(struct fleet *f)
+{
+	redisReply *r;
+
+	failover_step(f->d, mono_ms());
+	if (members_conn(f) < 0)
+		return mono_ms() + daemon_retry_ms(f->d);
+	if ((r = rconn_calll(f->d->conn, "PING", NULL)) == NULL) {
+		daemon_drop_conn(f->d, rconn_errstr(f->d->conn));
+		return mono_ms() + daemon_retry_ms(f->d);
+	}
+	freeReplyObject(r);
+	f->failures = 0;
+	return mono_ms() + daemon_renew_ms(&f->d->cfg);
+}
+
 /* Leave the membership at shutdown, so the others' shares grow at once. */
 static void
 members_leave(struct fleet *f)
@@ -365,7 +383,7 @@ fleet_run(struct daemon *d)
 		goto stop;
 	rc = 0;
 	while (!wait_stopping()) {
-		int64_t wake = d->cli.dry_run ? mono_ms() + 60000 : members_beat(&f);
+		int64_t wake = d->cli.dry_run ? dry_beat(&f) : members_beat(&f);
 
 		if (wait_reload_pending() && fleet_reload(&f) < 0) {
 			rc = -1;

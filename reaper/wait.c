@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -13,11 +14,14 @@
 #include "notify.h"
 #include "timeutil.h"
 
-static volatile sig_atomic_t stop_signal;
-static volatile sig_atomic_t reload_requested;
+/* Lock-free atomics: set in the handler, read by every shard's thread too. */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the signal flags must be lock-free");
+static _Atomic int stop_signal;
+static _Atomic int reload_requested;
 static int wake_pipe[2] = { -1, -1 };
 static int64_t watchdog_ms;	/* systemd watchdog period / 2; 0 = off */
 static int64_t watchdog_last;
+static _Atomic int shutdown_said;
 /* A shard's thread waits on its own fd (wait_set_thread_fd), the main thread on the pipe. */
 static _Thread_local int thread_fd = -1;
 
@@ -134,10 +138,7 @@ wait_until(int64_t deadline, int on_reload, const int *fds, int nfds)
 void
 wait_note_shutdown(void)
 {
-	static int said;
-
-	if (stop_signal && !said) {
-		said = 1;
+	if (stop_signal && atomic_exchange(&shutdown_said, 1) == 0) {
 		notify_stopping();
 		log_info("shutting down (signal %d)", (int)stop_signal);
 	}
