@@ -214,7 +214,8 @@ read_name_list(const struct conftab_row *r, void *obj, config_setting_t *cs,
 		    r->group, r->name, r->max);
 		return -1;
 	}
-	if ((joined = calloc((size_t)n, CONFTAB_NAME_MAX + 1)) == NULL)
+	/* each name and its comma, then the NUL */
+	if ((joined = calloc((size_t)n + 1, CONFTAB_NAME_MAX + 1)) == NULL)
 		abort();
 	for (int i = 0; i < n; i++) {
 		const char *v = config_setting_get_string_elem(cs, i);

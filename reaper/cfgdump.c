@@ -6,6 +6,10 @@
 
 #include "conftab.h"
 
+/* The longest value: a string setting, or keys.shards as SHARDS_MAX quoted names. */
+#define NAMES_DUMP_MAX	(SHARDS_MAX * (CONFTAB_NAME_MAX + 4) + 8)
+#define VALUE_MAX	(NAMES_DUMP_MAX > 8300 ? NAMES_DUMP_MAX : 8300)
+
 /* Quote s as a libconfig string literal. */
 static void
 quote(const char *s, char *out, size_t outsz)
@@ -86,7 +90,7 @@ format_value(const struct cfg *c, const struct conftab_row *r, char *val, size_t
 void
 cfg_dump(const struct cfg *c, void (*out)(void *ctx, const char *line), void *ctx)
 {
-	char line[9000], val[8300];
+	char line[VALUE_MAX + 700], val[VALUE_MAX];
 	const char *group = NULL;
 
 	snprintf(line, sizeof(line), "# effective configuration (file: %s)",

@@ -61,7 +61,7 @@ void metrics_event_removals(unsigned long long removed);
 void metrics_event_guard(void);
 
 /* Room enough for the whole exposition text. */
-#define METRICS_RENDER_MAX (16384 + 256 * 640)	/* SHARDS_MAX * METRICS_SHARD_RENDER */
+#define METRICS_RENDER_MAX (16384 + 256 * 10 * 176)	/* SHARDS_MAX * METRICS_SHARD_RENDER */
 
 /* Render the exposition text into buf; returns its length (truncated to fit). */
 size_t metrics_render(char *buf, size_t bufsz);

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "promtext.h"
+#include "settings.h"
 
 struct shard_series {
 	char name[65];
@@ -17,6 +18,9 @@ struct shard_series {
 	double seconds;			/* the last pass's duration */
 	double last_success;		/* Unix time; 0 before the first */
 };
+
+_Static_assert(METRICS_RENDER_MAX >= 16384 + SHARDS_MAX * METRICS_SHARD_RENDER,
+    "metrics.h leaves room for every shard's series");
 
 static struct {
 	pthread_mutex_t mu;

@@ -13,8 +13,12 @@
 
 #include "metrics.h"
 
-/* Room each shard takes in the exposition text. */
-#define METRICS_SHARD_RENDER 640
+/*
+ * Room each shard takes in the exposition text: ten lines, none longer than
+ * the longest family name, a 64-byte shard name, the result label and a
+ * 20-digit value with their punctuation (176 bytes).
+ */
+#define METRICS_SHARD_RENDER (10 * 176)
 
 /* n shards named names[i] (copied); 0, or -1 (ENOMEM). Called before any thread starts. */
 int metrics_shards_init(size_t n, const char (*names)[65]);

@@ -293,6 +293,8 @@ class Realtime:
 
 
 def _render(value):
+    if isinstance(value, (list, tuple)):
+        return "[ " + ", ".join(_render(v) for v in value) + " ]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):

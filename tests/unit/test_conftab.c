@@ -20,6 +20,7 @@ struct web {
 	int workers;
 	double timeout;
 	int gzip;
+	char *zones;
 };
 
 static const struct conftab_row rows[] = {
@@ -35,6 +36,8 @@ static const struct conftab_row rows[] = {
 	  CONFTAB_POSITIVE, NULL, CONFTAB_LIVE },
 	{ "pool", "gzip", CONFTAB_BOOL, offsetof(struct web, gzip), NULL, 1, 0, 1, 0, NULL,
 	  CONFTAB_LIVE },
+	{ "pool", "zones", CONFTAB_NAMES, offsetof(struct web, zones), "0", 0, 0, 4, 0, NULL,
+	  CONFTAB_RESTART },
 };
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
 
@@ -194,6 +197,28 @@ START_TEST(find_same_and_copy_work_per_row)
 }
 END_TEST
 
+START_TEST(names_a_count_or_a_list_of_the_longest_names)
+{
+	char text[512], want[512], name[4][CONFTAB_NAME_MAX + 1];
+
+	ck_assert_str_eq(web.zones, "0");
+	ck_assert_int_eq(load("pool = { zones = 4; };\n"), 0);
+	ck_assert_str_eq(web.zones, "4");
+	/* Names of the longest length fill the list: each keeps its comma. */
+	for (int i = 0; i < 4; i++)
+		snprintf(name[i], sizeof(name[i]), "%0*d", CONFTAB_NAME_MAX, i);
+	snprintf(text, sizeof(text), "pool = { zones = [ \"%s\", \"%s\", \"%s\", \"%s\" ]; };\n",
+	    name[0], name[1], name[2], name[3]);
+	snprintf(want, sizeof(want), "%s,%s,%s,%s,", name[0], name[1], name[2], name[3]);
+	ck_assert_int_eq(load(text), 0);
+	ck_assert_str_eq(web.zones, want);
+	ck_assert_int_eq(load("pool = { zones = [ \"a\", \"b c\" ]; };\n"), -1);
+	ck_assert_err(1, "pool.zones: element 2: a name is 1 to 64 of A-Z a-z 0-9 _ . -");
+	ck_assert_int_eq(load("pool = { zones = 5; };\n"), -1);
+	ck_assert_err(1, "pool.zones: 5 is out of range (0..4)");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -209,6 +234,7 @@ main(void)
 	tcase_add_test(tc, syntax_error_names_file_and_line);
 	tcase_add_test(tc, missing_file_is_an_error_unless_optional);
 	tcase_add_test(tc, find_same_and_copy_work_per_row);
+	tcase_add_test(tc, names_a_count_or_a_list_of_the_longest_names);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
