@@ -166,6 +166,14 @@ origin(const struct cfg *c, const char *group, const char *name, char *buf, size
 	snprintf(buf, sz, "%s", where ? where : c->path ? c->path : "configuration");
 }
 
+void
+cfg_origin(const struct cfg *c, const char *group, const char *name, char *buf, size_t sz)
+{
+	int k = conftab_find(&table, group, name);
+
+	snprintf(buf, sz, "%s", k >= 0 && c->where[k] ? c->where[k] : "");
+}
+
 /* Record where a setting's value now comes from: a variable or an option. */
 static void
 set_origin(struct cfg *c, const char *group, const char *name, const char *from)

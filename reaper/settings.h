@@ -105,6 +105,9 @@ void cfg_free(struct cfg *c);
  */
 int cfg_load(struct cfg *c, const char *path, int optional, char *err, size_t errlen);
 
+/* "FILE:LINE" where group.name was set into buf, or "" (a default, the environment...). */
+void cfg_origin(const struct cfg *c, const char *group, const char *name, char *buf, size_t sz);
+
 /* Replace a string field (e.g. from the environment or a flag). */
 void cfg_set_string(char **field, const char *value);
 

@@ -93,33 +93,57 @@ templates(struct cfg *c, struct templ *t)
 	return n;
 }
 
+/*
+ * "FILE:LINE: " of setting (group.name) when a file set it, else of
+ * keys.shards (a default that the shards make wrong), else "".
+ */
+static const char *
+at(const struct cfg *c, const char *setting, char *buf, size_t sz)
+{
+	char group[16];
+	size_t g = strcspn(setting, ".");
+
+	snprintf(group, sizeof(group), "%.*s", (int)g, setting);
+	cfg_origin(c, group, setting + g + 1, buf, sz);
+	if (buf[0] == '\0')
+		cfg_origin(c, "keys", "shards", buf, sz);
+	if (buf[0])
+		strncat(buf, ": ", sz - strlen(buf) - 1);
+	return buf;
+}
+
 /* Without keys.shards no template may name a shard; with it, some must. */
 static int
 check_templates(struct cfg *c, size_t nshards, char *err, size_t errlen)
 {
 	struct templ t[8];
 	size_t n = templates(c, t);
+	char w[4200];
 	int bad = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		if (!nshards && has_ph(*t[i].field)) {
-			conftab_errf(err, errlen, "%s \"%s\" names %s, but keys.shards is not set",
-			    t[i].setting, *t[i].field, SHARD_PLACEHOLDER);
+			conftab_errf(err, errlen, "%s%s \"%s\" names %s, but keys.shards is not set",
+			    at(c, t[i].setting, w, sizeof(w)), t[i].setting, *t[i].field,
+			    SHARD_PLACEHOLDER);
 			bad = 1;
 		} else if (nshards && t[i].must && !has_ph(*t[i].field)) {
-			conftab_errf(err, errlen, "%s \"%s\" must name %s with keys.shards: each "
-			    "shard has its own", t[i].setting, *t[i].field, SHARD_PLACEHOLDER);
+			conftab_errf(err, errlen, "%s%s \"%s\" must name %s with keys.shards: each "
+			    "shard has its own", at(c, t[i].setting, w, sizeof(w)), t[i].setting,
+			    *t[i].field, SHARD_PLACEHOLDER);
 			bad = 1;
 		}
 	}
 	if (has_ph(c->members_key)) {
-		conftab_errf(err, errlen, "leader.members_key \"%s\": one key for all the "
-		    "shards, so it may not name %s", c->members_key, SHARD_PLACEHOLDER);
+		conftab_errf(err, errlen, "%sleader.members_key \"%s\": one key for all the "
+		    "shards, so it may not name %s", at(c, "leader.members_key", w, sizeof(w)),
+		    c->members_key, SHARD_PLACEHOLDER);
 		bad = 1;
 	}
 	if (nshards && c->watch_expiry) {
-		conftab_errf(err, errlen, "reaper.watch_expiry works with one online set; with "
-		    "keys.shards the periodic pass reaps: set it to false");
+		conftab_errf(err, errlen, "%sreaper.watch_expiry works with one online set; with "
+		    "keys.shards the periodic pass reaps: set it to false",
+		    at(c, "reaper.watch_expiry", w, sizeof(w)));
 		bad = 1;
 	}
 	return bad;

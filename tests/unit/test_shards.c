@@ -182,8 +182,13 @@ END_TEST
 
 START_TEST(templates_must_name_the_shard_where_each_shard_needs_its_own)
 {
+	char where[128];
+
 	ck_assert_int_eq(load("keys = { shards = 4; };"), -1);
 	has("keys.online_set \"presence:online-users\" must name <shard> with keys.shards");
+	/* A default is pointed at where keys.shards was set. */
+	snprintf(where, sizeof(where), "%s:1: keys.online_set", path);
+	has(where);
 	has("leader.key \"presence:reaper:leader\" must name <shard>");
 	ck_assert_ptr_null(strstr(err, "events.stream"));	/* events.mode is none */
 }
@@ -199,8 +204,12 @@ END_TEST
 
 START_TEST(a_shard_without_keys_shards_is_refused)
 {
-	ck_assert_int_eq(load("keys = { socket_prefix = \"p:{<shard>}:u:\"; };"), -1);
+	char where[128];
+
+	ck_assert_int_eq(load("keys = {\n socket_prefix = \"p:{<shard>}:u:\"; };"), -1);
 	has("keys.socket_prefix \"p:{<shard>}:u:\" names <shard>, but keys.shards is not set");
+	snprintf(where, sizeof(where), "%s:2: keys.socket_prefix", path);
+	has(where);
 }
 END_TEST
 
