@@ -629,11 +629,7 @@ def parse_args(argv):
     defaults = {"reaper": "reaper/presence-reaper", "gen": "tests/tools/presence-gen",
                 "oldloop": "tests/bench/oldloop", "scanpass": "tests/bench/scanpass",
                 "runstat": "tests/bench/runstat"}
-    for key, rel in defaults.items():
-        if getattr(a, key) is None:
-            if a.build is None:
-                p.error(f"--{key} or --build is needed")
-            setattr(a, key, os.path.join(a.build, rel))
+    fill_programs(p, a, defaults)
     a.sizes = [int(s) for s in a.sizes.split(",")] + ([10000000] if a.large else [])
     a.idle_users = [int(s) for s in a.idle_users.split(",")]
     a.curve_batches = [int(s) for s in a.curve_batches.split(",")]
@@ -644,6 +640,15 @@ def parse_args(argv):
     elif not (a.batch_curve or a.idle or a.tls):
         a.table = True
     return a
+
+
+def fill_programs(parser, args, defaults):
+    """Each program not named by its option is defaults[option] under --build."""
+    for key, rel in defaults.items():
+        if getattr(args, key) is None:
+            if args.build is None:
+                parser.error(f"--{key} or --build is needed")
+            setattr(args, key, os.path.join(args.build, rel))
 
 
 def pin_cpus(args):

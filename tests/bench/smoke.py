@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """bench-smoke: the whole benchmark at a tiny size, checked.
 
-Usage: smoke.py BENCH_PY [bench.py options naming the programs]
+Usage: smoke.py BENCH_PY SHARDS_PY [bench.py options naming the programs]
 
 Runs the main table at 2000 users (1 pass), the batch curve at 2000 users,
 two 3-second idle runs (empty set, 2000 users) and the TLS comparison at
@@ -10,12 +10,18 @@ table has its rows, every cell that should hold a number does, and that the
 benchmark saw the old loop and presence-reaper leave exactly the live users
 online. bench.py itself
 stops with an error when either method leaves anything else.
+
+Then shards.py --smoke: 4 shards x 2000 users on a local Cluster, one round
+by 1 replica and one by 3, and checks its tables and the projection;
+shards.py itself stops with an error when a round removes anything but the
+stale users.
 """
 import re
 import subprocess
 import sys
 import time
 
+LIMIT_S = 30            # each of the two runs
 USERS = 2000 + 14       # presence-gen -n 2000 --odd
 LIVE = 1980 + 7         # 1% of the 2000 stale, 7 of the 14 odd IDs stale
 METHODS = ("ceiling", "presence-reaper", "old loop")
@@ -93,28 +99,62 @@ def check(out):
     if f"over each transport the online set was exactly the {LIVE} live users" not in out:
         raise AssertionError(f"no TLS correctness line:\n{out}")
 
-def main(argv):
-    bench, opts = argv[0], argv[1:]
+SHARD_REMOVED = "80"    # 4 shards x 1% of 2000
+
+
+def check_shards(out):
+    table = rows(out, "reaper replicas")
+    if [r[0] for r in table] != ["1", "3"]:
+        raise AssertionError(f"shard table rows: {table}")
+    for r in table:
+        numeric(r[2:3] + r[4:], f"{r[0]} replicas")
+        if not re.fullmatch(f"{NUMBER} - {NUMBER}", r[3]):
+            raise AssertionError(f"{r[0]} replicas: round range '{r[3]}'")
+        if sum(int(n) for n in r[1].split("/")) != 4 or r[6] != SHARD_REMOVED:
+            raise AssertionError(f"{r[0]} replicas: shards {r[1]}, removed {r[6]}")
+    primaries = rows(out, "primary | shards")
+    if len(primaries) != 3 or sum(int(r[1].split()[0]) for r in primaries) != 4:
+        raise AssertionError(f"primary table: {primaries}")
+    if "each of the 4 shards passed once, the passes removed 80 users" not in out:
+        raise AssertionError(f"no correctness line for the shards:\n{out}")
+    projected = {r[0]: r[1] for r in rows(out, "| projected")}
+    if not re.fullmatch(r"[\d.]+ s", projected.get("Redis CPU per primary per round", "")):
+        raise AssertionError(f"projection: {projected}")
+
+
+def program(opts, name):
+    return opts[opts.index(name):opts.index(name) + 2]
+
+
+def smoke(argv, check_fn, what):
+    """Run argv, check its output; 0, 1 or 77 (skipped)."""
     t0 = time.monotonic()
-    p = subprocess.run([sys.executable, bench, "--sizes", "2000", "--repeat", "1", "--odd",
-                        "--all", "--curve-size", "2000", "--curve-batches", "50,500",
-                        "--idle-users", "0,2000", "--idle-seconds", "3",
-                        "--tls-size", "2000"] + opts,
-                       capture_output=True, text=True, timeout=60)
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=2 * LIMIT_S)
     took = time.monotonic() - t0
     print(p.stdout)
     print(p.stderr, file=sys.stderr)
     if p.returncode == 77:
         return 77
     if p.returncode != 0:
-        print(f"bench.py exited with {p.returncode}", file=sys.stderr)
+        print(f"{what} exited with {p.returncode}", file=sys.stderr)
         return 1
-    check(p.stdout)
-    if took >= 30:
-        print(f"the smoke benchmark took {took:.1f} s (limit 30 s)", file=sys.stderr)
+    check_fn(p.stdout)
+    if took >= LIMIT_S:
+        print(f"{what} took {took:.1f} s (limit {LIMIT_S} s)", file=sys.stderr)
         return 1
-    print(f"smoke benchmark ok in {took:.1f} s")
+    print(f"{what} ok in {took:.1f} s")
     return 0
+
+
+def main(argv):
+    bench, shards, opts = argv[0], argv[1], argv[2:]
+    rc = smoke([sys.executable, bench, "--sizes", "2000", "--repeat", "1", "--odd", "--all",
+                "--curve-size", "2000", "--curve-batches", "50,500", "--idle-users", "0,2000",
+                "--idle-seconds", "3", "--tls-size", "2000"] + opts, check, "bench.py")
+    if rc != 0:
+        return rc
+    return smoke([sys.executable, shards, "--smoke"] + program(opts, "--reaper") +
+                 program(opts, "--gen"), check_shards, "shards.py --smoke")
 
 
 if __name__ == "__main__":
