@@ -17,7 +17,6 @@
 #include "scripts.h"
 #include "script.h"
 #include "shardcfg.h"
-#include "slot.h"
 #include "wait.h"
 
 /* A seat's thread needs little stack: its buffers are on the heap. */
@@ -48,11 +47,23 @@ fleet_seat_role(struct fleet_seat *s, enum role was, enum role now)
 int64_t
 fleet_seat_idle(struct daemon *d)
 {
-	if (share_room(d->seat->gate))
+	struct fleet_seat *s = d->seat;
+	int64_t now = mono_ms();
+
+	if (share_room(s->gate)) {
+		s->full_since = 0;
 		return 0;
-	if (d->role != ROLE_DISCONNECTED)
-		daemon_disconnect(d);	/* nothing to do: hold no connection */
-	return mono_ms() + daemon_renew_ms(&d->cfg);
+	}
+	if (s->full_since == 0)
+		s->full_since = now;
+	/*
+	 * Nothing to do: hold no connection, once the share has stayed full
+	 * for a lease (not while the replicas are still evening out).
+	 */
+	if (d->role != ROLE_DISCONNECTED &&
+	    now - s->full_since >= (int64_t)(d->cfg.lease * 1000))
+		daemon_disconnect(d);
+	return now + daemon_renew_ms(&d->cfg);
 }
 
 int
@@ -322,7 +333,8 @@ members_leave(struct fleet *f)
 {
 	char err[600];
 
-	if (f->d->role == ROLE_DISCONNECTED || members_call(f, "leave", err, sizeof(err)) < 0)
+	/* Connected again if need be (a reload may just have dropped it), once. */
+	if (members_conn(f) < 0 || members_call(f, "leave", err, sizeof(err)) < 0)
 		return;
 	log_info("left the replica membership %s", f->d->cfg.members_key);
 }
@@ -342,8 +354,6 @@ fleet_init(struct fleet *f, struct daemon *d)
 	}
 	for (size_t i = 0; i < f->set.n; i++)
 		f->seats[i].wake_fd = -1;
-	if (d->cfg.url.is_cluster)	/* the main connection serves the membership key */
-		d->cfg.cluster_slot = slot_of(d->cfg.members_key, strlen(d->cfg.members_key));
 	return 0;
 }
 
@@ -361,9 +371,6 @@ fleet_reload(struct fleet *f)
 {
 	seats_stop(f);
 	daemon_reload(f->d);
-	if (f->d->cfg.url.is_cluster)
-		f->d->cfg.cluster_slot = slot_of(f->d->cfg.members_key,
-		    strlen(f->d->cfg.members_key));
 	return seats_start(f);
 }
 

@@ -27,6 +27,7 @@ struct fleet_seat {
 	int wake_fd;		/* eventfd: look again (stop, a new share) */
 	int releasing;		/* gave its shard back; already counted out */
 	_Atomic int quit;	/* leave the loop after the pass (a reload) */
+	int64_t full_since;	/* mono ms since the share was found full; 0: room */
 	pthread_t thread;
 	int started;
 };

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "keyslot.h"
+#include "slot.h"
 
 int
 shardset_init(struct shardset *s, const struct cfg *c)
@@ -193,6 +194,9 @@ shardcfg_check(struct cfg *c, char *err, size_t errlen)
 	}
 	if (!bad && s.n && c->url.is_cluster && check_slots(c, &s, err, errlen) < 0)
 		bad = 1;
+	/* The main connection of a sharded replica serves the membership key. */
+	if (!bad && s.n && c->url.is_cluster)
+		c->cluster_slot = slot_of(c->members_key, strlen(c->members_key));
 	shardset_free(&s);
 	return bad ? -1 : 0;
 }

@@ -33,7 +33,8 @@ void shardset_free(struct shardset *s);
  * must (keys.online_set, leader.key, events.stream in stream mode; never
  * leader.members_key), and nowhere without keys.shards; on a Cluster each
  * shard's keys share one hash slot (keyslot.h). Fills leader.members_key
- * when it is "". 0, or -1 with the errors in err.
+ * when it is "" and, on a Cluster, c->cluster_slot with its slot (the
+ * main connection's). 0, or -1 with the errors in err.
  */
 int shardcfg_check(struct cfg *c, char *err, size_t errlen);
 

@@ -760,3 +760,24 @@ def test_sharded_churn_on_the_cluster_keeps_every_shard_exact(w):
     finally:
         stop.set()
         shards.close()
+
+
+def test_sharded_sighup_keeps_the_membership_connection_and_sigterm_leaves(w):
+    """The main connection serves the membership key's slot: a reload that changes
+    nothing keeps it (it used to compare with the slot of no key and reconnect), so a
+    SIGTERM right after still leaves the membership."""
+    shards = Shards(w.cluster)
+    try:
+        conf = w.config(SHARD_KEYS, url=w.cluster.url())
+        d = w.start(["-c", str(conf)], env={"POD_NAME": "hup"}, name="hup")
+        owner = w.cluster.owner(MEMBERS)
+        with closing(owner.client()) as m:
+            wait_until(lambda: m.zcard(MEMBERS) == 1, 10, what="the membership", alive=[d])
+            d.signal(signal.SIGHUP)
+            d.wait_log(r"configuration reloaded: no setting changed", 10)
+            d.signal(signal.SIGTERM)
+            assert d.wait_exit(10) == 0
+            assert re.search(r"info: left the replica membership", d.stderr()), d.stderr()
+            assert m.zcard(MEMBERS) == 0
+    finally:
+        shards.close()

@@ -718,3 +718,17 @@ def test_churn_across_all_shards_with_three_replicas(h):
     assert len({s for s, users in events.items() if users}) >= 12, \
         f"removals should span the shards ({summary})"
     assert all(d.alive() for d in ds)
+
+
+def test_sigterm_right_after_sighup_still_leaves_the_membership(h):
+    """A reload must not leave the replica without its membership connection when a
+    SIGTERM follows at once: the replica leaves, so the others' shares grow at once."""
+    conf = h.config(dict(SHARDED))
+    d = h.start(["-c", str(conf)], env={"POD_NAME": "hupterm"})
+    wait_until(lambda: h.r.zcard(MEMBERS) == 1, 10, what="the membership", alive=[d])
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"configuration reloaded", 10)
+    d.signal(signal.SIGTERM)
+    assert d.wait_exit(10) == 0
+    assert logged(d, "info", r"left the replica membership"), d.stderr()
+    assert h.r.zcard(MEMBERS) == 0

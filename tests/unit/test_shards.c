@@ -237,6 +237,9 @@ START_TEST(each_shard_gets_its_keys_and_its_slot)
 	    "redis = { url = \"redis+cluster://127.0.0.1:7000\"; }; "
 	    "leader = { key = \"p:{<shard>}:l\"; }; events = { channel = \"ev:<shard>:<shard>\"; };"),
 	    0);
+	/* The main connection serves the membership key: a reload compares this slot. */
+	ck_assert_str_eq(c.members_key, "p:{members}:l");
+	ck_assert_uint_eq(c.cluster_slot, slot_of("members", 7));
 	ck_assert_int_eq(shardcfg_make(&c, "eu", &one), 0);
 	ck_assert_str_eq(one.online_set, "p:{eu}:on");
 	ck_assert_str_eq(one.socket_prefix, "p:{eu}:u:");
