@@ -781,3 +781,42 @@ def test_sharded_sighup_keeps_the_membership_connection_and_sigterm_leaves(w):
             assert m.zcard(MEMBERS) == 0
     finally:
         shards.close()
+
+
+def test_sharded_a_stalled_primary_never_delays_the_other_shards_leases(w):
+    """Each shard runs in a thread of its own with its own connection: while one
+    primary stops answering (SIGSTOP, shorter than the Cluster's node timeout), the
+    shards on the other primaries keep renewing their leases on time, and the stalled
+    shards carry on once it answers again."""
+    shards = Shards(w.cluster)
+    reps = Replicas(w, {})
+    stalled = None
+    try:
+        reps.start("solo")
+        wait_until(lambda: None not in shards.holders(), 15, what="every shard held",
+                   alive=reps.alive())
+        stalled = shards.owner[0]
+        others = [s for s in range(NSHARDS) if shards.owner[s] is not stalled]
+        assert others and len(others) < NSHARDS
+        lowest = 2000
+        stalled.proc.send_signal(signal.SIGSTOP)
+        t_end = time.monotonic() + 1.2
+        while time.monotonic() < t_end:
+            for s in others:
+                lowest = min(lowest, shards.r[s].pttl(f"presence:{{{s}}}:reaper-lock"))
+            time.sleep(0.02)
+        stalled.proc.send_signal(signal.SIGCONT)
+        stalled = None
+        print(f"lowest lease left on the other primaries during a 1.2 s stall: {lowest} ms "
+              f"(lease 2000 ms, renew 500 ms)")
+        # A renewal is due every 500 ms: a lease never falls much below 1500 ms.
+        assert lowest >= 1200, lowest
+        before = len(re.findall(r"shard 0: cycle done", reps.d["solo"].stderr()))
+        wait_until(lambda: len(re.findall(r"shard 0: cycle done",
+                                          reps.d["solo"].stderr())) > before + 1, 10,
+                   what="the stalled shard passing again", alive=reps.alive())
+        assert shards.lock(0).startswith(b"solo:")
+    finally:
+        if stalled is not None:
+            stalled.proc.send_signal(signal.SIGCONT)
+        shards.close()
