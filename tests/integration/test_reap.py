@@ -1,8 +1,12 @@
 """One reconcile cycle: stale users go, live users stay, whatever their IDs."""
 
+import re
+import time
+from datetime import datetime
+
 import pytest
 
-from harness import CYCLE_EXACT_RE, CYCLE_RE, ONLINE, wait_until
+from harness import CYCLE_EXACT_RE, CYCLE_RE, LOCK, ONLINE, wait_until
 
 ODD_IDS = [
     b"",
@@ -295,3 +299,34 @@ def test_quiet_pass_sends_a_few_commands_per_batch(h):
     sent = sum(v for k, v in calls.items()
                if not k.startswith("info") and k not in ("pttl", "get", "del"))
     assert sent <= 2 * batches + 30, calls
+
+
+def test_a_pass_longer_than_the_interval_is_followed_at_once_and_keeps_the_lease(h):
+    """reaper.max_rate stretches each pass to about 3 s, three times reaper.interval:
+    the next pass starts as soon as one ends (no pass is skipped or overlapped), and
+    the lease is renewed on time throughout (leader.renew 0.5 s of a 2 s lease)."""
+    live_and_stale(h, 2950, 50)
+    conf = h.config({"reaper.max_rate": 1000, "reaper.batch_size": 100,
+                     "reaper.max_stale_ratio": 1.0, "reaper.interval": 1,
+                     "leader.lease": 2, "leader.renew": 0.5})
+    d = h.start(["-c", str(conf)], env={"POD_NAME": "slowpass"})
+    d.wait_log(r"became leader", 10)
+    lowest, t_end = 2000, time.monotonic() + 7
+    while time.monotonic() < t_end:
+        ttl = h.r.pttl(LOCK)
+        assert ttl > 0, "the lease ran out"
+        lowest = min(lowest, ttl)
+        time.sleep(0.05)
+    d.wait_cycles(1, 10)
+    done = [(datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%fZ").timestamp(),
+             float(m.group(2)))
+            for m in re.finditer(r"^(\S+) info: cycle done: .* duration=([0-9.]+)s$",
+                                 d.stderr(), re.M)]
+    assert len(done) >= 2, d.stderr()
+    assert all(duration >= 2.5 for _, duration in done), done
+    gaps = [(end2 - dur2) - end1 for (end1, _), (end2, dur2) in zip(done, done[1:])]
+    print(f"passes of {[round(x, 2) for _, x in done]} s, gaps between them "
+          f"{[round(g, 3) for g in gaps]} s, lowest lease left {lowest} ms")
+    assert all(-0.05 <= g <= 0.3 for g in gaps), gaps
+    assert lowest >= 1200, lowest
+    assert "lost leadership" not in d.stderr() and "renewal failed" not in d.stderr()
