@@ -8,9 +8,9 @@
 #include "screen.h"
 #include "timeutil.h"
 
-#define GUARD_ROUNDS 10
-#define GUARD_COUNT_N 100
-#define GUARD_COUNT "100"	/* 10 x 100 = 1000 sampled members */
+#define GUARD_ROUNDS 40
+#define GUARD_COUNT_N 25
+#define GUARD_COUNT "25"	/* 40 x 25 = 1000 sampled members */
 #define GUARD_SMALL "1000"
 
 /* Read the n PTTL replies for the guard's sample members[0..n). */
@@ -113,10 +113,11 @@ sample_round(struct reconcile *r, struct rconn *c, const redisReply *rep,
 
 /*
  * Sample GUARD_ROUNDS x GUARD_COUNT random members and count those whose
- * socket set is gone, and the ghosts among them. Several small SRANDMEMBER
- * calls rather than one of 1000: on a large set each call costs Redis about
- * 2 us per member, and no single call may block it for long. A member drawn
- * twice counts twice, which does not bias the fraction.
+ * socket set is gone, and the ghosts among them. Many small SRANDMEMBER
+ * calls rather than one of 1000: on a large set a random member costs Redis
+ * 5 to 20 us (a cache miss or more each; 100 of them took over 2 ms at 10M
+ * members), and no single call may block it for long. A member drawn twice
+ * counts twice, which does not bias the fraction.
  */
 static int
 guard_sample(struct reconcile *r, struct rconn *c, struct guard_probe *g,
