@@ -165,7 +165,7 @@ seat_init(struct fleet *f, size_t i)
 static void
 seat_free(struct fleet_seat *s)
 {
-	if (s->wake_fd > 0)
+	if (s->wake_fd >= 0)
 		close(s->wake_fd);
 	s->wake_fd = -1;
 	daemon_free(&s->d);

@@ -8,10 +8,9 @@
 #include "screen.h"
 #include "timeutil.h"
 
-#define GUARD_ROUNDS 40
-#define GUARD_COUNT_N 25
-#define GUARD_COUNT "25"	/* 40 x 25 = 1000 sampled members */
-#define GUARD_SMALL "1000"
+#define GUARD_SAMPLE 1000	/* members sampled: 10 x 100, or 40 x 25 */
+#define GUARD_ROUNDS_MAX 40
+#define GUARD_BIG 2000000	/* from here on, pieces of 25 */
 
 /* Read the n PTTL replies for the guard's sample members[0..n). */
 static int
@@ -112,26 +111,28 @@ sample_round(struct reconcile *r, struct rconn *c, const redisReply *rep,
 }
 
 /*
- * Sample GUARD_ROUNDS x GUARD_COUNT random members and count those whose
- * socket set is gone, and the ghosts among them. Many small SRANDMEMBER
- * calls rather than one of 1000: on a large set a random member costs Redis
- * 5 to 20 us (a cache miss or more each; 100 of them took over 2 ms at 10M
- * members), and no single call may block it for long. A member drawn twice
- * counts twice, which does not bias the fraction.
+ * Sample GUARD_SAMPLE random members and count those whose socket set is
+ * gone, and the ghosts among them. Several small SRANDMEMBER calls rather
+ * than one of 1000, and smaller still on a large set: there a random
+ * member costs Redis 5 to 20 us (cache misses; 100 a call took 2.5 ms at
+ * 10M members, 25 a call 0.6 ms), and no single call may block it for
+ * long. A member drawn twice counts twice, which does not bias the
+ * fraction.
  */
 static int
 guard_sample(struct reconcile *r, struct rconn *c, struct guard_probe *g,
     struct reconcile_stats *st)
 {
-	redisReply *rep[GUARD_ROUNDS] = { NULL };
+	redisReply *rep[GUARD_ROUNDS_MAX] = { NULL };
 	/* A set of up to 1000 is cheap to return whole, and then seen exactly. */
-	int small = g->online <= GUARD_ROUNDS * GUARD_COUNT_N;
-	int rounds = small ? 1 : GUARD_ROUNDS;
+	int small = g->online <= GUARD_SAMPLE;
+	int rounds = small ? 1 : g->online >= GUARD_BIG ? 40 : 10;
+	char count[16];
 	int rc = 0;
 
+	snprintf(count, sizeof(count), "%d", small ? GUARD_SAMPLE : GUARD_SAMPLE / rounds);
 	for (int i = 0; i < rounds; i++)
-		if (rconn_appendl(c, "SRANDMEMBER", r->cfg->online_set,
-		    small ? GUARD_SMALL : GUARD_COUNT, NULL) < 0)
+		if (rconn_appendl(c, "SRANDMEMBER", r->cfg->online_set, count, NULL) < 0)
 			return recerr_conn(r, c);
 	for (int i = 0; i < rounds; i++)
 		if (rconn_get_reply(c, &rep[i]) < 0) {
@@ -141,7 +142,7 @@ guard_sample(struct reconcile *r, struct rconn *c, struct guard_probe *g,
 	for (int i = 0; i < rounds && rc == 0; i++)
 		rc = sample_round(r, c, rep[i], g, st);
 out:
-	for (int i = 0; i < GUARD_ROUNDS; i++)
+	for (int i = 0; i < GUARD_ROUNDS_MAX; i++)
 		if (rep[i])
 			freeReplyObject(rep[i]);
 	return rc;
