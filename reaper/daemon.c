@@ -343,6 +343,14 @@ daemon_release_lock(struct daemon *d)
 	daemon_set_role(d, ROLE_STANDBY);
 }
 
+void
+daemon_note_holder(struct daemon *d, const char *holder)
+{
+	if (strcmp(holder, d->holder) != 0)
+		log_info("standby: lock held by %s", holder);
+	snprintf(d->holder, sizeof(d->holder), "%s", holder);
+}
+
 /* Standby or leader: take the lock if free. -1 on a connection problem. */
 static int
 try_lead(struct daemon *d)
@@ -364,9 +372,7 @@ try_lead(struct daemon *d)
 		return 0;
 	}
 	if (rc == 0) {
-		if (strcmp(holder, d->holder) != 0)
-			log_info("standby: lock held by %s", holder);
-		snprintf(d->holder, sizeof(d->holder), "%s", holder);
+		daemon_note_holder(d, holder);
 		return 0;
 	}
 	if (rconn_broken(d->conn)) {

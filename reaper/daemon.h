@@ -128,6 +128,9 @@ void daemon_step_failed(struct daemon *d, enum reconcile_result res);
  */
 int daemon_renew_lease(struct daemon *d);
 
+/* Another instance holds the lock (holder escaped): said once per holder. */
+void daemon_note_holder(struct daemon *d, const char *holder);
+
 /* Release the lock when we hold it (graceful shutdown, reconnecting reload). */
 void daemon_release_lock(struct daemon *d);
 

@@ -8,7 +8,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "escape.h"
 #include "failover.h"
 #include "log.h"
 #include "metrics.h"
@@ -69,20 +68,13 @@ fleet_seat_idle(struct daemon *d)
 int
 fleet_seat_lock_taken(struct daemon *d)
 {
-	redisReply *r = rconn_calll(d->conn, "GET", d->cfg.leader_key, NULL);
-	char holder[LEADER_TOKEN_MAX];
-	int taken = r && r->type == REDIS_REPLY_STRING &&
-	    (r->len != strlen(d->leader.token) || memcmp(r->str, d->leader.token, r->len) != 0);
+	char holder[LEADER_TOKEN_MAX], err[512];
 
-	if (taken) {
-		escape_id(holder, sizeof(holder), r->str, r->len);
-		if (strcmp(holder, d->holder) != 0)
-			log_info("standby: lock held by %s", holder);
-		snprintf(d->holder, sizeof(d->holder), "%s", holder);
-	}
-	if (r)
-		freeReplyObject(r);
-	return taken;
+	if (leader_holder(&d->leader, d->conn, holder, sizeof(holder), err, sizeof(err)) !=
+	    LEADER_OTHER)
+		return 0;	/* free, ours, or unknown: the attempt itself will tell */
+	daemon_note_holder(d, holder);
+	return 1;
 }
 
 int

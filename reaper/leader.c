@@ -83,7 +83,7 @@ leader_acquire(struct leader *l, struct rconn *c, char *holder, size_t holdersz,
 {
 	char lease[24], what[600];
 	redisReply *r;
-	int rc = -1;
+	int rc;
 
 	l->err_class = RERR_NONE;
 	snprintf(lease, sizeof(lease), "%" PRId64, l->lease_ms);
@@ -105,6 +105,23 @@ leader_acquire(struct leader *l, struct rconn *c, char *holder, size_t holdersz,
 	freeReplyObject(r);
 
 	/* Held. Maybe by us, from before a reconnect: then keep it. */
+	rc = leader_holder(l, c, holder, holdersz, err, errlen);
+	if (rc == LEADER_OURS)
+		return leader_renew(l, c, err, errlen);
+	if (rc == LEADER_FREE)
+		snprintf(holder, holdersz, "(expired just now)");
+	return rc < 0 ? -1 : 0;
+}
+
+int
+leader_holder(struct leader *l, struct rconn *c, char *holder, size_t holdersz, char *err,
+    size_t errlen)
+{
+	char what[600];
+	redisReply *r;
+	int rc = -1;
+
+	l->err_class = RERR_NONE;
 	if ((r = rconn_calll(c, "GET", l->key, NULL)) == NULL) {
 		snprintf(err, errlen, "%s", rconn_errstr(c));
 		return -1;
@@ -112,17 +129,15 @@ leader_acquire(struct leader *l, struct rconn *c, char *holder, size_t holdersz,
 	if (r->type == REDIS_REPLY_STRING) {
 		/* Any client can write any bytes there: hand it out printable. */
 		escape_id(holder, holdersz, r->str, r->len);
-		rc = r->len == strlen(l->token) && memcmp(r->str, l->token, r->len) == 0 ? 2 : 0;
+		rc = r->len == strlen(l->token) && memcmp(r->str, l->token, r->len) == 0 ?
+		    LEADER_OURS : LEADER_OTHER;
 	} else if (r->type == REDIS_REPLY_NIL) {
-		snprintf(holder, holdersz, "(expired just now)");
-		rc = 0;
+		rc = LEADER_FREE;
 	} else {
 		snprintf(what, sizeof(what), "GET %s", l->key);
 		l->err_class = rerr_format(err, errlen, what, r);
 	}
 	freeReplyObject(r);
-	if (rc == 2)
-		return leader_renew(l, c, err, errlen);
 	return rc;
 }
 

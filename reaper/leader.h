@@ -42,6 +42,13 @@ void leader_client_name(const char *identity, char *out, size_t outsz);
 int leader_acquire(struct leader *l, struct rconn *c, char *holder, size_t holdersz,
     char *err, size_t errlen);
 
+/* Who holds the lock, by GET: the value escaped into holder (escape_id) unless free. */
+enum leader_held { LEADER_FREE = 0, LEADER_OTHER = 1, LEADER_OURS = 2 };
+
+/* A leader_held, or -1 on an error (err names GET and the key; l->err_class). */
+int leader_holder(struct leader *l, struct rconn *c, char *holder, size_t holdersz, char *err,
+    size_t errlen);
+
 /* 1 renewed, 0 no longer ours, -1 error. */
 int leader_renew(struct leader *l, struct rconn *c, char *err, size_t errlen);
 

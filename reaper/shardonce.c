@@ -4,7 +4,6 @@
 #include <string.h>
 #include <sysexits.h>
 
-#include "escape.h"
 #include "fleet.h"
 #include "log.h"
 #include "metrics_shard.h"
@@ -50,18 +49,15 @@ shardonce_run(struct daemon *d)
 static void
 holder_of(struct daemon *s, char *out, size_t outsz)
 {
-	redisReply *r = rconn_calll(s->conn, "GET", s->cfg.leader_key, NULL);
+	char err[512];
+	int rc = leader_holder(&s->leader, s->conn, out, outsz, err, sizeof(err));
 
-	if (r == NULL)
-		snprintf(out, outsz, "unknown (%s)", rconn_errstr(s->conn));
-	else if (r->type == REDIS_REPLY_STRING)
-		escape_id(out, outsz, r->str, r->len);
-	else if (r->type == REDIS_REPLY_NIL)
+	if (rc == LEADER_FREE)
 		snprintf(out, outsz, "free");
-	else
-		rerr_format(out, outsz, "GET", r);
-	if (r)
-		freeReplyObject(r);
+	else if (rc < 0 && rconn_broken(s->conn))
+		snprintf(out, outsz, "unknown (%s)", err);
+	else if (rc < 0)
+		snprintf(out, outsz, "%s", err);	/* the error reply, escaped */
 }
 
 static long long
