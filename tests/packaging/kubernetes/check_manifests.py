@@ -489,22 +489,13 @@ class Checker:
         spw = conf_string(text, "sentinel", "password_file")
         if conf_string(text, "sentinel", "password") not in (None, ""):
             self.err("sentinel.yaml", "a Sentinel password written in the ConfigMap; use the Secret")
-        d = self.one("sentinel.yaml", "Deployment")
-        if d is None:
+        found = self.check_own_deployment("sentinel.yaml", 2, pwfile, SENTINEL_CONFIGMAP)
+        if found is None:
             return
-        if (d.get("spec") or {}).get("replicas") != 2:
-            self.err("sentinel.yaml", "replicas should be 2")
-        self.check_selector("sentinel.yaml", d)
-        pod = self.pod_of(d)
-        cs = [c for c in pod.get("containers") or [] if c.get("image") == IMAGE]
-        if len(cs) != 1:
-            self.err("sentinel.yaml", f"expected one {IMAGE} container, found {len(cs)}")
-            return
-        self.check_pod("sentinel.yaml", pod, cs[0], pwfile, long_running=True,
-                       configmap=SENTINEL_CONFIGMAP)
+        pod, c = found
         volumes = {v.get("name"): v for v in pod.get("volumes") or []}
         mounted = [m.get("mountPath", "").rstrip("/") + "/password"
-                   for m in cs[0].get("volumeMounts") or []
+                   for m in c.get("volumeMounts") or []
                    if ((volumes.get(m.get("name")) or {}).get("secret") or {}).get("secretName")
                    == SENTINEL_SECRET and m.get("readOnly") is True]
         if not spw or mounted != [spw]:
@@ -522,20 +513,27 @@ class Checker:
         for group, name in (("keys", "online_set"), ("keys", "socket_prefix"), ("leader", "key")):
             if "{<shard>}" not in (conf_string(text, group, name) or ""):
                 self.err("sharded.yaml", f"{group}.{name} should hold the hash tag {{<shard>}}")
-        d = self.one("sharded.yaml", "Deployment")
+        # A thread and a connection per shard held: a larger budget.
+        self.check_own_deployment("sharded.yaml", 3, pwfile, SHARDED_CONFIGMAP, cpu="50m",
+                                  memory="64Mi")
+
+    def check_own_deployment(self, fname, replicas, pwfile, configmap, **budget):
+        """fname's Deployment, like deployment.yaml on its own ConfigMap, with this many
+        replicas: (pod, its presence-reaper container), or None when there is none."""
+        d = self.one(fname, "Deployment")
         if d is None:
-            return
-        if (d.get("spec") or {}).get("replicas") != 3:
-            self.err("sharded.yaml", "replicas should be 3")
-        self.check_selector("sharded.yaml", d)
+            return None
+        if (d.get("spec") or {}).get("replicas") != replicas:
+            self.err(fname, f"replicas should be {replicas}")
+        self.check_selector(fname, d)
         pod = self.pod_of(d)
         cs = [c for c in pod.get("containers") or [] if c.get("image") == IMAGE]
         if len(cs) != 1:
-            self.err("sharded.yaml", f"expected one {IMAGE} container, found {len(cs)}")
-            return
-        # A thread and a connection per shard held: a larger budget.
-        self.check_pod("sharded.yaml", pod, cs[0], pwfile, long_running=True,
-                       configmap=SHARDED_CONFIGMAP, cpu="50m", memory="64Mi")
+            self.err(fname, f"expected one {IMAGE} container, found {len(cs)}")
+            return None
+        self.check_pod(fname, pod, cs[0], pwfile, long_running=True, configmap=configmap,
+                       **budget)
+        return pod, cs[0]
 
     def run(self, folder_files=None):
         folder_files = folder_files or set(self.m)
