@@ -672,11 +672,8 @@ def main(argv):
             return 77
     for signo in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signo, _on_signal)
-    pinned = pin_cpus(args)
-    srv = None
-    try:
-        srv = Server(args.redis_server, pinned[0] if pinned else None, tls=args.tls)
-        b = Bench(args, srv)
+
+    def body(b, pinned):
         print("## presence-reaper benchmark\n")
         print("\n".join(machine_lines(args, pinned)))
         if args.table:
@@ -687,8 +684,19 @@ def main(argv):
             idle_section(b, args)
         if args.tls:
             tls_section(b, args)
+    return with_server(args, body, "bench", tls=args.tls)
+
+
+def with_server(args, body, name, tls=False):
+    """Run body(Bench, pinned CPUs) on a throwaway redis-server, pinned when it
+    can be, stopped however body ends. The exit status: 0, or 1 on a BenchError."""
+    pinned = pin_cpus(args)
+    srv = None
+    try:
+        srv = Server(args.redis_server, pinned[0] if pinned else None, tls=tls)
+        body(Bench(args, srv), pinned)
     except BenchError as e:
-        log(f"bench: {e}")
+        log(f"{name}: {e}")
         return 1
     finally:
         if srv is not None:

@@ -185,11 +185,9 @@ def parse_args(argv):
 
 def main(argv):
     args = parse_args(argv)
-    pinned = bench.pin_cpus(args)
-    srv = None
-    try:
-        srv = bench.Server(args.redis_server, pinned[0] if pinned else None)
-        b = bench.Bench(args, srv)
+
+    def body(b, pinned):
+        srv = b.srv
         print("## Screening strategies: Redis CPU of one full pass\n")
         print(f"- machine: {os.cpu_count()} CPUs; redis-server "
               f"{'pinned to CPU %d, this driver and the reaper to CPU %d' % pinned if pinned else 'not pinned'}; "
@@ -199,13 +197,7 @@ def main(argv):
         for n in args.sizes:
             section(b, args, n)
         print(f"\nload average at the end {', '.join('%.2f' % x for x in os.getloadavg())}")
-    except BenchError as e:
-        log(f"screen: {e}")
-        return 1
-    finally:
-        if srv is not None:
-            srv.stop()
-    return 0
+    return bench.with_server(args, body, "screen")
 
 
 if __name__ == "__main__":
