@@ -292,12 +292,14 @@ members_beat(struct fleet *f)
 		return mono_ms() + daemon_renew_ms(&d->cfg);
 	}
 	share = share_fair((int)f->set.n, live);
-	if (live != f->live || share != f->gate.share)
+	if (live != f->live || share != f->gate.share) {
 		log_info("%d live replicas: fair share %d of %zu shards", live, share, f->set.n);
+		/* Room may have appeared, or a seat must give back: the seats look now. */
+		share_set(&f->gate, share);
+		poke(f);
+	}
 	f->live = live;
-	share_set(&f->gate, share);
 	metrics_shard_fleet(live, share);
-	poke(f);	/* room may have appeared, or a seat must give back */
 	return mono_ms() + jitter_ms(daemon_renew_ms(&d->cfg), 0.05, rnd_u64());
 }
 
