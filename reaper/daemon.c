@@ -5,6 +5,7 @@
 
 #include "errpolicy.h"
 #include "events.h"
+#include "expiry.h"
 #include "failover.h"
 #include "fleet.h"
 #include "log.h"
@@ -46,6 +47,8 @@ daemon_set_role(struct daemon *d, enum role role)
 		events_start(d, mono_ms());
 	else
 		events_stop(d);
+	if (role != ROLE_LEADER && role != ROLE_SHADOW)
+		expiry_clear(d);
 }
 
 void
@@ -235,14 +238,32 @@ pace_sleep(void *arg, int64_t deadline)
 	}
 }
 
-/* Does tick want to run (shutdown, lease renewal due)? Cheap; keeps us alive. */
+/* Does tick want to run (shutdown, renewal or calendar due)? Cheap; keeps us alive. */
 static int
 tick_due(void *arg)
 {
 	struct daemon *d = arg;
+	int64_t now = mono_ms();
 
 	wait_keepalive();
-	return wait_stopping() || failover_pending(d) || (d->role != ROLE_SHADOW && mono_ms() >= d->renew_due);
+	return wait_stopping() || failover_pending(d) || (d->role != ROLE_SHADOW &&
+	    now >= d->renew_due) || expiry_next_ms(d) <= now;
+}
+
+/* Between batches: the calendar's due checks; a failure the pass must see stops it. */
+static enum tick
+expiry_tick(struct daemon *d)
+{
+	enum reconcile_result res = expiry_step(d, mono_ms());
+
+	if (res == RECONCILE_OK)
+		return TICK_GO;
+	if (res == RECONCILE_CONN)
+		return TICK_STOP;	/* daemon_pass() finds the connection broken */
+	daemon_step_failed(d, res);
+	if (res == RECONCILE_NOT_LEADER || d->role != ROLE_LEADER)
+		return d->role == ROLE_SHADOW ? TICK_GO : TICK_LEASE_LOST;
+	return d->rediscover ? TICK_STOP : TICK_GO;
 }
 
 /* Between batches: stop when asked to, or when the lease is lost. */
@@ -254,9 +275,9 @@ tick(void *arg)
 	wait_keepalive();
 	if (wait_stopping() || d->rediscover)
 		return TICK_STOP;	/* shutting down, or the primary moved */
-	if (d->role == ROLE_SHADOW)
-		return TICK_GO;
-	return daemon_renew_lease(d) < 0 ? TICK_LEASE_LOST : TICK_GO;
+	if (d->role != ROLE_SHADOW && daemon_renew_lease(d) < 0)
+		return TICK_LEASE_LOST;
+	return expiry_tick(d);
 }
 
 void
@@ -264,6 +285,8 @@ daemon_pass_init(struct daemon *d)
 {
 	reconcile_init(&d->rec, &d->cfg, d->cli.dry_run ? NULL : &d->leader,
 	    d->cli.dry_run, stdout);
+	d->rec.tracking = d->cfg.track_expiry && !d->cli.once;
+	d->cal_refused_seen = d->cal_refused_logged = 0;	/* a new calendar counts from 0 */
 	d->rec.tick = tick;
 	d->rec.tick_due = tick_due;
 	d->rec.sleep_until = pace_sleep;
@@ -286,6 +309,7 @@ daemon_free(struct daemon *d)
 {
 	watch_free(d->watch);
 	d->watch = NULL;
+	expiry_clear(d);
 	rconn_close(d->conn);
 	d->conn = NULL;
 	failover_reset(d);
@@ -425,6 +449,9 @@ next_wake(const struct daemon *d, int64_t now)
 	if (d->role == ROLE_LEADER && d->renew_due < wake)
 		wake = d->renew_due;
 	events = watch_next_ms(d->watch, now, (size_t)d->cfg.batch_size);
+	if (events < wake)
+		wake = events;
+	events = expiry_next_ms(d);
 	return events < wake ? events : wake;
 }
 
@@ -458,6 +485,7 @@ pass_step(struct daemon *d, int64_t now)
 static int64_t
 turn(struct daemon *d)
 {
+	enum reconcile_result res;
 	int64_t now, wake;
 
 	if (!d->seat && wait_reload_pending())
@@ -480,6 +508,10 @@ turn(struct daemon *d)
 		events_step(d, now);
 		if (d->role == ROLE_DISCONNECTED)
 			return now;
+	}
+	if ((res = expiry_step(d, now)) != RECONCILE_OK) {
+		daemon_step_failed(d, res);
+		return now;
 	}
 	if (pass_step(d, now))
 		return now;

@@ -49,6 +49,13 @@ struct daemon {
 	int watch_warned;	/* said once that the server sends no expiry events */
 	unsigned long long event_removed;	/* since the last pass's summary */
 	unsigned long long events_refused;	/* event batches the guard refused in a row */
+	/* reaper.track_expiry: the calendar's turns (expiry.h). */
+	int64_t cal_last;	/* mono ms of the last round of due checks */
+	long long cal_reported;	/* entries the metrics were told of */
+	unsigned long long cal_refused_seen, cal_refused_logged;	/* adds refused at the cap */
+	int cal_full;		/* said that the calendar is full */
+	unsigned long long cal_refusals;	/* rounds the guard refused in a row */
+	unsigned long long cal_removed;	/* since the last pass's line */
 	struct errlog errlog;	/* the error reply being repeated; zeroed: none */
 	/* Which node, and following it when it moves: see failover.h. */
 	struct sentinel *sentinel;	/* redis+sentinel://: made on first connect */

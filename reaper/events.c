@@ -71,7 +71,8 @@ reap_events(struct daemon *d)
 	struct reconcile_stats st;
 	enum reconcile_result res;
 
-	res = (enum reconcile_result)reapcall_ids(&d->rec, d->conn, ids, lens, n, &st);
+	res = (enum reconcile_result)reapcall_ids(&d->rec, d->conn, ids, lens, n,
+	    "key-expiry events", &st);
 	if (res == RECONCILE_GUARD) {
 		events_refused(d);
 		return;

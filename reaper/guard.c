@@ -240,7 +240,7 @@ guard_before_pass(struct reconcile *r, struct rconn *c, struct reconcile_stats *
 }
 
 int
-guard_events(struct reconcile *r, struct rconn *c, size_t n)
+guard_events(struct reconcile *r, struct rconn *c, size_t n, const char *what)
 {
 	struct guard_probe g;
 	double frac = 0;
@@ -252,7 +252,7 @@ guard_events(struct reconcile *r, struct rconn *c, size_t n)
 		return rc;
 	if (!guard_trips(r, n, &frac))
 		return 0;
-	return refuse(r, "key-expiry events", frac);
+	return refuse(r, what, frac);
 }
 
 static void

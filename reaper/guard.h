@@ -63,9 +63,10 @@ int guard_batch_checked(struct reconcile *r, struct reconcile_stats *st, size_t 
     unsigned long long stale);
 
 /*
- * Key-expiry events: sample again when due, then RECONCILE_GUARD when
- * removing n more users would take the fraction over max_stale_ratio.
+ * Removals outside the pass (what: "key-expiry events", "expiry
+ * calendar"): sample again when due, then RECONCILE_GUARD when removing
+ * n more users would take the fraction over max_stale_ratio.
  */
-int guard_events(struct reconcile *r, struct rconn *c, size_t n);
+int guard_events(struct reconcile *r, struct rconn *c, size_t n, const char *what);
 
 #endif

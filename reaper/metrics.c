@@ -35,6 +35,9 @@ struct snapshot {
 	unsigned long long cycles[MC_NRESULTS];
 	unsigned long long scanned, removed, ghosts, redis_errors, event_removed;
 	unsigned long long event_guard;	/* key-expiry batches the guard refused */
+	long long cal_entries;		/* the expiry calendar (reaper.track_expiry) */
+	unsigned long long cal_checks, cal_removed, cal_untracked;
+	int cal_full;
 	long long online;
 	double cycle_seconds;
 	double last_success;
@@ -221,6 +224,27 @@ metrics_event_removals(unsigned long long removed)
 }
 
 void
+metrics_calendar(long long entries_delta, unsigned long long checks,
+    unsigned long long removed, unsigned long long untracked)
+{
+	pthread_mutex_lock(&m.mu);
+	m.s.cal_entries += entries_delta;
+	m.s.cal_checks += checks;
+	m.s.cal_removed += removed;
+	m.s.removed += removed;
+	m.s.cal_untracked += untracked;
+	pthread_mutex_unlock(&m.mu);
+}
+
+void
+metrics_calendar_full(int delta)
+{
+	pthread_mutex_lock(&m.mu);
+	m.s.cal_full += delta;
+	pthread_mutex_unlock(&m.mu);
+}
+
+void
 metrics_event_guard(void)
 {
 	pthread_mutex_lock(&m.mu);
@@ -301,6 +325,27 @@ render_process(struct promtext *o, double start_time)
 
 /* Redis errors, the node the reaper talks to, and how often it followed a failover. */
 static void
+render_calendar(struct promtext *o, const struct snapshot *s)
+{
+	promtext_family(o, "presence_reaper_calendar_entries", "gauge",
+	    "Socket sets the expiry calendar tracks (reaper.track_expiry).");
+	promtext_emit(o, "presence_reaper_calendar_entries %lld\n", s->cal_entries);
+	promtext_family(o, "presence_reaper_calendar_checks_total", "counter",
+	    "Socket sets the expiry calendar checked when due.");
+	promtext_emit(o, "presence_reaper_calendar_checks_total %llu\n", s->cal_checks);
+	promtext_family(o, "presence_reaper_calendar_removals_total", "counter",
+	    "Stale users removed at expiry by the calendar (part of users_removed_total).");
+	promtext_emit(o, "presence_reaper_calendar_removals_total %llu\n", s->cal_removed);
+	promtext_family(o, "presence_reaper_calendar_untracked_total", "counter",
+	    "Socket sets close to expiry left to the pass: the calendar was full "
+	    "(reaper.track_max).");
+	promtext_emit(o, "presence_reaper_calendar_untracked_total %llu\n", s->cal_untracked);
+	promtext_family(o, "presence_reaper_calendar_full", "gauge",
+	    "1 while the expiry calendar is full (with keys.shards: how many are).");
+	promtext_emit(o, "presence_reaper_calendar_full %d\n", s->cal_full);
+}
+
+static void
 render_redis(struct promtext *o, const struct snapshot *s)
 {
 	char addr[2 * sizeof(s->endpoint)], role[2 * sizeof(s->endpoint_role)];
@@ -369,6 +414,7 @@ metrics_render(char *buf, size_t bufsz)
 	promtext_family(&o, "presence_reaper_event_removals_total", "counter",
 	    "Stale users removed on key-expiry events (part of users_removed_total).");
 	promtext_emit(&o, "presence_reaper_event_removals_total %llu\n", s.event_removed);
+	render_calendar(&o, &s);
 	promtext_family(&o, "presence_reaper_ghosts_total", "counter",
 	    "Socket sets found without a TTL (they never expire).");
 	promtext_emit(&o, "presence_reaper_ghosts_total %llu\n", s.ghosts);

@@ -60,6 +60,17 @@ void metrics_event_removals(unsigned long long removed);
 /* The guard refused a batch of key-expiry events (guard_tripped_total). */
 void metrics_event_guard(void);
 
+/*
+ * The expiry calendar (reaper.track_expiry): entries added (or, negative,
+ * gone), due checks made, users removed at expiry (also counted in
+ * users_removed_total), sets close to expiry left untracked at the cap.
+ */
+void metrics_calendar(long long entries_delta, unsigned long long checks,
+    unsigned long long removed, unsigned long long untracked);
+
+/* A calendar became full (+1) or has room again (-1). */
+void metrics_calendar_full(int delta);
+
 /* Room enough for the whole exposition text. */
 #define METRICS_RENDER_MAX (16384 + 256 * 10 * 176)	/* SHARDS_MAX * METRICS_SHARD_RENDER */
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "errpolicy.h"
+#include "expiry.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -81,6 +82,8 @@ daemon_pass(struct daemon *d)
 		    d->event_removed, events, dropped);
 		d->event_removed = 0;
 	}
+	if (d->rec.tracking)
+		expiry_pass_done(d, &st);
 	if (res == RECONCILE_OK) {
 		refusal_cleared(d);
 		log_cycle(d, &st);

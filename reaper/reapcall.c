@@ -164,7 +164,7 @@ read_reply(struct reconcile *r, struct rconn *c, size_t argc, struct reconcile_s
 
 int
 reapcall_ids(struct reconcile *r, struct rconn *c, const char *const *ids, const size_t *lens,
-    size_t n, struct reconcile_stats *st)
+    size_t n, const char *what, struct reconcile_stats *st)
 {
 	size_t argc;
 	int rc;
@@ -180,7 +180,7 @@ reapcall_ids(struct reconcile *r, struct rconn *c, const char *const *ids, const
 		    "above reaper.batch_size %d", n, r->cfg->batch_size);
 		return RECONCILE_INTERNAL;
 	}
-	if ((rc = guard_events(r, c, n)) != 0)
+	if ((rc = guard_events(r, c, n, what)) != 0)
 		return rc;
 	if (r->reap_script.sha[0] == '\0' &&
 	    script_load(c, &r->reap_script, r->err, sizeof(r->err)) < 0)

@@ -90,9 +90,10 @@ int reapcall_result(struct reconcile *r, const redisReply *rep, struct reconcile
 int reapcall_get(struct reconcile *r, struct rconn *c, redisReply **rep);
 
 /*
- * The key-expiry path: run the atomic fenced reap script on at most
- * cfg->batch_size users, each removed only if its socket set is still
- * gone. The stale-ratio guard is asked first, with the users removed
+ * The paths outside the pass (what names one for the guard's message:
+ * key-expiry events, the expiry calendar): run the atomic fenced reap
+ * script on at most cfg->batch_size users, each removed only if its
+ * socket set is still gone. The stale-ratio guard is asked first, with the users removed
  * within its window (gwin.h); it samples again when 1 % of the online set
  * went since its last sample, and refuses (RECONCILE_GUARD, nothing
  * removed) when the batch would take the fraction over max_stale_ratio.
@@ -100,7 +101,7 @@ int reapcall_get(struct reconcile *r, struct rconn *c, redisReply **rep);
  * script is loaded and the call made again.
  */
 int reapcall_ids(struct reconcile *r, struct rconn *c, const char *const *ids,
-    const size_t *lens, size_t n, struct reconcile_stats *st);
+    const size_t *lens, size_t n, const char *what, struct reconcile_stats *st);
 
 /*
  * TYPE of the keys the script writes: the online set must be a set and,

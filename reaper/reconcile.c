@@ -9,18 +9,8 @@
 #include "screen.h"
 #include "scripts.h"
 #include "timeutil.h"
-
-#define RECONCILE_SLOTS 8
-
-/* One SSCAN batch and the members the screening found worth a script. */
-struct batch {
-	redisReply *reply;	/* the SSCAN reply that owns the member strings */
-	size_t group;		/* members per EXISTS group; 0 = PTTL for each */
-	struct batchbuf_idx chk;	/* members to PTTL one by one */
-	struct batchbuf_idx cand;	/* candidates for the reap script */
-	size_t sent;		/* candidates before the chunk in flight */
-	int noscript;		/* times its script came back NOSCRIPT */
-};
+#include "pass.h"
+#include "track.h"
 
 void
 reconcile_init(struct reconcile *r, const struct cfg *cfg, struct leader *leader,
@@ -34,13 +24,15 @@ reconcile_init(struct reconcile *r, const struct cfg *cfg, struct leader *leader
 	r->out = out;
 	r->reap_script = (struct script){ "reap", script_reap, "", RERR_NONE };
 	r->probe_script = (struct script){ "probe", script_probe, "", RERR_NONE };
+	r->scan_script = (struct script){ "scan", script_scan, "", RERR_NONE };
+	calendar_init(&r->cal, (size_t)cfg->track_max);
 	idset_init(&r->printed);
 	idset_init(&r->ghosts);
 	gwin_init(&r->win, cfg->interval);
 }
 
-static void
-batch_release(struct batch *b)
+void
+pass_batch_release(struct batch *b)
 {
 	if (b->reply)
 		freeReplyObject(b->reply);
@@ -54,8 +46,10 @@ reconcile_free(struct reconcile *r)
 	batchbuf_free(&r->scan);
 	batchbuf_free(&r->grp);
 	batchbuf_free(&r->reap.b);
+	batchbuf_free(&r->calkeys);
+	calendar_free(&r->cal);
 	for (int i = 0; r->slots && i < RECONCILE_SLOTS; i++) {
-		batch_release(&r->slots[i]);
+		pass_batch_release(&r->slots[i]);
 		batchbuf_idx_free(&r->slots[i].cand);
 		batchbuf_idx_free(&r->slots[i].chk);
 	}
@@ -82,33 +76,6 @@ reconcile_check_keys(struct reconcile *r, struct rconn *c)
 	return reapcall_check_keys(r, c);
 }
 
-/* Split an SSCAN reply into cursor and members; RECONCILE_DATA on a bad shape. */
-static int
-parse_sscan(struct reconcile *r, redisReply *rep, const char **cursor, redisReply **members)
-{
-	*cursor = NULL;
-	*members = NULL;
-	if (rep->type != REDIS_REPLY_ARRAY)
-		return recerr_online(r, rep, "SSCAN");
-	if (rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_STRING ||
-	    rep->element[1]->type != REDIS_REPLY_ARRAY)
-		return recerr_malformed(r, "SSCAN", "malformed reply");
-	*cursor = rep->element[0]->str;
-	*members = rep->element[1];
-	return recerr_members(r, *members, "SSCAN");
-}
-
-static int
-append_sscan(struct reconcile *r, struct rconn *c, const char *cursor)
-{
-	char count[16];
-
-	snprintf(count, sizeof(count), "%d", r->cfg->batch_size);
-	if (rconn_appendl(c, "SSCAN", r->cfg->online_set, cursor, "COUNT", count, NULL) < 0)
-		return recerr_conn(r, c);
-	return 0;
-}
-
 /*
  * Candidates in the chunk of batch b that starts at b->sent: at most
  * reaper.batch_size. SSCAN's COUNT is only a hint (a small integer set
@@ -124,12 +91,12 @@ chunk_len(const struct reconcile *r, const struct batch *b)
 }
 
 /* Queue the fenced reap script for the chunk of batch b's candidates at b->sent. */
-static int
-reap_append(struct reconcile *r, struct rconn *c, const struct batch *b, size_t *argc)
+int
+pass_reap_append(struct reconcile *r, struct rconn *c, const struct batch *b, size_t *argc)
 {
 	size_t n = chunk_len(r, b);
 
-	if (batchbuf_gather(&r->ids, b->reply->element[1]->element, b->cand.v + b->sent, n) < 0)
+	if (batchbuf_gather(&r->ids, b->members->element, b->cand.v + b->sent, n) < 0)
 		return recerr_oom(r, NULL);
 	return reapcall_append(r, c, r->ids.ids, r->ids.lens, n, argc);
 }
@@ -144,29 +111,8 @@ ahead_of_rate(struct reconcile *r, int64_t start, unsigned long long scanned, in
 	return *due > mono_ms();
 }
 
-/*
- * The replies a pass expects, in order: one entry per SSCAN, EXISTS or
- * PTTL group, script, or SCRIPT LOAD queued after a NOSCRIPT.
- */
-enum expect_kind { EXP_SSCAN, EXP_EXISTS, EXP_PTTL, EXP_REAP, EXP_LOAD };
-
-struct expect {
-	enum expect_kind kind;
-	int slot;
-	size_t n;	/* replies in the group; reap script argc */
-};
-
-#define MAX_EXPECT 32
-
-struct pass_state {
-	struct expect q[MAX_EXPECT];
-	int head, len;
-	char cursor[32];	/* the next SSCAN, not sent yet; "" = none */
-	int hold;		/* cursor waits for an empty pipeline (tick, rate) */
-};
-
-static void
-expect(struct pass_state *p, enum expect_kind kind, int slot, size_t n)
+void
+pass_expect(struct pass_state *p, enum expect_kind kind, int slot, size_t n)
 {
 	p->q[(p->head + p->len++) % MAX_EXPECT] = (struct expect){ kind, slot, n };
 }
@@ -191,6 +137,15 @@ sscan_may_go(struct reconcile *r, const struct pass_state *p)
 	return !p->hold && free_slot(r) >= 0 && p->len < MAX_EXPECT - 4;
 }
 
+/* Queue the SSCAN (or the scan script) for cursor. */
+int
+pass_scan_append(struct reconcile *r, struct rconn *c, struct pass_state *p, const char *cursor)
+{
+	if (cursor != p->sent)
+		snprintf(p->sent, sizeof(p->sent), "%s", cursor);
+	return screen_sscan_append(r, c, cursor);
+}
+
 /* Queue PTTL for the members listed in the batch's chk. */
 static int
 pttl_append(struct reconcile *r, struct rconn *c, struct pass_state *p, int slot)
@@ -198,10 +153,10 @@ pttl_append(struct reconcile *r, struct rconn *c, struct pass_state *p, int slot
 	struct batch *b = &r->slots[slot];
 	int rc;
 
-	if ((rc = screen_pttl_append(r, c, b->reply->element[1]->element, b->chk.v,
+	if ((rc = screen_pttl_append(r, c, b->members->element, b->chk.v,
 	    b->chk.n)) != 0)
 		return rc;
-	expect(p, EXP_PTTL, slot, b->chk.n);
+	pass_expect(p, EXP_PTTL, slot, b->chk.n);
 	return 0;
 }
 
@@ -211,7 +166,7 @@ screen_batch(struct reconcile *r, struct rconn *c, struct pass_state *p, int slo
     const struct reconcile_stats *st)
 {
 	struct batch *b = &r->slots[slot];
-	redisReply *members = b->reply->element[1];
+	redisReply *members = b->members;
 	size_t n = members->elements;
 	int rc;
 
@@ -226,13 +181,13 @@ screen_batch(struct reconcile *r, struct rconn *c, struct pass_state *p, int slo
 	}
 	if ((rc = screen_exists_append(r, c, members->element, n, b->group)) != 0)
 		return rc;
-	expect(p, EXP_EXISTS, slot, n);
+	pass_expect(p, EXP_EXISTS, slot, n);
 	return 0;
 }
 
 /* Keep the next cursor and, unless it must wait, send its SSCAN at once. */
-static int
-next_cursor(struct reconcile *r, struct rconn *c, struct pass_state *p, const char *cursor,
+int
+pass_next_cursor(struct reconcile *r, struct rconn *c, struct pass_state *p, const char *cursor,
     int hold)
 {
 	int rc;
@@ -245,11 +200,30 @@ next_cursor(struct reconcile *r, struct rconn *c, struct pass_state *p, const ch
 	p->hold = hold;
 	/* Ahead of this batch's screening, so Redis scans while we wait. */
 	if (sscan_may_go(r, p)) {
-		if ((rc = append_sscan(r, c, p->cursor)) != 0)
+		if ((rc = pass_scan_append(r, c, p, p->cursor)) != 0)
 			return rc;
-		expect(p, EXP_SSCAN, -1, 0);
+		pass_expect(p, EXP_SSCAN, -1, 0);
 		p->cursor[0] = '\0';
 	}
+	return 0;
+}
+
+/* A batch screened: queue the fenced script for its candidates, if any. */
+int
+pass_reap_batch(struct reconcile *r, struct rconn *c, struct pass_state *p, int slot)
+{
+	struct batch *b = &r->slots[slot];
+	size_t argc;
+	int rc;
+
+	if (r->dry_run || b->cand.n == 0) {
+		pass_batch_release(b);
+		return 0;
+	}
+	b->sent = 0;
+	if ((rc = pass_reap_append(r, c, b, &argc)) != 0)
+		return rc;
+	pass_expect(p, EXP_REAP, slot, argc);
 	return 0;
 }
 
@@ -271,14 +245,17 @@ on_sscan(struct reconcile *r, struct rconn *c, struct pass_state *p, int hold,
 	b->noscript = 0;
 	if (rconn_get_reply(c, &b->reply) < 0)
 		return recerr_conn(r, c);
-	if ((rc = parse_sscan(r, b->reply, &cursor, &members)) != 0)
+	if (r->tracking)
+		return pass_on_scan_script(r, c, p, slot, hold, st);
+	if ((rc = screen_sscan_parse(r, b->reply, &cursor, &b->members)) != 0)
 		return rc;
+	members = b->members;
 	st->scanned += members->elements;
 	st->batches += members->elements > 0;
-	if ((rc = next_cursor(r, c, p, cursor, hold)) != 0)
+	if ((rc = pass_next_cursor(r, c, p, cursor, hold)) != 0)
 		return rc;
 	if (members->elements == 0) {
-		batch_release(b);
+		pass_batch_release(b);
 		return 0;
 	}
 	return screen_batch(r, c, p, slot, st);
@@ -298,68 +275,26 @@ on_exists(struct reconcile *r, struct rconn *c, struct pass_state *p, const stru
 	if ((rc = screen_exists_read(r, c, e->n, b->group, &b->chk)) != 0)
 		return rc;
 	if (b->chk.n == 0) {
-		batch_release(b);
+		pass_batch_release(b);
 		return guard_batch_checked(r, st, e->n, 0);
 	}
 	return pttl_append(r, c, p, e->slot);
 }
 
-/* A batch's PTTL replies: queue the fenced script for its candidates, if any. */
+/* A batch's PTTL replies: then its script. */
 static int
 on_pttl(struct reconcile *r, struct rconn *c, struct pass_state *p, const struct expect *e,
     struct reconcile_stats *st)
 {
 	struct batch *b = &r->slots[e->slot];
 	unsigned long long stale = st->stale;
-	size_t argc;
 	int rc;
 
-	rc = screen_pttl_read(r, c, b->reply->element[1]->element, &b->chk, &b->cand, st);
+	rc = screen_pttl_read(r, c, b->members->element, &b->chk, &b->cand, st);
 	if (rc == 0)
-		rc = guard_batch_checked(r, st, b->reply->element[1]->elements,
+		rc = guard_batch_checked(r, st, b->members->elements,
 		    st->stale - stale);
-	if (rc != 0)
-		return rc;
-	if (r->dry_run || b->cand.n == 0) {
-		batch_release(b);
-		return 0;
-	}
-	b->sent = 0;
-	if ((rc = reap_append(r, c, b, &argc)) != 0)
-		return rc;
-	expect(p, EXP_REAP, e->slot, argc);
-	return 0;
-}
-
-/* A batch's script is lost to NOSCRIPT this many times before it waits for the next pass. */
-#define NOSCRIPT_RETRIES 3
-
-/*
- * A batch's script came back NOSCRIPT: the script cache was flushed while
- * the pass ran. The script's SHA cannot change, so a SCRIPT LOAD queued
- * ahead of the batch's EVALSHA, sent again, lets the pass carry on. A
- * batch that keeps meeting flushes is left for the next pass (deferred).
- */
-static int
-requeue_reap(struct reconcile *r, struct rconn *c, struct pass_state *p, int slot)
-{
-	struct batch *b = &r->slots[slot];
-	size_t argc;
-	int rc;
-
-	if (++b->noscript > NOSCRIPT_RETRIES) {
-		r->deferred++;
-		batch_release(b);
-		return 0;
-	}
-	if (rconn_appendl(c, "SCRIPT", "LOAD", r->reap_script.src, NULL) < 0)
-		return recerr_conn(r, c);
-	expect(p, EXP_LOAD, -1, 0);
-	r->reloads++;
-	if ((rc = reap_append(r, c, b, &argc)) != 0)
-		return rc;
-	expect(p, EXP_REAP, slot, argc);
-	return 0;
+	return rc != 0 ? rc : pass_reap_batch(r, c, p, e->slot);
 }
 
 /* A chunk's script was read: send the batch's next chunk, or let the batch go. */
@@ -373,12 +308,12 @@ next_chunk(struct reconcile *r, struct rconn *c, struct pass_state *p, int slot)
 	b->sent += chunk_len(r, b);
 	b->noscript = 0;
 	if (b->sent >= b->cand.n) {
-		batch_release(b);
+		pass_batch_release(b);
 		return 0;
 	}
-	if ((rc = reap_append(r, c, b, &argc)) != 0)
+	if ((rc = pass_reap_append(r, c, b, &argc)) != 0)
 		return rc;
-	expect(p, EXP_REAP, slot, argc);
+	pass_expect(p, EXP_REAP, slot, argc);
 	return 0;
 }
 
@@ -394,27 +329,11 @@ on_reap(struct reconcile *r, struct rconn *c, struct pass_state *p, const struct
 	if ((rc = reapcall_get(r, c, &rep)) != 0)
 		return rc;
 	if (rep == NULL)
-		return requeue_reap(r, c, p, e->slot);
+		return pass_requeue_reap(r, c, p, e->slot);
 	rc = reapcall_result(r, rep, st);
 	freeReplyObject(rep);
 	gwin_removed(&r->win, st->removed - removed, mono_ms());
 	return rc != 0 ? rc : next_chunk(r, c, p, e->slot);
-}
-
-/* The reply of a SCRIPT LOAD queued by requeue_reap: the same SHA again. */
-static int
-on_load(struct reconcile *r, struct rconn *c)
-{
-	redisReply *rep;
-	int rc = 0;
-
-	if (rconn_get_reply(c, &rep) < 0)
-		return recerr_conn(r, c);
-	if (rep->type != REDIS_REPLY_STRING || rep->len != 40 ||
-	    memcmp(rep->str, r->reap_script.sha, 40) != 0)
-		rc = recerr_reply(r, rep, "SCRIPT LOAD reap");
-	freeReplyObject(rep);
-	return rc;
 }
 
 /* tick() could not renew the lease: the pass stops and did not finish. */
@@ -496,7 +415,7 @@ step(struct reconcile *r, struct rconn *c, struct pass_state *p, struct reconcil
 	case EXP_LOAD:
 		break;
 	}
-	return on_load(r, c);
+	return pass_on_load(r, c, &e);
 }
 
 /*
@@ -518,9 +437,12 @@ pass(struct reconcile *r, struct rconn *c, struct reconcile_stats *st, int64_t s
 	if (!r->dry_run && r->reap_script.sha[0] == '\0' &&
 	    script_load(c, &r->reap_script, r->err, sizeof(r->err)) < 0)
 		return recerr_script(r, c, &r->reap_script);
-	if ((rc = append_sscan(r, c, "0")) != 0)
+	if (r->tracking && script_load(c, &r->scan_script, r->err, sizeof(r->err)) < 0)
+		return recerr_script(r, c, &r->scan_script);
+	r->horizon = track_horizon(r->cfg, r->last_seconds);
+	if ((rc = pass_scan_append(r, c, &p, "0")) != 0)
 		return rc;
-	expect(&p, EXP_SSCAN, -1, 0);
+	pass_expect(&p, EXP_SSCAN, -1, 0);
 	while (p.len > 0) {
 		int64_t due;
 
@@ -539,15 +461,15 @@ pass(struct reconcile *r, struct rconn *c, struct reconcile_stats *st, int64_t s
 				return t == TICK_LEASE_LOST ? lost_lease(r, st) :
 				    RECONCILE_STOPPED;
 		}
-		if ((rc = append_sscan(r, c, p.cursor)) != 0)
+		if ((rc = pass_scan_append(r, c, &p, p.cursor)) != 0)
 			return rc;
-		expect(&p, EXP_SSCAN, -1, 0);
+		pass_expect(&p, EXP_SSCAN, -1, 0);
 		p.cursor[0] = '\0';
 		p.hold = 0;
 	}
 	if (r->reloads)
-		log_info("the script cache was flushed during the pass; loaded the reap script "
-		    "again %llu times", r->reloads);
+		log_info("the script cache was flushed during the pass; loaded the %s script "
+		    "again %llu times", r->tracking ? "scan and reap" : "reap", r->reloads);
 	if (r->deferred)
 		log_warnx("the script cache was flushed again and again during the pass; %llu "
 		    "batches are left for the next pass", r->deferred);
@@ -579,9 +501,11 @@ reconcile_cycle(struct reconcile *r, struct rconn *c, struct reconcile_stats *st
 	    rconn_drain(c) < 0)
 		rc = recerr_conn(r, c);
 	for (int i = 0; i < RECONCILE_SLOTS; i++)
-		batch_release(&r->slots[i]);
+		pass_batch_release(&r->slots[i]);
 	if (r->out)
 		fflush(r->out);
 	st->seconds = (double)(mono_ms() - start) / 1000.0;
+	if (rc == 0)
+		r->last_seconds = st->seconds;
 	return (enum reconcile_result)rc;
 }

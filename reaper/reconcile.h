@@ -1,8 +1,10 @@
 /*
  * reconcile: one pass over the online set (DESIGN §2), pipelined. The
  * pass's steps live in guard.c (before and during it), screen.c (EXISTS /
- * PTTL) and reapcall.c (the fenced script, which also reaps the users named
- * by key-expiry events: reapcall_ids); they share struct reconcile, its
+ * PTTL), track.c (the scan script and the expiry calendar's checks, with
+ * reaper.track_expiry), passscript.c (scripts met mid-pass) and reapcall.c
+ * (the fenced script, which also reaps the users named by key-expiry
+ * events and the calendar: reapcall_ids); they share struct reconcile, its
  * scratch buffers and its error report (recerr.h).
  */
 #ifndef PR_RECONCILE_H
@@ -11,6 +13,7 @@
 #include <stdio.h>
 
 #include "batchbuf.h"
+#include "calendar.h"
 #include "guard.h"
 #include "settings.h"
 #include "gwin.h"
@@ -52,7 +55,7 @@ enum tick {
 	TICK_LEASE_LOST,	/* stop it as not leader: the lease could not be renewed */
 };
 
-/* Batches with replies in flight, private to reconcile.c. */
+/* Batches with replies in flight, private to the pass (pass.h). */
 struct batch;
 
 struct reconcile {
@@ -91,6 +94,13 @@ struct reconcile {
 	struct batchbuf_ids ids;	/* the users of the command being built */
 	struct idset printed;	/* dry-run: IDs printed this cycle */
 	struct idset ghosts;	/* ghosts counted this cycle */
+	/* reaper.track_expiry in the loop (track.h): each TTL read, the near kept. */
+	int tracking;
+	struct script scan_script;	/* SSCAN + PTTL in one read-only call */
+	struct calendar cal;
+	int64_t horizon;	/* ms, this pass's: sets expiring sooner are tracked */
+	double last_seconds;	/* the last pass's duration, for the next horizon */
+	struct batchbuf calkeys;	/* socket keys of the calendar's due checks */
 	char err[512];		/* names the command and key that failed */
 	enum rerr_class err_class;	/* with RECONCILE_DATA: RERR_NONE unless an error reply */
 };

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "expiry.h"
 #include "failover.h"
 #include "log.h"
 #include "metrics.h"
@@ -40,6 +41,7 @@ adopt_config(struct daemon *d, struct cfg *next)
 
 	watch_reset(d->watch, (size_t)next->batch_size);
 	window = d->rec.win;
+	expiry_clear(d);
 	reconcile_free(&d->rec);
 	cfg_free(&d->cfg);
 	d->cfg = *next;

@@ -5,6 +5,7 @@
 
 #include "recerr.h"
 #include "reconcile.h"
+#include "track.h"
 
 #define GHOST_SAMPLE 5
 
@@ -26,6 +27,35 @@ screen_group_size(double prior, unsigned long long scanned, unsigned long long s
 	while (g < n && (double)(g + 1) * (double)(g + 1) * p <= 1.0)
 		g++;
 	return g < n ? g : n;
+}
+
+int
+screen_sscan_append(struct reconcile *r, struct rconn *c, const char *cursor)
+{
+	char count[16];
+
+	if (r->tracking)
+		return track_scan_append(r, c, cursor);
+	snprintf(count, sizeof(count), "%d", r->cfg->batch_size);
+	if (rconn_appendl(c, "SSCAN", r->cfg->online_set, cursor, "COUNT", count, NULL) < 0)
+		return recerr_conn(r, c);
+	return 0;
+}
+
+int
+screen_sscan_parse(struct reconcile *r, redisReply *rep, const char **cursor,
+    redisReply **members)
+{
+	*cursor = NULL;
+	*members = NULL;
+	if (rep->type != REDIS_REPLY_ARRAY)
+		return recerr_online(r, rep, "SSCAN");
+	if (rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_STRING ||
+	    rep->element[1]->type != REDIS_REPLY_ARRAY)
+		return recerr_malformed(r, "SSCAN", "malformed reply");
+	*cursor = rep->element[0]->str;
+	*members = rep->element[1];
+	return recerr_members(r, *members, "SSCAN");
 }
 
 /* The socket keys of members[idx[i]] into r->scan's argv[0..n). */
@@ -122,9 +152,8 @@ screen_note_ghost(struct reconcile *r, const redisReply *id, struct reconcile_st
 	    n ? ", " : "", recerr_escaped(r, id->str, id->len));
 }
 
-/* One PTTL answer for member m (index i): stale, ghost, or fine. */
-static int
-judge_ttl(struct reconcile *r, long long ttl, const redisReply *m, size_t i,
+int
+screen_judge_ttl(struct reconcile *r, long long ttl, const redisReply *m, size_t i,
     struct batchbuf_idx *cand, struct reconcile_stats *st)
 {
 	int repair = !r->dry_run && r->cfg->repair_missing_ttl > 0;
@@ -169,7 +198,7 @@ screen_pttl_read(struct reconcile *r, struct rconn *c, redisReply *const *member
 		ttl = rep->integer;
 		freeReplyObject(rep);
 		if (rc == 0)
-			rc = judge_ttl(r, ttl, members[chk->v[i]], chk->v[i], cand, st);
+			rc = screen_judge_ttl(r, ttl, members[chk->v[i]], chk->v[i], cand, st);
 	}
 	return rc;
 }

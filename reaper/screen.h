@@ -21,6 +21,16 @@ struct reconcile_stats;
 #define SCREEN_PTTL_MISSING -2
 #define SCREEN_PTTL_PERSISTENT -1
 
+/*
+ * Queue the SSCAN of the online set at cursor, COUNT reaper.batch_size; in
+ * the loop with reaper.track_expiry, the scan script instead (track.h).
+ */
+int screen_sscan_append(struct reconcile *r, struct rconn *c, const char *cursor);
+
+/* Split an SSCAN reply into cursor and members; RECONCILE_DATA on a bad shape. */
+int screen_sscan_parse(struct reconcile *r, redisReply *rep, const char **cursor,
+    redisReply **members);
+
 /* Smallest EXISTS group worth sending; below it each member gets its PTTL. */
 #define SCREEN_MIN_GROUP 3
 
@@ -58,6 +68,13 @@ int screen_pttl_append(struct reconcile *r, struct rconn *c, redisReply *const *
  */
 int screen_pttl_read(struct reconcile *r, struct rconn *c, redisReply *const *members,
     const struct batchbuf_idx *chk, struct batchbuf_idx *cand, struct reconcile_stats *st);
+
+/*
+ * One PTTL answer for member m (index i): stale (a candidate, or printed
+ * once in a dry run), ghost (counted; a candidate when repaired), or fine.
+ */
+int screen_judge_ttl(struct reconcile *r, long long ttl, const redisReply *m, size_t i,
+    struct batchbuf_idx *cand, struct reconcile_stats *st);
 
 /*
  * Count a ghost once per cycle, though the guard's sample and the pass may

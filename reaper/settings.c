@@ -60,6 +60,8 @@ static const struct conftab_row settings[] = {
 	N("reaper", "max_rate", max_rate, 0, 0, 1e9, 0, LIVE),
 	B("reaper", "watch_expiry", watch_expiry, 0, LIVE),
 	B("reaper", "enable_notifications", enable_notifications, 0, LIVE),
+	B("reaper", "track_expiry", track_expiry, 0, LIVE),
+	I("reaper", "track_max", track_max, 250000, 1, 100000000, LIVE),
 	S("leader", "key", leader_key, "presence:reaper:leader", F_NONEMPTY, NULL, RECONNECT),
 	N("leader", "lease", lease, 15, 0, 86400, F_POSITIVE, RECONNECT),
 	N("leader", "renew", renew, 5, 0, 86400, F_POSITIVE, LIVE),

@@ -56,6 +56,8 @@ struct cfg {
 	double max_rate;		/* users checked per second; 0 = unlimited */
 	int watch_expiry;		/* reap on key-expiry events too */
 	int enable_notifications;	/* may CONFIG SET notify-keyspace-events */
+	int track_expiry;		/* the expiry calendar (calendar.h) */
+	int track_max;			/* its cap, entries */
 
 	char *leader_key;
 	double lease;

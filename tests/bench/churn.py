@@ -1,48 +1,61 @@
-#!/usr/bin/env python3
-"""Crash-to-offline latency and Redis CPU: key-expiry watching vs sweep only.
+#!/usr/bin/python3
+"""Crash-to-offline latency, Redis CPU and reaper memory: the sweep alone,
+key-expiry watching, and the expiry calendar, side by side.
 
-One throwaway redis-server on a Unix socket holds N online users (long
-TTLs, so no heartbeat traffic is needed). A churn driver then "crashes"
-CHURN% of them per minute, spread evenly: each crash gives the user's
-socket set a 1 s TTL (as a dead server's set runs out) and records the
-exact expiry time from Redis's clock; a fresh user connects in its place,
-so the set stays at N. presence-reaper runs with events.mode = "stream",
-so every removal leaves its Redis-clock timestamp: latency = removal ts -
-expiry ts, for every crashed user.
+One throwaway redis-server on a Unix socket holds N online users whose
+socket sets live 60 s and are refreshed every 30 s, as the realtime servers
+do: a heartbeat script refreshes a slice of the live users every 100 ms, so
+each is refreshed once every 30 s and no live set is ever under 30 s from
+expiry. The churn driver then "crashes" CHURN% of them per minute, spread
+evenly: a crashed user's server stops refreshing, so its set runs out 30 to
+60 s later, at the expiry time Redis reports for it then (PEXPIRETIME); a
+fresh user connects in its place, so the set stays at N. presence-reaper
+runs with events.mode = "stream", so every removal leaves its Redis-clock
+timestamp: latency = removal ts - expiry, for every crashed user whose set
+ran out during the run.
 
-Three runs of the same length: churn alone (baseline), the reaper sweeping
-at the default interval, and the reaper sweeping plus watch_expiry. Redis
-CPU is INFO used_cpu_sys + used_cpu_user over the run, minus the baseline,
-scaled to one hour.
+Four runs of the same length, each after a 35 s warm-up (every live set
+refreshed once, the reaper's first pass done): heartbeat and churn alone
+(baseline), the reaper sweeping at the default interval, sweeping plus
+reaper.watch_expiry, and sweeping plus reaper.track_expiry. Redis CPU is
+INFO used_cpu_sys + used_cpu_user over the run, minus the baseline's,
+scaled to one hour; the reaper's peak RSS is its VmHWM. redis-server is
+pinned to one CPU, the driver and the reaper to the other.
 
-    /usr/bin/python3 tests/bench/churn.py --reaper build/reaper/presence-reaper \\
-        --gen build/tests/tools/presence-gen [-n 1000000] [--seconds 120]
+    /usr/bin/python3 tests/bench/churn.py --build build [-n 1000000] [--seconds 120]
 """
 import argparse
 import json
 import os
-import threading
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import redis
 
+# The user's server died: its set is no longer refreshed. Returns when it runs out.
 CRASH = """
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-local t = redis.call('TIME')
-return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1])
+return redis.call('PEXPIRETIME', KEYS[1])
 """
 CONNECT = """
 redis.call('SADD', KEYS[2], ARGV[2])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
 if redis.call('SCARD', KEYS[2]) == 1 then redis.call('SADD', KEYS[1], ARGV[1]) end
+"""
+HEARTBEAT = """
+for _, id in ipairs(ARGV) do
+  redis.call('PEXPIRE', 'presence:user:' .. id .. ':sockets', 60000)
+end
 """
 ONLINE = "presence:online-users"
 STREAM = "presence:events"
+HEARTBEAT_S, TICK_S, TTL_MS = 30.0, 0.1, 60000
+MODES = ("baseline", "sweep", "watch", "track")
+LABEL = {"sweep": "sweep only", "watch": "watch_expiry", "track": "track_expiry"}
 
 
 def key(uid):
@@ -50,13 +63,14 @@ def key(uid):
 
 
 class Server:
-    def __init__(self):
+    def __init__(self, cpu):
         self.dir = tempfile.mkdtemp(prefix="churn-")
         self.sock = os.path.join(self.dir, "redis.sock")
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", "0", "--unixsocket", self.sock, "--save", "",
-             "--appendonly", "no", "--dir", self.dir, "--notify-keyspace-events", "Ex"],
-            stdout=subprocess.DEVNULL)
+        cmd = ["redis-server", "--port", "0", "--unixsocket", self.sock, "--save", "",
+               "--appendonly", "no", "--dir", self.dir, "--notify-keyspace-events", "Ex"]
+        if cpu is not None:
+            cmd = ["taskset", "-c", str(cpu)] + cmd
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -78,126 +92,212 @@ class Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def churn(srv, n, per_minute, seconds, tag):
-    """Crash per_minute users a minute for `seconds`; returns {uid: expiry_ms}."""
-    crash = srv.r.register_script(CRASH)
-    connect = srv.r.register_script(CONNECT)
-    rate = per_minute / 60.0
-    expiry = {}
-    t0 = time.monotonic()
-    done = 0
-    victim = 0
-    while time.monotonic() - t0 < seconds:
-        due = int((time.monotonic() - t0) * rate)
-        if due > done:
-            pipe = srv.r.pipeline(transaction=False)
-            batch = []
-            for _ in range(due - done):
-                uid = "u%d" % (victim * 7919 % n)      # spread over the set
-                victim += 1
-                batch.append(uid)
-                crash(keys=[key(uid)], args=[1000], client=pipe)
-                fresh = "%s-%d" % (tag, victim)
-                connect(keys=[ONLINE, key(fresh)], args=[fresh, "s1", 86400], client=pipe)
-            for uid, res in zip(batch, pipe.execute()[0::2]):
-                expiry[uid] = res
-            done = due
-        time.sleep(0.01)
-    return expiry
+class Fleet(threading.Thread):
+    """The realtime servers: refresh every live user once per 30 s, in 100 ms
+    slices; crash per_minute users a minute (no more refreshes), each replaced
+    by a fresh user. crashes: {uid: expiry_ms} while recording."""
 
-
-class ExpiryListener(threading.Thread):
-    """Notes when Redis actually expires each socket set (its expired event)."""
-
-    def __init__(self, srv):
+    def __init__(self, srv, n, per_minute, tag):
         super().__init__(daemon=True)
-        self.ps = redis.Redis(unix_socket_path=srv.sock).pubsub(ignore_subscribe_messages=True)
-        self.ps.subscribe("__keyevent@0__:expired")
-        self.seen = {}
-        self.stop = False
+        self.r = redis.Redis(unix_socket_path=srv.sock)
+        self.live = ["u%d" % i for i in range(n)]
+        self.per_tick = max(1, int(round(n * TICK_S / HEARTBEAT_S)))
+        self.rate = per_minute / 60.0
+        self.tag = tag
+        self.crashes = {}
+        self.recording = False
+        self.stopping = False
+        self.late_ticks = 0
+        self.fresh = 0
+
+    def crash_some(self, k, pipe):
+        crash = self.r.register_script(CRASH)
+        connect = self.r.register_script(CONNECT)
+        victims = []
+        for _ in range(k):
+            at = (self.fresh * 7919 + 13) % len(self.live)     # spread over the fleet
+            self.fresh += 1
+            victims.append(self.live[at])
+            crash(keys=[key(self.live[at])], client=pipe)
+            uid = "%s-%d" % (self.tag, self.fresh)
+            connect(keys=[ONLINE, key(uid)], args=[uid, "s1", TTL_MS], client=pipe)
+            self.live[at] = uid
+        return victims
 
     def run(self):
-        while not self.stop:
-            m = self.ps.get_message(timeout=0.2)
-            if m and m["type"] == "message":
-                k = m["data"].decode()
-                if k.startswith("presence:user:") and k.endswith(":sockets"):
-                    self.seen[k[len("presence:user:"):-len(":sockets")]] = time.time() * 1000
+        beat = self.r.register_script(HEARTBEAT)
+        pos, crashed, t0 = 0, 0, time.monotonic()
+        next_tick = t0
+        while not self.stopping:
+            pipe = self.r.pipeline(transaction=False)
+            ids = [self.live[(pos + i) % len(self.live)] for i in range(self.per_tick)]
+            pos = (pos + self.per_tick) % len(self.live)
+            beat(args=ids, client=pipe)
+            victims = []
+            if self.recording:
+                due = int((time.monotonic() - self.rec_t0) * self.rate)
+                victims = self.crash_some(due - crashed, pipe)
+                crashed = due
+            res = pipe.execute()
+            for uid, exp in zip(victims, res[1::2]):
+                self.crashes[uid] = exp
+            next_tick += TICK_S
+            pause = next_tick - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            else:
+                self.late_ticks += 1
+
+    def start_recording(self):
+        self.rec_t0 = time.monotonic()
+        self.recording = True
+
+    def stop_recording(self):
+        self.recording = False
+
+
+def peak_rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def start_reaper(args, srv, mode):
+    conf = os.path.join(srv.dir, "reaper.conf")
+    with open(conf, "w") as f:
+        f.write('redis = { url = "unix://%s"; };\n' % srv.sock)
+        f.write('events = { mode = "stream"; stream_maxlen = 0; };\n')
+        f.write('reaper = { watch_expiry = %s; track_expiry = %s; };\n' %
+                ("true" if mode == "watch" else "false", "true" if mode == "track" else "false"))
+    cmd = [args.reaper, "-c", conf]
+    if args.cpu is not None:
+        cmd = ["taskset", "-c", str(1 - args.cpu)] + cmd
+    log = open(os.path.join(srv.dir, "reaper.log"), "w")
+    p = subprocess.Popen(cmd, env=dict(os.environ, POD_NAME="bench"), stderr=log)
+    deadline = time.monotonic() + 600
+    while "cycle done" not in open(log.name).read():
+        if time.monotonic() > deadline or p.poll() is not None:
+            raise SystemExit("the reaper's first pass did not end:\n" + open(log.name).read())
+        time.sleep(0.2)
+    return p, log.name
+
+
+def latencies(srv, crashes):
+    lat, start = {}, "-"
+    while True:
+        got = srv.r.xrange(STREAM, min=start, count=10000)
+        for eid, f in got:
+            uid = f[b"user_id"].decode()
+            if uid in crashes:
+                lat[uid] = json.loads(f[b"event"])["ts"] - crashes[uid]
+        if len(got) < 10000:
+            return lat
+        start = "(" + got[-1][0].decode()
 
 
 def run_mode(args, mode):
-    srv = Server()
+    srv = Server(args.cpu)
     try:
+        if args.cpu is not None:
+            os.sched_setaffinity(0, {1 - args.cpu})
         subprocess.run([args.gen, "--socket", srv.sock, "-n", str(args.n), "--stale", "0",
-                        "--ttl", "86400"], check=True, stdout=subprocess.DEVNULL)
-        reaper = None
-        if mode != "baseline":
-            conf = os.path.join(srv.dir, "reaper.conf")
-            with open(conf, "w") as f:
-                f.write('redis = { url = "unix://%s"; };\n' % srv.sock)
-                f.write('events = { mode = "stream"; stream_maxlen = 0; };\n')
-                f.write('reaper = { watch_expiry = %s; };\n' % ("true" if mode == "watch" else "false"))
-            reaper = subprocess.Popen([args.reaper, "-c", conf, "-q"], env=dict(os.environ, POD_NAME="bench"))
-            deadline = time.monotonic() + 60       # its first pass over the set
-            while srv.r.get("presence:reaper:leader") is None or srv.r.xlen(STREAM) < 0:
-                if time.monotonic() > deadline:
-                    raise SystemExit("the reaper did not take the lock")
-                time.sleep(0.1)
-        listener = ExpiryListener(srv)
-        listener.start()
+                        "--ttl", "60"], check=True, stdout=subprocess.DEVNULL)
+        fleet = Fleet(srv, args.n, args.n * args.churn / 100.0, mode)
+        fleet.start()
+        t_warm = time.monotonic()
+        reaper, log = start_reaper(args, srv, mode) if mode != "baseline" else (None, None)
+        while time.monotonic() - t_warm < HEARTBEAT_S + 5:
+            time.sleep(0.2)
         cpu0, t0 = srv.cpu(), time.monotonic()
-        expiry = churn(srv, args.n, args.n * args.churn / 100.0, args.seconds, mode)
+        fleet.start_recording()
+        while time.monotonic() - t0 < args.seconds:
+            time.sleep(0.2)
+        fleet.stop_recording()
         cpu1, t1 = srv.cpu(), time.monotonic()
-        lat, after_event = [], []
+        crashes = dict(fleet.crashes)
+        ran_out = {u: e for u, e in crashes.items() if e <= srv_ms(srv)}
+        lat, rss = {}, 0
         if reaper:
-            # Let the last crashes expire and be reaped (a sweep may take an interval).
-            deadline = time.monotonic() + 45
-            while time.monotonic() < deadline and srv.r.xlen(STREAM) < len(expiry):
-                time.sleep(0.2)
-            for _, f in srv.r.xrange(STREAM):
-                uid = f[b"user_id"].decode()
-                if uid in expiry:
-                    ts = json.loads(f[b"event"])["ts"]
-                    lat.append(ts - expiry[uid])
-                    if uid in listener.seen:
-                        after_event.append(ts - listener.seen[uid])
+            # The crashed sets still to run out, and to be reaped (a sweep takes an interval).
+            end = max(crashes.values()) + 35000 if crashes else 0
+            while srv_ms(srv) < end:
+                time.sleep(0.5)
+            lat = latencies(srv, crashes)
+            rss = peak_rss_kb(reaper.pid)
             reaper.send_signal(signal.SIGTERM)
             reaper.wait(10)
-        listener.stop = True
-        return {"cpu": cpu1 - cpu0, "secs": t1 - t0, "crashed": len(expiry), "lat": sorted(lat),
-                "after_event": sorted(after_event)}
+        fleet.stopping = True
+        fleet.join(5)
+        return {"cpu": cpu1 - cpu0, "secs": t1 - t0, "crashed": len(crashes),
+                "ran_out": len(ran_out), "lat": sorted(lat.values()), "rss": rss,
+                "late_ticks": fleet.late_ticks, "log": open(log).read() if log else ""}
     finally:
         srv.stop()
+
+
+def srv_ms(srv):
+    s, us = srv.r.time()
+    return s * 1000 + us // 1000
 
 
 def pct(v, p):
     return v[min(len(v) - 1, int(len(v) * p / 100.0))] if v else float("nan")
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--reaper", required=True)
-    p.add_argument("--gen", required=True)
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--build", help="meson build folder (gives --reaper and --gen)")
+    p.add_argument("--reaper")
+    p.add_argument("--gen")
     p.add_argument("-n", type=int, default=1000000)
     p.add_argument("--churn", type=float, default=1.0, help="percent of users crashing a minute")
     p.add_argument("--seconds", type=float, default=120)
-    args = p.parse_args()
-    res = {m: run_mode(args, m) for m in ("baseline", "sweep", "watch")}
+    p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument("--cpu", type=int, default=1, help="CPU for redis-server (-1: no pinning)")
+    a = p.parse_args(argv)
+    if a.build:
+        a.reaper = a.reaper or os.path.join(a.build, "reaper/presence-reaper")
+        a.gen = a.gen or os.path.join(a.build, "tests/tools/presence-gen")
+    if not a.reaper or not a.gen:
+        p.error("give --build, or --reaper and --gen")
+    a.cpu = None if a.cpu < 0 or (os.cpu_count() or 1) < 2 else a.cpu
+    a.modes = a.modes.split(",")
+    if "baseline" not in a.modes:
+        p.error("--modes needs baseline (the CPU figures are net of it)")
+    return a
+
+
+def main(argv):
+    args = parse_args(argv)
+    res = {}
+    for m in args.modes:
+        print(f"churn: {args.n} users, {m}...", file=sys.stderr, flush=True)
+        res[m] = run_mode(args, m)
     base = res["baseline"]["cpu"] / res["baseline"]["secs"]
-    print(f"{args.n} online users, {args.churn}% crashing per minute, {args.seconds:.0f} s a run, "
-          "default interval (30 s)\n")
-    print("| mode | crashed | reaped | TTL end to offline p50 / p99 | Redis expiry event to "
-          "offline p50 / p99 | Redis CPU / hour (net of churn) |")
-    print("|---|---|---|---|---|---|")
-    for m in ("sweep", "watch"):
+    print(f"{args.n} online users (socket sets of 60 s refreshed every 30 s), {args.churn:g}% "
+          f"crashing per minute, {args.seconds:.0f} s a run, default interval (30 s); "
+          f"redis-server {'pinned to CPU %d' % args.cpu if args.cpu is not None else 'not pinned'}\n")
+    print("| mode | crashed | ran out | reaped | TTL end to offline p50 / p99 / max | "
+          "Redis CPU / hour (net) | reaper peak RSS |")
+    print("|---|---:|---:|---:|---|---:|---:|")
+    for m in args.modes:
+        if m == "baseline":
+            continue
         r = res[m]
-        lat, ev = r["lat"], r["after_event"]
+        lat = r["lat"]
         net = (r["cpu"] / r["secs"] - base) * 3600
-        print(f"| {'sweep only' if m == 'sweep' else 'watch_expiry'} | {r['crashed']} | {len(lat)} | "
-              f"{pct(lat, 50) / 1000:.2f} s / {pct(lat, 99) / 1000:.2f} s | "
-              f"{pct(ev, 50) / 1000:.3f} s / {pct(ev, 99) / 1000:.3f} s | {net:.0f} s |")
-    print(f"\nbaseline (churn alone): {base * 3600:.0f} s of Redis CPU per hour")
+        print(f"| {LABEL[m]} | {r['crashed']} | {r['ran_out']} | {len(lat)} | "
+              f"{pct(lat, 50) / 1000:.2f} s / {pct(lat, 99) / 1000:.2f} s / "
+              f"{(lat[-1] if lat else float('nan')) / 1000:.2f} s | {net:.0f} s | "
+              f"{r['rss'] / 1024:.1f} MB |")
+    print(f"\nbaseline (heartbeats and churn alone): {base * 3600:.0f} s of Redis CPU per hour; "
+          f"heartbeat ticks late: " + ", ".join(f"{m} {res[m]['late_ticks']}" for m in args.modes))
+    if "track" in res:
+        tail = [l for l in res["track"]["log"].splitlines() if "tracking" in l][-3:]
+        print("\ntrack_expiry's last pass lines:\n" + "\n".join("    " + l for l in tail))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -2,7 +2,7 @@
 """What it costs Redis to learn, in one pass, which socket sets are gone and when
 each of the others expires.
 
-The expiry calendar (reaper.track_expiry, planned) needs every socket set's TTL
+The expiry calendar (reaper.track_expiry) needs every socket set's TTL
 at every pass, where today's pass only asks whether each set exists. This
 measures, on one throwaway redis-server pinned to its own CPU (bench.py's), the
 Redis CPU of full screening passes over the same users, each strategy in turn,
@@ -11,6 +11,10 @@ Redis CPU of full screening passes over the same users, each strategy in turn,
   reaper --dry-run  the real binary, --once --dry-run: SSCAN, multi-key EXISTS
                     in groups, PTTL for the members of a group that came back
                     short (today's screening; no script, nothing removed)
+  reaper, track_expiry  the real binary in the loop with reaper.track_expiry,
+                    as a dry run, until its first pass ends: the scan script
+                    (SSCAN and every PTTL inside Redis, the near ones
+                    returned), what the calendar's pass costs
   EXISTS groups     the same from this driver: SSCAN, then EXISTS over groups
                     of --group keys, pipelined (how far the driver differs
                     from the reaper)
@@ -29,8 +33,11 @@ Markdown on stdout, progress on stderr.
 
 import argparse
 import os
+import signal
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
 import bench
@@ -101,10 +108,36 @@ def by_reaper(b, args):
     return b.users
 
 
+def by_tracking(b, args):
+    """The loop's first pass with reaper.track_expiry, as a dry run: the scan script."""
+    with open(b.conf, "w") as f:
+        f.write(f'redis = {{ url = "unix://{b.srv.sock}"; }};\n'
+                f"reaper = {{ batch_size = {args.batch}; track_expiry = true; "
+                f"interval = 3600.0; }};\n")
+    with tempfile.TemporaryFile() as err:
+        p = subprocess.Popen([args.reaper, "--dry-run", "-c", b.conf], stdout=subprocess.DEVNULL,
+                             stderr=err)
+        try:
+            deadline = time.monotonic() + 600
+            while True:
+                err.seek(0)
+                text = err.read().decode(errors="replace")
+                if "dry-run: scanned" in text:
+                    break
+                if p.poll() is not None or time.monotonic() > deadline:
+                    raise BenchError(f"presence-reaper (track_expiry) did not pass:\n{text[-2000:]}")
+                time.sleep(0.02)
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.wait(10)
+    return b.users
+
+
 # Each strategy with the commands it sends itself (those its scripts call are
 # counted by INFO commandstats too, and would be counted twice).
 REAPER_CMDS = ("sscan", "exists", "pttl", "evalsha", "srandmember", "scard")
 STRATEGIES = (("reaper --dry-run", by_reaper, REAPER_CMDS),
+              ("reaper, track_expiry", by_tracking, REAPER_CMDS),
               ("EXISTS groups", by_exists, ("sscan", "exists")),
               ("PTTL each", by_pttl, ("sscan", "pttl")),
               ("scan script", by_script, ("evalsha",)))

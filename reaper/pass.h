@@ -1,0 +1,82 @@
+/*
+ * pass: the pieces of a pass that reconcile.c (the loop over the replies)
+ * and passscript.c (the scan script's batches, NOSCRIPT met mid-pass)
+ * share. Private to the two.
+ */
+#ifndef PR_PASS_H
+#define PR_PASS_H
+
+#include <stddef.h>
+#include <hiredis/hiredis.h>
+
+#include "reconcile.h"
+
+#define RECONCILE_SLOTS 8
+
+/* One SSCAN batch and the members the screening found worth a script. */
+struct batch {
+	redisReply *reply;	/* the SSCAN (or scan script) reply that owns the members */
+	redisReply *members;	/* its members: all of SSCAN's, the script's few */
+	size_t group;		/* members per EXISTS group; 0 = PTTL for each */
+	struct batchbuf_idx chk;	/* members to PTTL one by one */
+	struct batchbuf_idx cand;	/* candidates for the reap script */
+	size_t sent;		/* candidates before the chunk in flight */
+	int noscript;		/* times its script came back NOSCRIPT */
+};
+
+/*
+ * The replies a pass expects, in order: one entry per SSCAN, EXISTS or
+ * PTTL group, script, or SCRIPT LOAD queued after a NOSCRIPT.
+ */
+enum expect_kind { EXP_SSCAN, EXP_EXISTS, EXP_PTTL, EXP_REAP, EXP_LOAD };
+
+/* Which script an EXP_LOAD loads, in its slot. */
+enum { LOAD_REAP = -1, LOAD_SCAN = -2 };
+
+struct expect {
+	enum expect_kind kind;
+	int slot;
+	size_t n;	/* replies in the group; reap script argc */
+};
+
+#define MAX_EXPECT 32
+
+struct pass_state {
+	struct expect q[MAX_EXPECT];
+	int head, len;
+	char cursor[32];	/* the next SSCAN, not sent yet; "" = none */
+	int hold;		/* cursor waits for an empty pipeline (tick, rate) */
+	char sent[32];		/* the cursor of the SSCAN in flight */
+	int rescans;		/* its scan script came back NOSCRIPT, in a row */
+};
+
+/* Queue what a reply will answer. */
+void pass_expect(struct pass_state *p, enum expect_kind kind, int slot, size_t n);
+
+void pass_batch_release(struct batch *b);
+
+/* Queue the fenced reap script for the chunk of batch b's candidates at b->sent. */
+int pass_reap_append(struct reconcile *r, struct rconn *c, const struct batch *b, size_t *argc);
+
+/* Queue the SSCAN (or the scan script) for cursor. */
+int pass_scan_append(struct reconcile *r, struct rconn *c, struct pass_state *p,
+    const char *cursor);
+
+/* Keep the next cursor and, unless it must wait, send its SSCAN at once. */
+int pass_next_cursor(struct reconcile *r, struct rconn *c, struct pass_state *p,
+    const char *cursor, int hold);
+
+/* A batch screened: queue the fenced script for its candidates, if any. */
+int pass_reap_batch(struct reconcile *r, struct rconn *c, struct pass_state *p, int slot);
+
+/* A scan script's reply (reaper.track_expiry): its batch comes screened. */
+int pass_on_scan_script(struct reconcile *r, struct rconn *c, struct pass_state *p, int slot,
+    int hold, struct reconcile_stats *st);
+
+/* A batch's reap script came back NOSCRIPT: load it again and resend, a few times. */
+int pass_requeue_reap(struct reconcile *r, struct rconn *c, struct pass_state *p, int slot);
+
+/* The reply of a SCRIPT LOAD queued after a NOSCRIPT: the same SHA again. */
+int pass_on_load(struct reconcile *r, struct rconn *c, const struct expect *e);
+
+#endif
