@@ -2,7 +2,7 @@
  * calendar: the socket sets the pass saw close to expiry (reaper.track_expiry),
  * each with the time it is due (its predicted expiry, mono ms) and the time
  * by which the next pass is sure to have seen it again (seen_by). A binary
- * min-heap by due over 16-byte entries; the IDs, length-prefixed, live in
+ * min-heap by due over 12-byte entries; the IDs, length-prefixed, live in
  * an arena that is compacted when more than half of it is garbage.
  *
  * Bounded: at cap entries calendar_add refuses (counted in refused), and
@@ -16,14 +16,15 @@
 #include <stdint.h>
 
 struct cal_entry {
-	int64_t due;
+	uint32_t due;		/* ms after the calendar's base */
 	uint32_t slack;		/* seen_by - due, ms */
-	uint32_t off;		/* the ID's length prefix in the arena */
+	uint32_t off;		/* the ID (its length first) in the arena */
 };
 
 struct calendar {
 	struct cal_entry *heap;
 	size_t n, alloc;
+	int64_t base;		/* mono ms the entries' due times count from */
 	char *arena;
 	size_t used, garbage, arenasz;
 	size_t cap;

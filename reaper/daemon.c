@@ -462,6 +462,7 @@ pass_step(struct daemon *d, int64_t now)
 	if (now < d->next_cycle)
 		return 0;
 	d->next_cycle = now + interval_ms(&d->cfg);
+	d->rec.next_gap = d->next_cycle - now;	/* the horizon of track_expiry */
 	/*
 	 * Confirm the lease first: a pass with nothing stale runs no
 	 * fenced script, so this is where a lost lock shows.

@@ -55,7 +55,7 @@ struct daemon {
 	unsigned long long cal_refused_seen, cal_refused_logged;	/* adds refused at the cap */
 	int cal_full;		/* said that the calendar is full */
 	unsigned long long cal_refusals;	/* rounds the guard refused in a row */
-	unsigned long long cal_removed;	/* since the last pass's line */
+	unsigned long long cal_removed, cal_checked;	/* since the last pass's line */
 	struct errlog errlog;	/* the error reply being repeated; zeroed: none */
 	/* Which node, and following it when it moves: see failover.h. */
 	struct sentinel *sentinel;	/* redis+sentinel://: made on first connect */

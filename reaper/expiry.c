@@ -55,6 +55,7 @@ expiry_step(struct daemon *d, int64_t now)
 	while (rounds++ < EXPIRY_ROUNDS && calendar_next_due(&d->rec.cal) <= now) {
 		res = (enum reconcile_result)track_check(&d->rec, d->conn, now, &tr);
 		d->cal_removed += tr.removed;
+		d->cal_checked += tr.checked;
 		report_size(d, tr.checked, tr.removed);
 		if (tr.checked)
 			log_debug("expiry calendar: checked %llu, gone %llu, removed %llu, "
@@ -96,9 +97,9 @@ expiry_pass_done(struct daemon *d, const struct reconcile_stats *st)
 		metrics_calendar_full(-1);
 	}
 	log_info("since the last pass: %llu removed by the pass, %llu at expiry by the "
-	    "calendar; tracking %zu sets (%zu KB)", st->removed, d->cal_removed, c->n,
-	    calendar_bytes(c) / 1024);
-	d->cal_removed = 0;
+	    "calendar (%llu checks); tracking %zu sets (%zu KB)", st->removed, d->cal_removed,
+	    d->cal_checked, c->n, calendar_bytes(c) / 1024);
+	d->cal_removed = d->cal_checked = 0;
 }
 
 void

@@ -439,7 +439,7 @@ pass(struct reconcile *r, struct rconn *c, struct reconcile_stats *st, int64_t s
 		return recerr_script(r, c, &r->reap_script);
 	if (r->tracking && script_load(c, &r->scan_script, r->err, sizeof(r->err)) < 0)
 		return recerr_script(r, c, &r->scan_script);
-	r->horizon = track_horizon(r->cfg, r->last_seconds);
+	r->horizon = track_horizon(r->cfg, r->last_seconds, r->next_gap);
 	if ((rc = pass_scan_append(r, c, &p, "0")) != 0)
 		return rc;
 	pass_expect(&p, EXP_SSCAN, -1, 0);

@@ -99,6 +99,7 @@ struct reconcile {
 	struct script scan_script;	/* SSCAN + PTTL in one read-only call */
 	struct calendar cal;
 	int64_t horizon;	/* ms, this pass's: sets expiring sooner are tracked */
+	int64_t next_gap;	/* ms from this pass's start to the next's; 0 unknown */
 	double last_seconds;	/* the last pass's duration, for the next horizon */
 	struct batchbuf calkeys;	/* socket keys of the calendar's due checks */
 	char err[512];		/* names the command and key that failed */

@@ -11,11 +11,12 @@
 
 #define TRACK_JITTER 1.05	/* the loop's interval jitter, 5 % */
 #define TRACK_SPARE_MS 500
+#define TRACK_SCAN_COUNT 250	/* SSCAN COUNT in the script: each call well under 2 ms */
 
 int64_t
-track_horizon(const struct cfg *c, double last_seconds)
+track_horizon(const struct cfg *c, double last_seconds, int64_t next_gap)
 {
-	double gap = c->interval * TRACK_JITTER;
+	double gap = next_gap > 0 ? (double)next_gap / 1000 : c->interval * TRACK_JITTER;
 
 	if (last_seconds > gap)
 		gap = last_seconds;
@@ -31,7 +32,8 @@ track_scan_append(struct reconcile *r, struct rconn *c, const char *cursor)
 	const char *s[] = { "1", r->cfg->online_set, cursor, count, horizon,
 		r->cfg->socket_prefix, r->cfg->socket_suffix };
 
-	snprintf(count, sizeof(count), "%d", r->cfg->batch_size);
+	snprintf(count, sizeof(count), "%d", r->cfg->batch_size < TRACK_SCAN_COUNT ?
+	    r->cfg->batch_size : TRACK_SCAN_COUNT);
 	snprintf(horizon, sizeof(horizon), "%lld", (long long)r->horizon);
 	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
 		argv[i + 2] = s[i];

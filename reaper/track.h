@@ -23,12 +23,14 @@ struct reconcile_stats;
 
 /*
  * The horizon, ms: the longest the next pass may take to see a member
- * again after this pass saw it. Passes start reaper.interval apart (up to
- * 5 % jitter) or back to back when a pass is longer; a member's place in
- * the next pass moves with that pass's duration, allowed a quarter of the
- * last one's; and half a second to spare. last_seconds 0: no pass yet.
+ * again after this pass saw it. The next pass starts next_gap ms after
+ * this one (the loop drew it from reaper.interval and its jitter; 0:
+ * unknown, the interval and its 5 %), or when this one ends if later; a
+ * member's place in the next pass moves with that pass's duration,
+ * allowed a quarter of the last one's; and half a second to spare.
+ * last_seconds 0: no pass yet.
  */
-int64_t track_horizon(const struct cfg *c, double last_seconds);
+int64_t track_horizon(const struct cfg *c, double last_seconds, int64_t next_gap);
 
 /* Queue the scan script for the SSCAN cursor (the script is loaded). */
 int track_scan_append(struct reconcile *r, struct rconn *c, const char *cursor);

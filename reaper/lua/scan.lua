@@ -29,12 +29,14 @@ local res = redis.call('SSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
 local horizon = tonumber(ARGV[3])
 local pre, suf = ARGV[4], ARGV[5]
 local call = redis.call
-local ids, ttls = {}, {}
-for _, id in ipairs(res[2]) do
-  local ttl = call('PTTL', pre .. id .. suf)
+local members = res[2]
+local ids, ttls, k = {}, {}, 0
+for i = 1, #members do
+  local ttl = call('PTTL', pre .. members[i] .. suf)
   if ttl < horizon then
-    ids[#ids + 1] = id
-    ttls[#ttls + 1] = ttl
+    k = k + 1
+    ids[k] = members[i]
+    ttls[k] = ttl
   end
 end
-return { res[1], #res[2], ids, ttls }
+return { res[1], #members, ids, ttls }

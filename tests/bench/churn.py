@@ -14,19 +14,21 @@ runs with events.mode = "stream", so every removal leaves its Redis-clock
 timestamp: latency = removal ts - expiry, for every crashed user whose set
 ran out during the run.
 
-Four runs of the same length, each after a 35 s warm-up (every live set
-refreshed once, the reaper's first pass done): heartbeat and churn alone
-(baseline), the reaper sweeping at the default interval, sweeping plus
-reaper.watch_expiry, and sweeping plus reaper.track_expiry. Redis CPU is
-INFO used_cpu_sys + used_cpu_user over the run, minus the baseline's,
-scaled to one hour; the reaper's peak RSS is its VmHWM. redis-server is
-pinned to one CPU, the driver and the reaper to the other.
+Three runs of the same length, each on a fresh server after a 35 s warm-up
+(every live set refreshed once, the reaper's first pass done): the reaper
+sweeping at the default interval, sweeping plus reaper.watch_expiry, and
+sweeping plus reaper.track_expiry. Redis CPU is INFO used_cpu_sys +
+used_cpu_user over the run, minus the same server's over a stretch with
+the reaper stopped (SIGSTOP) and the heartbeats and churn going on, scaled
+to one hour; the reaper's peak RSS is its VmHWM. redis-server is pinned to
+one CPU, the driver and the reaper to the other.
 
     /usr/bin/python3 tests/bench/churn.py --build build [-n 1000000] [--seconds 120]
 """
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -54,7 +56,7 @@ end
 ONLINE = "presence:online-users"
 STREAM = "presence:events"
 HEARTBEAT_S, TICK_S, TTL_MS = 30.0, 0.1, 60000
-MODES = ("baseline", "sweep", "watch", "track")
+MODES = ("sweep", "watch", "track")
 LABEL = {"sweep": "sweep only", "watch": "watch_expiry", "track": "track_expiry"}
 
 
@@ -197,42 +199,57 @@ def latencies(srv, crashes):
         start = "(" + got[-1][0].decode()
 
 
+def window(srv, fleet, seconds):
+    """Redis CPU seconds and wall seconds over a stretch of heartbeats and churn."""
+    cpu0, t0 = srv.cpu(), time.monotonic()
+    fleet.start_recording()
+    while time.monotonic() - t0 < seconds:
+        time.sleep(0.2)
+    fleet.stop_recording()
+    return srv.cpu() - cpu0, time.monotonic() - t0
+
+
 def run_mode(args, mode):
     srv = Server(args.cpu)
     try:
         if args.cpu is not None:
             os.sched_setaffinity(0, {1 - args.cpu})
+        # A long TTL first: the heartbeat gives every set its 60 s within 30 s.
         subprocess.run([args.gen, "--socket", srv.sock, "-n", str(args.n), "--stale", "0",
-                        "--ttl", "60"], check=True, stdout=subprocess.DEVNULL)
+                        "--ttl", "900"], check=True, stdout=subprocess.DEVNULL)
         fleet = Fleet(srv, args.n, args.n * args.churn / 100.0, mode)
         fleet.start()
         t_warm = time.monotonic()
-        reaper, log = start_reaper(args, srv, mode) if mode != "baseline" else (None, None)
+        reaper, log = start_reaper(args, srv, mode)
         while time.monotonic() - t_warm < HEARTBEAT_S + 5:
             time.sleep(0.2)
-        cpu0, t0 = srv.cpu(), time.monotonic()
-        fleet.start_recording()
-        while time.monotonic() - t0 < args.seconds:
-            time.sleep(0.2)
-        fleet.stop_recording()
-        cpu1, t1 = srv.cpu(), time.monotonic()
+        mark = os.path.getsize(log)
+        cpu, secs = window(srv, fleet, args.seconds)
+        during = open(log).read()[mark:]
         crashes = dict(fleet.crashes)
-        ran_out = {u: e for u, e in crashes.items() if e <= srv_ms(srv)}
-        lat, rss = {}, 0
-        if reaper:
-            # The crashed sets still to run out, and to be reaped (a sweep takes an interval).
-            end = max(crashes.values()) + 35000 if crashes else 0
-            while srv_ms(srv) < end:
-                time.sleep(0.5)
-            lat = latencies(srv, crashes)
-            rss = peak_rss_kb(reaper.pid)
-            reaper.send_signal(signal.SIGTERM)
-            reaper.wait(10)
+        # The crashed sets still to run out, and to be reaped (a sweep takes an interval).
+        end = max(crashes.values()) + 35000 if crashes else 0
+        while srv_ms(srv) < end:
+            time.sleep(0.5)
+        lat = latencies(srv, crashes)
+        rss = peak_rss_kb(reaper.pid)
+        # The same server, heartbeats and churn with the reaper stopped: its baseline.
+        reaper.send_signal(signal.SIGSTOP)
+        base_cpu, base_secs = window(srv, fleet, max(60.0, args.seconds / 2))
+        reaper.send_signal(signal.SIGCONT)
+        reaper.send_signal(signal.SIGTERM)
+        reaper.wait(10)
         fleet.stopping = True
         fleet.join(5)
-        return {"cpu": cpu1 - cpu0, "secs": t1 - t0, "crashed": len(crashes),
-                "ran_out": len(ran_out), "lat": sorted(lat.values()), "rss": rss,
-                "late_ticks": fleet.late_ticks, "log": open(log).read() if log else ""}
+        text = open(log).read()
+        checks = sum(int(x) for x in re.findall(r"calendar \((\d+) checks\)", during))
+        return {"net": (cpu / secs - base_cpu / base_secs) * 3600,
+                "checks": checks / secs * 3600,
+                "tracked": [int(x) for x in re.findall(r"tracking (\d+) sets", during)],
+                "base": base_cpu / base_secs * 3600, "crashed": len(crashes),
+                "lat": sorted(v for u, v in lat.items()), "reaped": len(lat), "rss": rss,
+                "late_ticks": fleet.late_ticks, "log": text,
+                "passes": [float(x) for x in re.findall(r"cycle done: .* duration=([\d.]+)s", text)]}
     finally:
         srv.stop()
 
@@ -264,8 +281,8 @@ def parse_args(argv):
         p.error("give --build, or --reaper and --gen")
     a.cpu = None if a.cpu < 0 or (os.cpu_count() or 1) < 2 else a.cpu
     a.modes = a.modes.split(",")
-    if "baseline" not in a.modes:
-        p.error("--modes needs baseline (the CPU figures are net of it)")
+    if not set(a.modes) <= set(MODES):
+        p.error("--modes: " + ", ".join(MODES))
     return a
 
 
@@ -275,28 +292,27 @@ def main(argv):
     for m in args.modes:
         print(f"churn: {args.n} users, {m}...", file=sys.stderr, flush=True)
         res[m] = run_mode(args, m)
-    base = res["baseline"]["cpu"] / res["baseline"]["secs"]
     print(f"{args.n} online users (socket sets of 60 s refreshed every 30 s), {args.churn:g}% "
           f"crashing per minute, {args.seconds:.0f} s a run, default interval (30 s); "
           f"redis-server {'pinned to CPU %d' % args.cpu if args.cpu is not None else 'not pinned'}\n")
-    print("| mode | crashed | ran out | reaped | TTL end to offline p50 / p99 / max | "
-          "Redis CPU / hour (net) | reaper peak RSS |")
-    print("|---|---:|---:|---:|---|---:|---:|")
+    print("| mode | crashed | reaped | TTL end to offline p50 / p99 / max | "
+          "Redis CPU / hour for the reaper | passes, median s | reaper peak RSS |")
+    print("|---|---:|---:|---|---:|---:|---:|")
     for m in args.modes:
-        if m == "baseline":
-            continue
         r = res[m]
-        lat = r["lat"]
-        net = (r["cpu"] / r["secs"] - base) * 3600
-        print(f"| {LABEL[m]} | {r['crashed']} | {r['ran_out']} | {len(lat)} | "
+        lat, passes = r["lat"], sorted(r["passes"])
+        print(f"| {LABEL[m]} | {r['crashed']} | {r['reaped']} | "
               f"{pct(lat, 50) / 1000:.2f} s / {pct(lat, 99) / 1000:.2f} s / "
-              f"{(lat[-1] if lat else float('nan')) / 1000:.2f} s | {net:.0f} s | "
-              f"{r['rss'] / 1024:.1f} MB |")
-    print(f"\nbaseline (heartbeats and churn alone): {base * 3600:.0f} s of Redis CPU per hour; "
-          f"heartbeat ticks late: " + ", ".join(f"{m} {res[m]['late_ticks']}" for m in args.modes))
+              f"{(lat[-1] if lat else float('nan')) / 1000:.2f} s | {r['net']:.0f} s | "
+              f"{pct(passes, 50):.2f} ({len(passes)}) | {r['rss'] / 1024:.1f} MB |")
+    print("\nRedis CPU for the reaper: over the run, minus the same server's with the reaper "
+          "stopped (SIGSTOP) and the heartbeats and churn going on, per hour: " +
+          ", ".join(f"{LABEL[m]} baseline {res[m]['base']:.0f} s" for m in args.modes) +
+          ". Heartbeat ticks late: " + ", ".join(f"{m} {res[m]['late_ticks']}" for m in args.modes))
     if "track" in res:
-        tail = [l for l in res["track"]["log"].splitlines() if "tracking" in l][-3:]
-        print("\ntrack_expiry's last pass lines:\n" + "\n".join("    " + l for l in tail))
+        t = res["track"]
+        print(f"\ntrack_expiry: {t['checks']:.0f} calendar checks per hour; sets tracked at the "
+              f"end of each pass in the run: {', '.join(str(x) for x in t['tracked'])}")
 
 
 if __name__ == "__main__":

@@ -510,6 +510,23 @@ def test_key_expiry_watched_on_the_slot_owner(w):
     w.r.config_set("notify-keyspace-events", "")
 
 
+def test_expiry_tracked_on_the_slot_owner(w):
+    """reaper.track_expiry on a Cluster: the scan script reads socket sets it
+    does not declare, which share the online set's slot, so they are local."""
+    live = users(20, "live")
+    w.rt.connect_many(live + [b"crash"])
+    w.r.pexpire(w.rt.key(b"crash"), 2500)
+    expiry = w.r.execute_command("PEXPIRETIME", w.rt.key(b"crash"))
+    d = w.start(["-c", str(cfg(w, {"reaper.track_expiry": True, "reaper.interval": 60}))])
+    wait_until(lambda: len(d.cycles()) >= 1, 10, what="the first pass", alive=[d])
+    assert "scanned=21" in d.stderr(), d.stderr()
+    wait_until(lambda: not w.r.sismember(ONLINE, b"crash"), 5,
+               what="the crashed user reaped at expiry", alive=[d])
+    sec, usec = w.r.time()
+    assert sec * 1000 + usec // 1000 - expiry <= 1000
+    assert len(d.cycles()) == 1 and w.rt.members() == set(live)
+
+
 def test_reload_to_keys_of_another_slot_and_to_keys_of_several(w):
     conf = cfg(w)
     d = w.start(["-c", str(conf)])

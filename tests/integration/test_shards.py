@@ -732,3 +732,39 @@ def test_sigterm_right_after_sighup_still_leaves_the_membership(h):
     assert d.wait_exit(10) == 0
     assert logged(d, "info", r"left the replica membership"), d.stderr()
     assert h.r.zcard(MEMBERS) == 0
+
+
+def test_expiry_tracked_in_every_shard_and_counted_once(h):
+    """reaper.track_expiry with shards: each seat keeps its own calendar; a
+    crashed user in any shard goes within a second of its set's expiry, and
+    the metrics add the seats' calendars up."""
+    port = free_port()
+    lay = Layout(h.r)
+    crashed = [b"crash-%d" % i for i in range(32)]
+    lay.populate([b"live-%d" % i for i in range(64)] + crashed, [])
+    pipe = h.r.pipeline(transaction=False)
+    for u in crashed:
+        pipe.pexpire(lay.rt[lay.of(u)].key(u), 4000)
+    pipe.execute()
+    expiry = {u: h.r.execute_command("PEXPIRETIME", lay.rt[lay.of(u)].key(u)) for u in crashed}
+    d = h.start(["-c", conf(h, {"reaper.track_expiry": True, "reaper.interval": 60,
+                                "metrics.listen": f"127.0.0.1:{port}"})],
+                env={"POD_NAME": "t"}, name="t")
+    settle(h, lay, [d], SHARDS)
+    tracked = wait_until(lambda: scrape(port)["presence_reaper_calendar_entries"] >= 32 and
+                         scrape(port)["presence_reaper_calendar_entries"], 10,
+                         what="every shard's first pass to track its crashed users")
+    gone_at = {}
+    while len(gone_at) < len(crashed):
+        sec, usec = h.r.time()
+        now = sec * 1000 + usec // 1000
+        for u in crashed:
+            if u not in gone_at and not h.r.sismember(key(ONLINE_T, lay.of(u)), u):
+                gone_at[u] = now
+        assert now < max(expiry.values()) + 3000, f"not reaped: {set(crashed) - set(gone_at)}"
+        time.sleep(0.01)
+    worst = max(gone_at[u] - expiry[u] for u in crashed)
+    assert worst <= 1000, worst
+    m = scrape(port)
+    assert m["presence_reaper_calendar_removals_total"] == len(crashed), m
+    assert m["presence_reaper_calendar_entries"] == tracked - len(crashed), m

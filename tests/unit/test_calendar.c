@@ -167,16 +167,58 @@ START_TEST(clear_forgets_everything_and_the_calendar_works_again)
 }
 END_TEST
 
+START_TEST(long_ids_and_far_due_times_come_back_whole)
+{
+	const int64_t day = 86400000, t0 = 1000;
+	struct calendar c;
+	struct cal_item it;
+	char big[300];
+
+	memset(big, 'x', sizeof(big));
+	big[254] = '\0';
+	calendar_init(&c, 10);
+	/* 255 bytes and more take the long length form. */
+	ck_assert_int_eq(calendar_add(&c, big, 255, t0, t0 + 10), 1);
+	ck_assert_int_eq(calendar_add(&c, big, 254, t0 + 1, t0 + 10), 1);
+	ck_assert_int_eq(calendar_pop(&c, t0 + 1, &it), 1);
+	ck_assert_uint_eq(it.len, 255);
+	ck_assert_mem_eq(it.id, big, 255);
+	free(it.id);
+	ck_assert_int_eq(calendar_pop(&c, t0 + 1, &it), 1);
+	ck_assert_uint_eq(it.len, 254);
+	free(it.id);
+	/* Never empty for 60 days: the base moves up with the entries. */
+	ck_assert_int_eq(calendar_add(&c, "a", 1, t0, t0 + 5), 1);
+	ck_assert_int_eq(calendar_add(&c, "b", 1, t0 + 30 * day, t0 + 30 * day + 5), 1);
+	ck_assert_int_eq(calendar_pop(&c, t0, &it), 1);
+	free(it.id);
+	ck_assert_int_eq(calendar_add(&c, "c", 1, t0 + 60 * day, t0 + 60 * day + 7), 1);
+	/* Due more than 12 days before every entry: refused, left to the pass. */
+	ck_assert_int_eq(calendar_add(&c, "past", 4, t0, t0 + 5), 0);
+	ck_assert_int_eq(calendar_next_due(&c), t0 + 30 * day);
+	ck_assert_int_eq(calendar_pop(&c, t0 + 30 * day, &it), 1);
+	ck_assert_str_eq(it.id, "b");
+	free(it.id);
+	ck_assert_int_eq(calendar_pop(&c, t0 + 60 * day, &it), 1);
+	ck_assert_str_eq(it.id, "c");
+	ck_assert_int_eq(it.due, t0 + 60 * day);
+	ck_assert_int_eq(it.seen_by, t0 + 60 * day + 7);
+	free(it.id);
+	calendar_free(&c);
+}
+END_TEST
+
 START_TEST(the_horizon_covers_the_jitter_and_the_pass)
 {
 	struct cfg c = { .interval = 30 };
 
-	/* No pass yet: the interval, its 5 % jitter and half a second. */
-	ck_assert_int_eq(track_horizon(&c, 0), 32000);
-	/* A 2 s pass moves a member by a quarter of it at most. */
-	ck_assert_int_eq(track_horizon(&c, 2), 32000 + 500);
-	/* A pass longer than the interval: the next starts when it ends. */
-	ck_assert_int_eq(track_horizon(&c, 40), 40000 + 10000 + 500);
+	/* Next start unknown: the interval, its 5 % jitter and half a second. */
+	ck_assert_int_eq(track_horizon(&c, 0, 0), 32000);
+	/* Known: the jitter drawn. A 2 s pass moves a member by a quarter of it at most. */
+	ck_assert_int_eq(track_horizon(&c, 0, 28600), 29100);
+	ck_assert_int_eq(track_horizon(&c, 2, 28600), 28600 + 500 + 500);
+	/* A pass longer than the gap: the next starts when it ends. */
+	ck_assert_int_eq(track_horizon(&c, 40, 30000), 40000 + 10000 + 500);
 }
 END_TEST
 
@@ -193,6 +235,7 @@ calendar_suite(void)
 	tcase_add_test(tc, what_the_next_pass_sees_first_is_not_tracked);
 	tcase_add_test(tc, compaction_keeps_every_live_id);
 	tcase_add_test(tc, clear_forgets_everything_and_the_calendar_works_again);
+	tcase_add_test(tc, long_ids_and_far_due_times_come_back_whole);
 	tcase_add_test(tc, the_horizon_covers_the_jitter_and_the_pass);
 	suite_add_tcase(s, tc);
 	return s;
