@@ -261,8 +261,10 @@ expiry_tick(struct daemon *d)
 	if (res == RECONCILE_CONN)
 		return TICK_STOP;	/* daemon_pass() finds the connection broken */
 	daemon_step_failed(d, res);
-	if (res == RECONCILE_NOT_LEADER || d->role != ROLE_LEADER)
-		return d->role == ROLE_SHADOW ? TICK_GO : TICK_LEASE_LOST;
+	if (d->role == ROLE_SHADOW)
+		return TICK_GO;
+	if (d->role != ROLE_LEADER)
+		return TICK_LEASE_LOST;	/* not leader: the pass stops too */
 	return d->rediscover ? TICK_STOP : TICK_GO;
 }
 

@@ -41,21 +41,26 @@ check_notifications(struct daemon *d)
 	}
 }
 
-/*
- * The guard refused key-expiry events: the queue goes (the pass and its
- * own guard judge those users). Said and counted once a refusal spell.
- */
-static void
-events_refused(struct daemon *d)
+void
+events_guard_refused(struct daemon *d, unsigned long long *spell, const char *what,
+    const char *units)
 {
-	watch_clear(d->watch);
-	if (d->events_refused++ == 0) {
+	if ((*spell)++ == 0) {
 		log_error("%s", d->rec.err);
 		metrics_event_guard();
 	} else {
-		log_debug("key-expiry events: the guard still refuses (%llu batches)",
-		    d->events_refused);
+		log_debug("%s: the guard still refuses (%llu %s)", what, *spell, units);
 	}
+}
+
+void
+events_guard_cleared(unsigned long long *spell, const char *what, const char *units)
+{
+	if (*spell == 0)
+		return;
+	log_info("%s: the stale-ratio guard allows removal again (it refused %llu %s)", what,
+	    *spell, units);
+	*spell = 0;
 }
 
 /*
@@ -74,17 +79,15 @@ reap_events(struct daemon *d)
 	res = (enum reconcile_result)reapcall_ids(&d->rec, d->conn, ids, lens, n,
 	    "key-expiry events", &st);
 	if (res == RECONCILE_GUARD) {
-		events_refused(d);
+		/* The queue goes: the pass and its own guard judge those users. */
+		watch_clear(d->watch);
+		events_guard_refused(d, &d->events_refused, "key-expiry events", "batches");
 		return;
 	}
 	log_debug("expiry events: checked %zu users, removed %llu", n, st.removed);
 	watch_consume(d->watch, n);
-	if (res == RECONCILE_OK && d->events_refused) {
-		log_info("key-expiry events: the stale-ratio guard allows removal again "
-		    "(it refused %llu batches)", d->events_refused);
-		d->events_refused = 0;
-	}
 	if (res == RECONCILE_OK) {
+		events_guard_cleared(&d->events_refused, "key-expiry events", "batches");
 		d->event_removed += st.removed;
 		metrics_event_removals(st.removed);
 	} else {

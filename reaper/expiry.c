@@ -1,5 +1,6 @@
 #include "expiry.h"
 
+#include "events.h"
 #include "log.h"
 #include "metrics.h"
 #include "track.h"
@@ -29,19 +30,6 @@ expiry_next_ms(const struct daemon *d)
 	return due > d->cal_last + EXPIRY_ROUND_MS ? due : d->cal_last + EXPIRY_ROUND_MS;
 }
 
-/* The guard refused a round: said once a spell, counted; those users go to the pass. */
-static void
-refused(struct daemon *d)
-{
-	if (d->cal_refusals++ == 0) {
-		log_error("%s", d->rec.err);
-		metrics_event_guard();
-	} else {
-		log_debug("expiry calendar: the guard still refuses (%llu rounds)",
-		    d->cal_refusals);
-	}
-}
-
 enum reconcile_result
 expiry_step(struct daemon *d, int64_t now)
 {
@@ -62,17 +50,15 @@ expiry_step(struct daemon *d, int64_t now)
 			    "still due before the next pass %llu", tr.checked, tr.gone,
 			    tr.removed, tr.kept);
 		if (res == RECONCILE_GUARD) {
-			refused(d);
+			/* Those users are gone from the calendar: the pass judges them. */
+			events_guard_refused(d, &d->cal_refusals, "expiry calendar", "rounds");
 			res = RECONCILE_OK;
 			continue;
 		}
 		if (res != RECONCILE_OK)
 			break;
-		if (d->cal_refusals && tr.gone) {
-			log_info("expiry calendar: the stale-ratio guard allows removal again "
-			    "(it refused %llu rounds)", d->cal_refusals);
-			d->cal_refusals = 0;
-		}
+		if (tr.gone)
+			events_guard_cleared(&d->cal_refusals, "expiry calendar", "rounds");
 	}
 	return res;
 }

@@ -126,7 +126,7 @@ guard_sample(struct reconcile *r, struct rconn *c, struct guard_probe *g,
 	redisReply *rep[GUARD_ROUNDS_MAX] = { NULL };
 	/* A set of up to 1000 is cheap to return whole, and then seen exactly. */
 	int small = g->online <= GUARD_SAMPLE;
-	int rounds = small ? 1 : g->online >= GUARD_BIG ? 40 : 10;
+	int rounds = small ? 1 : g->online >= GUARD_BIG ? GUARD_ROUNDS_MAX : 10;
 	char count[16];
 	int rc = 0;
 

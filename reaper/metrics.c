@@ -323,7 +323,7 @@ render_process(struct promtext *o, double start_time)
 	}
 }
 
-/* Redis errors, the node the reaper talks to, and how often it followed a failover. */
+/* The expiry calendar of reaper.track_expiry. */
 static void
 render_calendar(struct promtext *o, const struct snapshot *s)
 {
@@ -345,6 +345,7 @@ render_calendar(struct promtext *o, const struct snapshot *s)
 	promtext_emit(o, "presence_reaper_calendar_full %d\n", s->cal_full);
 }
 
+/* Redis errors, the node the reaper talks to, and how often it followed a failover. */
 static void
 render_redis(struct promtext *o, const struct snapshot *s)
 {

@@ -90,7 +90,7 @@ pass_requeue_reap(struct reconcile *r, struct rconn *c, struct pass_state *p, in
 	return 0;
 }
 
-/* The reply of a SCRIPT LOAD queued by requeue_reap: the same SHA again. */
+/* The reply of a SCRIPT LOAD queued after a NOSCRIPT (rescan, requeue): the same SHA again. */
 int
 pass_on_load(struct reconcile *r, struct rconn *c, const struct expect *e)
 {
@@ -107,4 +107,3 @@ pass_on_load(struct reconcile *r, struct rconn *c, const struct expect *e)
 	freeReplyObject(rep);
 	return rc;
 }
-

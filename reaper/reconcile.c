@@ -437,7 +437,8 @@ pass(struct reconcile *r, struct rconn *c, struct reconcile_stats *st, int64_t s
 	if (!r->dry_run && r->reap_script.sha[0] == '\0' &&
 	    script_load(c, &r->reap_script, r->err, sizeof(r->err)) < 0)
 		return recerr_script(r, c, &r->reap_script);
-	if (r->tracking && script_load(c, &r->scan_script, r->err, sizeof(r->err)) < 0)
+	if (r->tracking && r->scan_script.sha[0] == '\0' &&
+	    script_load(c, &r->scan_script, r->err, sizeof(r->err)) < 0)
 		return recerr_script(r, c, &r->scan_script);
 	r->horizon = track_horizon(r->cfg, r->last_seconds, r->next_gap);
 	if ((rc = pass_scan_append(r, c, &p, "0")) != 0)

@@ -119,22 +119,29 @@ screen_exists_read(struct reconcile *r, struct rconn *c, size_t n, size_t group,
 }
 
 int
-screen_pttl_append(struct reconcile *r, struct rconn *c, redisReply *const *members,
-    const size_t *idx, size_t n)
+screen_pttl_send(struct reconcile *r, struct rconn *c, const struct batchbuf *keys, size_t n)
 {
 	const char *argv[2] = { "PTTL", NULL };
 	size_t argvlen[2] = { 4, 0 };
-	int rc;
 
-	if ((rc = socket_keys(r, members, idx, n)) != 0)
-		return rc;
 	for (size_t i = 0; i < n; i++) {
-		argv[1] = r->scan.argv[i];
-		argvlen[1] = r->scan.argvlen[i];
+		argv[1] = keys->argv[i];
+		argvlen[1] = keys->argvlen[i];
 		if (rconn_append(c, 2, argv, argvlen) < 0)
 			return recerr_conn(r, c);
 	}
 	return 0;
+}
+
+int
+screen_pttl_append(struct reconcile *r, struct rconn *c, redisReply *const *members,
+    const size_t *idx, size_t n)
+{
+	int rc;
+
+	if ((rc = socket_keys(r, members, idx, n)) != 0)
+		return rc;
+	return screen_pttl_send(r, c, &r->scan, n);
 }
 
 void

@@ -56,6 +56,9 @@ int screen_exists_append(struct reconcile *r, struct rconn *c, redisReply *const
 int screen_exists_read(struct reconcile *r, struct rconn *c, size_t n, size_t group,
     struct batchbuf_idx *chk);
 
+/* Queue PTTL for each key in keys->argv[0..n). */
+int screen_pttl_send(struct reconcile *r, struct rconn *c, const struct batchbuf *keys, size_t n);
+
 /* Queue PTTL for the socket keys of members[idx[i]] (members[i] when idx is NULL). */
 int screen_pttl_append(struct reconcile *r, struct rconn *c, redisReply *const *members,
     const size_t *idx, size_t n);

@@ -108,22 +108,13 @@ static int
 pttl_due(struct reconcile *r, struct rconn *c, const struct cal_item *its, size_t n,
     const char **ids, size_t *lens)
 {
-	const char *argv[2] = { "PTTL", NULL };
-	size_t argvlen[2] = { 4, 0 };
-
 	for (size_t i = 0; i < n; i++) {
 		ids[i] = its[i].id;
 		lens[i] = its[i].len;
 	}
 	if (batchbuf_keys(&r->calkeys, &r->keys, ids, lens, n, 0, n) < 0)
 		return recerr_oom(r, "building a batch");
-	for (size_t i = 0; i < n; i++) {
-		argv[1] = r->calkeys.argv[i];
-		argvlen[1] = r->calkeys.argvlen[i];
-		if (rconn_append(c, 2, argv, argvlen) < 0)
-			return recerr_conn(r, c);
-	}
-	return 0;
+	return screen_pttl_send(r, c, &r->calkeys, n);
 }
 
 /* One answer: gone goes to ids[*ngone], still there may go back in. */

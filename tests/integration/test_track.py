@@ -6,10 +6,10 @@ removal."""
 
 import re
 import signal
-import threading
 import time
 
-from harness import EX_OK, LOCK, wait_until
+from harness import EX_OK, LOCK, free_port, hold_for, wait_until
+from test_metrics import scrape
 
 TRACK = {"reaper.track_expiry": True, "reaper.interval": 60, "reaper.guard_min_users": 10,
          "log.level": "debug"}
@@ -56,6 +56,11 @@ def removal_latencies(h, expiry, timeout):
                 left.discard(u)
         time.sleep(0.01)
     return out
+
+
+def until_ms(h, end):
+    """Seconds from now (Redis's clock) to end, ms on that clock."""
+    return max(0.0, (end - redis_ms(h)) / 1000)
 
 
 def calendar_removed(d):
@@ -149,10 +154,8 @@ def test_a_lost_leadership_clears_the_calendar(h):
     assert int(re.search(r"tracking (\d+) sets", d.stderr()).group(1)) >= 5, d.stderr()
     h.r.set(LOCK, b"another-instance", px=60000)
     d.wait_log(r"lost leadership", 5)
-    end = max(expiry.values()) + 1500
-    while redis_ms(h) < end:
-        assert h.members() >= set(doomed), "removed after the leadership went"
-        time.sleep(0.02)
+    hold_for(until_ms(h, max(expiry.values()) + 1500), lambda: h.members() >= set(doomed),
+             what="nobody removed after the leadership went")
     assert calendar_checked(d) == 0, "a standby checked its old calendar"
     assert d.alive()
 
@@ -174,8 +177,6 @@ def test_a_tiny_cap_stops_tracking_says_so_and_the_pass_still_reaps(h):
 
 
 def test_the_cap_is_counted_in_the_metrics(h):
-    from test_metrics import scrape
-    from harness import free_port
     port = free_port()
     settings = dict(TRACK, **{"reaper.track_max": 2, "reaper.interval": 2,
                               "metrics.listen": f"127.0.0.1:{port}"})
@@ -203,9 +204,8 @@ def test_dry_run_prints_each_calendar_hit_once_and_writes_nothing(h):
     want = sorted([b"crash-0", b"crash-1", b"crash-2", b"a\\nb", b"\\x00\\xff"])
     wait_until(lambda: len(d.stdout().splitlines()) >= len(want), 10,
                what="every hit printed", alive=[d])
-    end = max(expiry.values()) + 1500
-    while redis_ms(h) < end:
-        time.sleep(0.05)
+    hold_for(until_ms(h, max(expiry.values()) + 1500),
+             lambda: len(d.stdout().splitlines()) <= len(want), what="each hit printed once")
     assert sorted(d.stdout().splitlines()) == want, d.stdout()
     assert h.r.execute_command("DEBUG", "DIGEST-VALUE", h.rt.online) == online
     written = {k for k in h.commandstats() if k in ("srem", "sadd", "xadd", "publish",
@@ -222,10 +222,9 @@ def test_the_guard_refuses_a_mass_expiry_seen_by_the_calendar(h):
     expiry = run_out(h, {u: 2500 for u in doomed})
     d = leader(h, settings)
     d.wait_log(r"stale-ratio guard: expiry calendar", 10)
-    end = max(expiry.values()) + 1500
-    while redis_ms(h) < end:
-        time.sleep(0.05)
     # Rounds that keep the fraction under 0.5 of the 81 may go; not the rest.
+    hold_for(until_ms(h, max(expiry.values()) + 1500),
+             lambda: 60 - len(h.members() & set(doomed)) <= 40, what="at most 40 removed")
     removed = 60 - len(h.members() & set(doomed))
     assert removed <= 40, f"{removed} of 60 removed past the guard"
     assert d.count(r"stale-ratio guard: expiry calendar") == 1, d.stderr()
