@@ -483,3 +483,21 @@ def test_sharded_loop_without_zadd_takes_no_shard_and_says_why(h):
     assert all(h.r.get(f"presence:{{{s}}}:reaper-lock") is None for s in range(3))
     assert all(len(online(h, s)) == 152 for s in range(3))
     assert not h.r.exists("presence:{members}:reaper-lock")
+
+
+# A refused PTTL is met first by the guard's sample, which reads TTLs too.
+@pytest.mark.parametrize("rule,named", [
+    ("+sscan", r"SSCAN \(scan script\) presence:online-users: NOPERM this user may not run "
+     r"SSCAN on the online set"),
+    ("+pttl", r"NOPERM this user may not run PTTL on a socket set")])
+def test_track_expiry_without_one_permission_names_it_and_removes_nothing(w, rule, named):
+    """reaper.track_expiry reads in the scan script: a refusal inside it names
+    the command, nothing is removed, and with the permission back the pass reaps."""
+    settings = {"reaper.track_expiry": True, "reaper.interval": 1}
+    line = acl_lines(w, settings)["acl"]
+    drop(w, line, rule)
+    d = w.start(["-c", as_user(w, settings)], env={"POD_NAME": "acl-track"})
+    wait_until(lambda: logged(d, "error", named), 15, what="the refusal named", alive=[d])
+    assert w.members() == set(LIVE + STALE), "nothing may be removed"
+    w.r.execute_command("ACL", "SETUSER", USER, rule)
+    wait_until(lambda: w.members() == set(LIVE), 15, what="the stale users removed", alive=[d])
