@@ -1,5 +1,6 @@
 import pytest
 
+from faultproxy import FaultProxy
 from harness import Harness
 
 
@@ -21,3 +22,13 @@ def bare():
         yield harness
     finally:
         harness.close()
+
+
+@pytest.fixture
+def px(h):
+    """A fault proxy (faultproxy.py) in front of the test's redis-server's TCP port."""
+    p = FaultProxy("127.0.0.1", h.redis.port)
+    try:
+        yield p
+    finally:
+        p.close()

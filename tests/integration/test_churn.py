@@ -113,6 +113,17 @@ class Sampler(threading.Thread):
             self.error = e
 
 
+def wait_settled(h, users):
+    """Let the short TTLs of crashed users run out: every socket set either
+    gone or a live one (TTL refreshed to 60 s)."""
+    def settled():
+        pipe = h.r.pipeline(transaction=False)
+        for u in users:
+            pipe.pttl(h.rt.key(u))
+        return all(t == -2 or t > 10000 for t in pipe.execute())
+    wait_until(settled, 5, interval=0.05, what="crashed users' socket sets to expire")
+
+
 def test_churn_with_two_reapers(h):
     conf = h.config({"reaper.interval": 0.3, "reaper.batch_size": 50})
     daemons = [h.start(["-c", conf], env={"POD_NAME": f"pod-{n}"}, name=f"pod-{n}") for n in "ab"]
@@ -141,14 +152,7 @@ def test_churn_with_two_reapers(h):
         assert s.error is None, f"{s.name}: {s.error!r}"
     assert all(d.alive() for d in daemons), "a reaper died during the churn"
 
-    # Let the short TTLs of crashed users run out: every socket set either
-    # gone or a live one (TTL refreshed to 60 s).
-    def settled():
-        pipe = h.r.pipeline(transaction=False)
-        for u in everyone:
-            pipe.pttl(h.rt.key(u))
-        return all(t == -2 or t > 10000 for t in pipe.execute())
-    wait_until(settled, 5, interval=0.05, what="crashed users' socket sets to expire")
+    wait_settled(h, everyone)
 
     leader = wait_until(lambda: h.holder(daemons), 10, what="a leader after the churn")
     leader.wait_cycles(2, 10)

@@ -1,0 +1,181 @@
+"""The fault matrix: the reaper talks to a real redis-server through the fault
+proxy (faultproxy.py) while realtime servers churn presence directly. After
+each scenario: no sample ever saw a user with a live socket set missing from
+the online set, the online set is exactly the users with a live socket set,
+and every removal the daemons counted left its one event, with no more
+events than removals but for those of one script call whose reply a fault
+cut (the script ran; its caller never heard)."""
+
+import contextlib
+import signal
+import threading
+import time
+
+import pytest
+
+from harness import EX_OK, free_port, wait_until
+from test_churn import Sampler, Server, wait_settled
+from test_metrics import scrape
+
+STREAM = b"presence:events"
+CMD_TIMEOUT = 1.0
+LEASE, RENEW = 2.0, 0.5
+BASE = {"redis.command_timeout": CMD_TIMEOUT, "leader.lease": LEASE, "leader.renew": RENEW,
+        "reaper.interval": 0.5, "reaper.batch_size": 100, "events.mode": "stream",
+        "events.stream_maxlen": 0}
+FILLER = [b"filler-%05d" % i for i in range(3000)]
+ODD = [b"", b"a\nb", b"\x00\xff", b"sp ace", b"\xe2\x98\x83", b"x" * 600]
+
+
+def start(h, pod, settings, url=None):
+    """A daemon with its metrics listener (d.port): what it removed is counted
+    there, passes that failed half-way included."""
+    port = free_port()
+    conf = h.config(dict(settings, **{"metrics.listen": f"127.0.0.1:{port}"}), url=url)
+    d = h.start(["-c", conf], env={"POD_NAME": pod}, name=pod)
+    d.port = port
+    return d
+
+
+def removed_by(daemons):
+    """Users the daemons know they removed (presence_reaper_users_removed_total)."""
+    return sum(int(scrape(d.port)["presence_reaper_users_removed_total"]) for d in daemons)
+
+
+def events(h):
+    return [(f[b"user_id"], f[b"event"]) for _, f in h.r.xrange(STREAM)]
+
+
+@contextlib.contextmanager
+def churning(h, daemons, lost=0, servers=2, users=60):
+    """Realtime servers connecting, heartbeating, disconnecting and crashing
+    users, and a sampler of the live-means-online invariant, for the body's
+    duration; then every invariant of the matrix, once a leader has passed
+    over the settled state. lost: how many removals the daemons may not know
+    of (a fault that cut a reap script's reply: at most one call's)."""
+    pools = [[b"c%d-u%d" % (i, j) for j in range(users)] for i in range(servers)]
+    everyone = [u for p in pools for u in p]
+    stop, stop_sampler = threading.Event(), threading.Event()
+    fleet = [Server(h, i, pools[i], stop) for i in range(servers)]
+    sampler = Sampler(h, everyone, stop_sampler)
+    sampler.start()
+    for s in fleet:
+        s.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for s in fleet:
+            s.join(10)
+    for s in fleet:
+        assert s.error is None, f"{s.name}: {s.error!r}"
+    wait_settled(h, everyone)
+    leader = wait_until(lambda: h.holder(daemons), 15, what="a leader after the fault")
+    n = len(leader.cycles())
+    wait_until(lambda: len(leader.cycles()) >= n + 2, 20, what="two passes after the fault",
+               alive=[leader])
+    stop_sampler.set()
+    sampler.join(10)
+    assert sampler.error is None, repr(sampler.error)
+    assert not sampler.violations, (f"{len(sampler.violations)} samples saw live users "
+                                    f"missing, first: {sampler.violations[0][1][:10]}")
+    online = h.members()
+    pipe = h.r.pipeline(transaction=False)
+    for u in everyone + FILLER:
+        pipe.exists(h.rt.key(u))
+    live = {u for u, e in zip(everyone + FILLER, pipe.execute()) if e}
+    assert online == live, (f"stale left: {sorted(online - live)[:10]}, "
+                            f"live missing: {sorted(live - online)[:10]}")
+    got, known = len(events(h)), removed_by(daemons)
+    assert known <= got <= known + lost, f"{got} events for {known} removals (lost: {lost})"
+    ids = [u for u, _ in events(h)]
+    assert set(ids) <= set(everyone), "an event for a user nobody removed"
+
+
+def test_replies_split_at_every_byte_give_what_the_direct_run_gives(h, px):
+    """The same dry run, direct and through replies cut to single bytes, prints
+    the same IDs; then the real pass through the cut replies removes exactly
+    the stale users, odd IDs included, each with one event."""
+    live = [b"live-%d" % i for i in range(300)] + ODD[:3]
+    stale = [b"stale-%d" % i for i in range(20)] + ODD[3:]
+    h.rt.connect_many(live + stale)
+    h.rt.crash_many(stale)
+    conf = h.config(BASE)
+    rc, direct, err = h.run(["-c", conf, "--dry-run", "--once"])
+    assert rc == EX_OK, err
+    px.split(True)
+    rc, split, err = h.run(["-c", h.config(BASE, url=px.url), "--dry-run", "--once"])
+    assert rc == EX_OK, err
+    assert sorted(split.splitlines()) == sorted(direct.splitlines()), (direct, split)
+    assert len(direct.splitlines()) == len(stale)
+    before = px.pieces_down
+    rc, out, err = h.run(["-c", h.config(BASE, url=px.url), "--once"])
+    assert rc == EX_OK, err
+    assert h.members() == set(live)
+    assert sorted(u for u, _ in events(h)) == sorted(stale)
+    assert px.pieces_down - before > 1000, "the replies were not cut"
+
+
+@pytest.mark.parametrize("when", ["pass", "renewal", "release"])
+def test_a_half_open_leader_connection_hangs_nothing(h, px, when):
+    """The server side of the leader's connection is dropped without a word to
+    it: during a pass, between passes (renewals only), or just before SIGTERM
+    (the release). It never hangs: SIGTERM exits within the command timeout
+    plus 2 s, and before that, but for the release, it leads and reaps again
+    through new connections."""
+    h.rt.connect_many(FILLER)
+    settings = dict(BASE)
+    if when == "pass":
+        settings["reaper.max_rate"] = 1000         # a pass of 3 s
+    else:
+        settings["reaper.interval"] = 2            # mostly renewals: passes of 0.1 s
+    d = start(h, "half", settings, url=px.url)
+    wait_until(lambda: h.holder([d]) is d, 10, what="the leader", alive=[d])
+    if when == "pass":
+        wait_until(lambda: px.bytes_down > 20000, 10, what="the pass under way", alive=[d])
+        assert not d.cycles(), "the pass must still be running"
+    else:
+        d.wait_cycles(1, 10)
+    with churning(h, [d], lost=BASE["reaper.batch_size"]):
+        px.half_open()
+        if when != "release":
+            d.wait_log(r"timed out waiting for redis", CMD_TIMEOUT + 2)
+            n = len(d.cycles())
+            wait_until(lambda: h.holder([d]) is d and len(d.cycles()) > n, 20,
+                       what="leading and passing again", alive=[d])
+    t0 = time.monotonic()
+    if when == "release":
+        px.half_open()
+    d.signal(signal.SIGTERM)
+    rc = d.wait_exit(CMD_TIMEOUT + 2)
+    took = time.monotonic() - t0
+    assert rc == 0, d.stderr()[-2000:]
+    assert took <= CMD_TIMEOUT + 2, took
+    print(f"half-open during the {when}: SIGTERM to exit {took:.2f} s")
+
+
+def test_a_blackholed_leader_is_replaced_and_heals_into_a_standby(h, px):
+    """The leader's route to Redis goes dark mid-pass while a standby still
+    reaches Redis. The standby leads within lease + renew + command timeout;
+    the old leader gives up within the command timeout; when the route heals,
+    what it had sent and queued reaches Redis and removes nothing (the scripts
+    are fenced by the lock), and it becomes a standby."""
+    h.rt.connect_many(FILLER)
+    settings = dict(BASE, **{"reaper.max_rate": 1000})
+    a = start(h, "dark", settings, url=px.url)
+    wait_until(lambda: h.holder([a]) is a, 10, what="the first leader", alive=[a])
+    b = start(h, "lit", settings)
+    b.wait_log(r"standby: lock held by", 10)
+    with churning(h, [a, b], lost=BASE["reaper.batch_size"]):
+        wait_until(lambda: px.bytes_down > 20000, 10, what="a pass under way", alive=[a])
+        px.blackhole()
+        t0, sent = time.monotonic(), px.bytes_up
+        wait_until(lambda: h.holder([a, b]) is b, LEASE + RENEW + CMD_TIMEOUT + 1,
+                   what="the standby to lead", alive=[a, b])
+        took = time.monotonic() - t0
+        a.wait_log(r"timed out (waiting for|writing to) redis", CMD_TIMEOUT + 1)
+        assert a.alive()
+        px.heal()
+        wait_until(lambda: px.bytes_up > sent, 5, what="what waited to reach Redis")
+        a.wait_log(r"standby: lock held by lit", 10)
+    print(f"blackholed leader replaced in {took:.2f} s")
