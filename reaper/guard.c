@@ -39,9 +39,8 @@ probe_read(struct reconcile *r, struct rconn *c, redisReply *const *members, siz
 	return rc;
 }
 
-/* The probe script's reply: { missing, ghost_index... }, indexes 1..n. */
-static int
-probe_reply_ok(const redisReply *rep, size_t n)
+int
+guard_probe_reply_ok(const redisReply *rep, size_t n)
 {
 	for (size_t i = 1; i < rep->elements; i++)
 		if (rep->element[i]->type != REDIS_REPLY_INTEGER ||
@@ -77,7 +76,7 @@ probe_script(struct reconcile *r, struct rconn *c, redisReply *const *members, s
 	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
 	    rep->element[0]->type != REDIS_REPLY_INTEGER) {
 		rc = recerr_socket(r, rep, "EVALSHA probe script");
-	} else if (!probe_reply_ok(rep, n)) {
+	} else if (!guard_probe_reply_ok(rep, n)) {
 		snprintf(r->err, sizeof(r->err), "probe script: malformed reply");
 		rc = RECONCILE_DATA;
 	} else {

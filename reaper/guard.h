@@ -69,4 +69,11 @@ int guard_batch_checked(struct reconcile *r, struct reconcile_stats *st, size_t 
  */
 int guard_events(struct reconcile *r, struct rconn *c, size_t n, const char *what);
 
+/*
+ * The probe script's reply for a sample of n, { missing, ghost_index... },
+ * already known to be an array led by an integer: are its ghost indexes
+ * all integers in 1..n? Pure (tests/fuzz).
+ */
+int guard_probe_reply_ok(const redisReply *rep, size_t n);
+
 #endif

@@ -59,8 +59,14 @@ track_scan_parse(struct reconcile *r, const redisReply *rep, const char **cursor
 	    rep->element[3]->type != REDIS_REPLY_ARRAY ||
 	    rep->element[2]->elements != rep->element[3]->elements)
 		return recerr_malformed(r, "scan script", "malformed reply");
+	/*
+	 * The script returns -2, -1 or a TTL under the horizon; a larger one
+	 * (tests/fuzz: LLONG_MAX) would overflow the calendar's due time.
+	 */
 	for (size_t i = 0; i < rep->element[3]->elements; i++)
-		if (rep->element[3]->element[i]->type != REDIS_REPLY_INTEGER)
+		if (rep->element[3]->element[i]->type != REDIS_REPLY_INTEGER ||
+		    rep->element[3]->element[i]->integer < -2 ||
+		    rep->element[3]->element[i]->integer >= r->horizon)
 			return recerr_malformed(r, "scan script", "malformed reply");
 	*cursor = rep->element[0]->str;
 	*ids = rep->element[2];

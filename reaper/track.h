@@ -37,8 +37,9 @@ int track_scan_append(struct reconcile *r, struct rconn *c, const char *cursor);
 
 /*
  * Split the script's reply { cursor, scanned, {id...}, {pttl...} }:
- * RECONCILE_DATA on an error reply or a bad shape (NOSCRIPT too: the
- * caller looks first).
+ * RECONCILE_DATA on an error reply (NOSCRIPT too: the caller looks
+ * first), a bad shape, or a PTTL the script cannot return: below -2, or
+ * not under r->horizon.
  */
 int track_scan_parse(struct reconcile *r, const redisReply *rep, const char **cursor,
     redisReply **ids, long long *scanned);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up, build (normal and ASan+UBSan) and run every test suite, and the
-# unit suites once more under valgrind.
+# unit suites once more under valgrind; then the fuzz harnesses briefly.
 # Ends with "N passed, N failed"; exits non-zero when anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +21,8 @@ count() {
   failed=$((failed + f))
 }
 
+# Build dir with the meson setup arguments given, then run its tests: all of
+# them, or only the suite named in $suite.
 build_and_test() {
   local dir=$1; shift
   echo "== $dir: $*"
@@ -33,7 +35,7 @@ build_and_test() {
     return
   fi
   rm -f "$dir/meson-logs/testlog.json"
-  meson test -C "$dir" --print-errorlogs --num-processes 2
+  meson test -C "$dir" --print-errorlogs --num-processes 2 ${suite:+--suite "$suite"}
   count "$dir"
 }
 
@@ -48,6 +50,13 @@ count build testlog-valgrind.json
 ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   build_and_test build-asan -Db_sanitize=address,undefined -Db_lundef=false
+# The libFuzzer harnesses (tests/fuzz), 20 s each, in a clang build of their
+# own with both sanitizers; a crash, leak or undefined behaviour fails one.
+# tests/fuzz/run.sh runs them for longer.
+ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+CC=clang suite=fuzz \
+  build_and_test build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

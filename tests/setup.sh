@@ -7,6 +7,7 @@ packages=(
   gcc pkg-config meson ninja-build     # build
   libhiredis-dev libconfig-dev         # the program's libraries
   check valgrind                       # unit tests, and them under memcheck
+  clang libclang-rt-14-dev             # fuzz harnesses (libFuzzer ships in clang's runtime)
   redis-server redis-tools             # integration tests and the demo
   python3 python3-redis python3-pytest # integration test driver
   python3-prometheus-client            # strict parse of the metrics text

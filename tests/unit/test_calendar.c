@@ -6,6 +6,7 @@
 
 #include "unit.h"
 #include "calendar.h"
+#include "reconcile.h"
 #include "settings.h"
 #include "track.h"
 
@@ -222,6 +223,47 @@ START_TEST(the_horizon_covers_the_jitter_and_the_pass)
 }
 END_TEST
 
+/* The scan script's reply for one member whose PTTL is ttl; track_scan_parse's verdict. */
+static int
+scan_reply_with_ttl(const char *ttl)
+{
+	struct cfg cfg;
+	struct reconcile r;
+	char resp[128];
+	const char *cursor;
+	redisReply *rep, *ids;
+	long long scanned;
+	int n, rc;
+
+	cfg_defaults(&cfg);
+	memset(&r, 0, sizeof(r));
+	r.cfg = &cfg;
+	r.horizon = 32000;
+	n = snprintf(resp, sizeof(resp),
+	    "*4\r\n$1\r\n0\r\n:1\r\n*1\r\n$1\r\nu\r\n*1\r\n:%s\r\n", ttl);
+	rep = unit_reply(resp, (size_t)n);
+	rc = track_scan_parse(&r, rep, &cursor, &ids, &scanned);
+	freeReplyObject(rep);
+	cfg_free(&cfg);
+	return rc;
+}
+
+/*
+ * tests/fuzz found it: a PTTL of LLONG_MAX went into the calendar as
+ * now + ttl + 1, a signed overflow. The script returns -2, -1 or a TTL
+ * under the horizon; anything else is a malformed reply.
+ */
+START_TEST(a_pttl_the_scan_script_cannot_return_is_malformed)
+{
+	ck_assert_int_eq(scan_reply_with_ttl("-2"), 0);
+	ck_assert_int_eq(scan_reply_with_ttl("-1"), 0);
+	ck_assert_int_eq(scan_reply_with_ttl("31999"), 0);
+	ck_assert_int_eq(scan_reply_with_ttl("32000"), RECONCILE_DATA);
+	ck_assert_int_eq(scan_reply_with_ttl("9223372036854775807"), RECONCILE_DATA);
+	ck_assert_int_eq(scan_reply_with_ttl("-3"), RECONCILE_DATA);
+}
+END_TEST
+
 static Suite *
 calendar_suite(void)
 {
@@ -237,6 +279,7 @@ calendar_suite(void)
 	tcase_add_test(tc, clear_forgets_everything_and_the_calendar_works_again);
 	tcase_add_test(tc, long_ids_and_far_due_times_come_back_whole);
 	tcase_add_test(tc, the_horizon_covers_the_jitter_and_the_pass);
+	tcase_add_test(tc, a_pttl_the_scan_script_cannot_return_is_malformed);
 	suite_add_tcase(s, tc);
 	return s;
 }
