@@ -7,14 +7,17 @@ events than removals but for those of one script call whose reply a fault
 cut (the script ran; its caller never heard)."""
 
 import contextlib
+import re
 import signal
 import threading
 import time
 
 import pytest
+import redis
 
 from harness import EX_OK, free_port, wait_until
 from test_churn import Sampler, Server, wait_settled
+from test_errors import busy_script, loading
 from test_metrics import scrape
 
 STREAM = b"presence:events"
@@ -46,18 +49,54 @@ def events(h):
     return [(f[b"user_id"], f[b"event"]) for _, f in h.r.xrange(STREAM)]
 
 
+class Tolerant(Server):
+    """A realtime server that rides out Redis's refusals (LOADING, BUSY, OOM)
+    as the real ones do: the operation failed, its state is as before, go on."""
+
+    def run(self):
+        self.refused = 0
+        while not self.stop.is_set():
+            try:
+                self.step()
+            except (redis.ResponseError, redis.BusyLoadingError):
+                self.refused += 1
+            except Exception as e:  # reported by the test
+                self.error = e
+                return
+            self.stop.wait(self.rng.uniform(0.001, 0.01))
+
+
+class TolerantSampler(Sampler):
+    """The sampler, skipping the samples Redis refused."""
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                bad = self.check(keys=self.keys, args=self.users)
+            except (redis.ResponseError, redis.BusyLoadingError):
+                bad = None
+            except Exception as e:  # reported by the test
+                self.error = e
+                return
+            self.samples += 1
+            if bad:
+                self.violations.append((time.monotonic(), bad))
+            self.stop.wait(0.01)
+
+
 @contextlib.contextmanager
-def churning(h, daemons, lost=0, servers=2, users=60):
+def churning(h, daemons, lost=0, servers=2, users=60, kind=Server, others=()):
     """Realtime servers connecting, heartbeating, disconnecting and crashing
     users, and a sampler of the live-means-online invariant, for the body's
     duration; then every invariant of the matrix, once a leader has passed
     over the settled state. lost: how many removals the daemons may not know
-    of (a fault that cut a reap script's reply: at most one call's)."""
+    of (a fault that cut a reap script's reply: at most one call's). others:
+    the test's own users, besides the fleet's and FILLER."""
     pools = [[b"c%d-u%d" % (i, j) for j in range(users)] for i in range(servers)]
     everyone = [u for p in pools for u in p]
     stop, stop_sampler = threading.Event(), threading.Event()
-    fleet = [Server(h, i, pools[i], stop) for i in range(servers)]
-    sampler = Sampler(h, everyone, stop_sampler)
+    fleet = [kind(h, i, pools[i], stop) for i in range(servers)]
+    sampler = (TolerantSampler if kind is Tolerant else Sampler)(h, everyone, stop_sampler)
     sampler.start()
     for s in fleet:
         s.start()
@@ -81,15 +120,16 @@ def churning(h, daemons, lost=0, servers=2, users=60):
                                     f"missing, first: {sampler.violations[0][1][:10]}")
     online = h.members()
     pipe = h.r.pipeline(transaction=False)
-    for u in everyone + FILLER:
+    watched = everyone + FILLER + list(others)
+    for u in watched:
         pipe.exists(h.rt.key(u))
-    live = {u for u, e in zip(everyone + FILLER, pipe.execute()) if e}
+    live = {u for u, e in zip(watched, pipe.execute()) if e}
     assert online == live, (f"stale left: {sorted(online - live)[:10]}, "
                             f"live missing: {sorted(live - online)[:10]}")
     got, known = len(events(h)), removed_by(daemons)
     assert known <= got <= known + lost, f"{got} events for {known} removals (lost: {lost})"
     ids = [u for u, _ in events(h)]
-    assert set(ids) <= set(everyone), "an event for a user nobody removed"
+    assert set(ids) <= set(watched), "an event for a user nobody removed"
 
 
 def test_replies_split_at_every_byte_give_what_the_direct_run_gives(h, px):
@@ -179,3 +219,69 @@ def test_a_blackholed_leader_is_replaced_and_heals_into_a_standby(h, px):
         wait_until(lambda: px.bytes_up > sent, 5, what="what waited to reach Redis")
         a.wait_log(r"standby: lock held by lit", 10)
     print(f"blackholed leader replaced in {took:.2f} s")
+
+
+@contextlib.contextmanager
+def out_of_memory(h):
+    h.r.config_set("maxmemory-policy", "noeviction")
+    h.r.config_set("maxmemory", 1)
+    try:
+        yield
+    finally:
+        h.r.config_set("maxmemory", 0)
+
+
+@contextlib.contextmanager
+def busy(h):
+    with busy_script(h) as probe:
+        yield
+        probe.script_kill()
+
+
+CONDITIONS = {"LOADING": lambda h: loading(h), "BUSY": busy}
+
+
+def refusing_leader(h):
+    h.rt.connect_many(FILLER)
+    d = start(h, "refused", BASE)
+    wait_until(lambda: h.holder([d]) is d, 10, what="the leader", alive=[d])
+    d.wait_cycles(1, 10)
+    doomed = [b"doomed-%d" % i for i in range(10)]
+    h.rt.connect_many(doomed)
+    return d, doomed
+
+
+@pytest.mark.parametrize("code", sorted(CONDITIONS))
+def test_redis_loading_or_busy_under_churn_loses_nothing(h, code):
+    """Redis reloading its data (LOADING) or held by a script (BUSY) while the
+    realtime servers keep going: the leader says so once for each thing it
+    tried, waits, and reaps again once Redis answers; no live user is ever
+    removed."""
+    d, doomed = refusing_leader(h)
+    with churning(h, [d], lost=BASE["reaper.batch_size"], kind=Tolerant, others=doomed):
+        with CONDITIONS[code](h):
+            d.wait_log(code, 20)
+        assert d.alive()
+        for u in doomed:
+            h.r.pexpire(h.rt.key(u), 100)
+    assert not set(doomed) & h.members()
+    said = re.findall(r"(?m)^\S+ (?:warn|error): ([^:]+):.*%s" % code, d.stderr())
+    assert said and len(said) == len(set(said)), f"said more than once: {said}"
+
+
+def test_out_of_memory_under_churn_the_leader_reaps_each_user_with_its_event(h):
+    """Out of memory (maxmemory reached, noeviction): the realtime servers'
+    connects are refused, the leader's removals are not (the reap script's
+    first write frees memory, and Redis lets a script that wrote go on), so a
+    user who crashes meanwhile goes, with its event, and nothing half-done."""
+    d, doomed = refusing_leader(h)
+    with churning(h, [d], lost=BASE["reaper.batch_size"], kind=Tolerant, others=doomed):
+        with out_of_memory(h):
+            with pytest.raises(redis.ResponseError, match="OOM"):
+                h.rt.connect(b"refused-while-full")
+            for u in doomed:
+                h.r.pexpire(h.rt.key(u), 100)
+            wait_until(lambda: not set(doomed) & h.members(), 10,
+                       what="the crashed users reaped while out of memory", alive=[d])
+    got = {u for u, _ in events(h)}
+    assert set(doomed) <= got
