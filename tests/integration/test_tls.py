@@ -15,6 +15,7 @@ import tempfile
 
 import pytest
 
+from faultproxy import FaultProxy
 from harness import (EX_CONFIG, EX_OK, EX_UNAVAILABLE, Harness, Realtime, wait_until)
 from tlsutil import TlsRedisServer, make_pki
 
@@ -312,3 +313,43 @@ def test_a_bad_file_at_reconnect_keeps_the_previous_certificates(m):
     m.r.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
     d.wait_log(r"info: TLS: the certificate files load again", 10)
     assert d.count(r"cannot reload the certificate files") == 1, d.stderr()
+
+
+# --- TLS through the fault proxy (tests/integration/faultproxy.py) -------------
+
+@pytest.fixture
+def tpx(t):
+    """A fault proxy in front of the TLS port: the reaper's TLS runs through it."""
+    p = FaultProxy("127.0.0.1", t.redis.port)
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+def test_tls_records_split_at_every_byte_reap_as_directly(t, tpx):
+    tpx.split(True)
+    rc, _, err = once(t, tls_conf(t, f"rediss://127.0.0.1:{tpx.port}/0"))
+    assert rc == EX_OK, err
+    assert t.members() == set(LIVE), err
+    assert tpx.pieces_down > 1000, "the records were not cut"
+
+
+@pytest.mark.parametrize("fault", ["half_open", "reset"])
+def test_tls_connection_cut_under_the_loop_is_made_again(t, tpx, fault):
+    """The TLS connection loses its server side without a word, or is reset in
+    the middle of a reply: the leader gives up on it within the command timeout,
+    makes a new one (a new handshake) and reaps."""
+    conf = t.config({"redis.url": f"rediss://127.0.0.1:{tpx.port}/0",
+                     "tls.ca_file": t.pki.path("ca.crt"), "redis.command_timeout": 1})
+    d = t.start(["-c", conf], env={"POD_NAME": "tls-cut"})
+    wait_until(lambda: t.members() == set(LIVE), 15, what="the stale users removed", alive=[d])
+    links = tpx.connections
+    if fault == "half_open":
+        tpx.half_open()
+    else:
+        tpx.reset_mid_reply(3)
+    wait_until(lambda: tpx.connections > links, 10, what="a new connection", alive=[d])
+    t.rt.crash_many(LIVE[:2])
+    wait_until(lambda: t.members() == set(LIVE[2:]), 15, what="two more removed", alive=[d])
+    assert d.count(r"connected to rediss://.*\(tls TLSv1\.3") >= 2, d.stderr()
