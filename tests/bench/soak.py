@@ -9,7 +9,8 @@ straight to Redis. Each minute one fault, in turn, hits the proxy of the
 replica that leads: 100 ms round trips, replies byte by byte, a blackhole
 healed after 10 s, a half-open connection, a reset in the middle of a reply,
 its replies paused 5 s, new connections refused 10 s, the leader's
-connection killed by Redis (CLIENT KILL), Redis busy 3 s (DEBUG SLEEP).
+connections killed by Redis (CLIENT KILL ID, found by their client name),
+Redis busy 3 s (DEBUG SLEEP).
 
 Then the minute's check: the churn stops, the crashed users' sets run out,
 the leader makes two passes, and the online set must be exactly the users
@@ -45,50 +46,55 @@ SETTINGS = {"reaper.interval": 2, "reaper.batch_size": 200, "leader.lease": 4,
             "events.stream_maxlen": 10000}
 
 
-def fault_latency(w, px):
+def fault_latency(w, px, leader):
     px.latency(0.05)
     time.sleep(20)
     px.latency(0)
 
 
-def fault_split(w, px):
+def fault_split(w, px, leader):
     px.split(True)
     time.sleep(20)
     px.split(False)
 
 
-def fault_blackhole(w, px):
+def fault_blackhole(w, px, leader):
     px.blackhole()
     time.sleep(10)
     px.heal()
 
 
-def fault_half_open(w, px):
+def fault_half_open(w, px, leader):
     px.half_open()
 
 
-def fault_reset(w, px):
+def fault_reset(w, px, leader):
     px.reset_mid_reply(7)
 
 
-def fault_pause(w, px):
+def fault_pause(w, px, leader):
     px.pause("down")
     time.sleep(5)
     px.resume("down")
 
 
-def fault_refuse(w, px):
+def fault_refuse(w, px, leader):
     px.refuse(True)
     px.half_open()                  # so the leader has to connect again
     time.sleep(10)
     px.refuse(False)
 
 
-def fault_client_kill(w, px):
-    w.r.execute_command("CLIENT", "KILL", "SKIPME", "yes", "TYPE", "normal")
+def fault_client_kill(w, px, leader):
+    """Redis drops the leader's connections (by their client name), no one else's."""
+    ids = [c["id"] for c in w.r.client_list() if c.get("name") == f"presence-reaper@{leader.name}"]
+    if not ids:
+        raise AssertionError(f"no connection named presence-reaper@{leader.name} to kill")
+    for i in ids:
+        w.r.execute_command("CLIENT", "KILL", "ID", i)
 
 
-def fault_busy(w, px):
+def fault_busy(w, px, leader):
     w.redis.client(socket_timeout=10).execute_command("DEBUG", "SLEEP", "3")
 
 
@@ -106,9 +112,9 @@ def leader_of(w, replicas):
     return w.holder([d for d, _ in replicas])
 
 
-def one_minute(w, replicas, n, seconds):
+def one_minute(w, replicas, n, seconds, faults):
     """Churn and one fault for about a minute; then the check. Returns (fault, ok, why)."""
-    fault = FAULTS[n % len(FAULTS)]
+    fault = faults[n % len(faults)]
     stop, stop_sampler = threading.Event(), threading.Event()
     fleet = [Server(w, i, POOLS[i], stop) for i in range(len(POOLS))]
     sampler = Sampler(w, EVERYONE, stop_sampler)
@@ -116,9 +122,9 @@ def one_minute(w, replicas, n, seconds):
     for s in fleet:
         s.start()
     t0 = time.monotonic()
-    lead = leader_of(w, replicas)
-    px = next((p for d, p in replicas if d is lead), replicas[0][1])
-    fault(w, px)
+    lead = leader_of(w, replicas) or replicas[0][0]
+    px = next(p for d, p in replicas if d is lead)
+    fault(w, px, lead)
     while time.monotonic() - t0 < seconds:
         time.sleep(0.5)
     stop.set()
@@ -153,7 +159,14 @@ def main(argv):
     p.add_argument("--minutes", type=int, default=10)
     p.add_argument("--seconds", type=float, default=45.0,
                    help="churn and fault in each minute (the check takes the rest)")
+    p.add_argument("--faults", default=",".join(f.__name__[len("fault_"):] for f in FAULTS),
+                   help="the faults, in turn (default: all)")
     a = p.parse_args(argv)
+    by_name = {f.__name__[len("fault_"):]: f for f in FAULTS}
+    unknown = [x for x in a.faults.split(",") if x not in by_name]
+    if unknown:
+        p.error(f"--faults: unknown {', '.join(unknown)}; known: {', '.join(by_name)}")
+    faults = [by_name[x] for x in a.faults.split(",")]
     os.environ["PRESENCE_REAPER_BIN"] = os.path.abspath(
         os.path.join(a.build, "reaper", "presence-reaper"))
     harness._BIN = os.environ["PRESENCE_REAPER_BIN"]
@@ -174,7 +187,7 @@ def main(argv):
         rows = []
         for n in range(a.minutes):
             t0 = time.monotonic()
-            fault, ok, why = one_minute(w, replicas, n, a.seconds)
+            fault, ok, why = one_minute(w, replicas, n, a.seconds, faults)
             figs = [proc_figures(d.pid) if d.alive() else (0, 0) for d, _ in replicas]
             clients = w.r.info("clients")["connected_clients"]
             rows.append(figs)
