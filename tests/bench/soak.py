@@ -26,6 +26,7 @@ status 1 when an invariant failed or a replica died.
 
 import argparse
 import os
+import signal
 import sys
 import threading
 import time
@@ -153,7 +154,13 @@ def one_minute(w, replicas, n, seconds, faults):
     return fault.__name__[len("fault_"):], not errors, "; ".join(errors)
 
 
+def _on_signal(signo, _frame):
+    raise SystemExit(128 + signo)       # so the servers and replicas are stopped
+
+
 def main(argv):
+    for signo in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signo, _on_signal)
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--build", default=os.path.join(HERE, "..", "..", "build"))
     p.add_argument("--minutes", type=int, default=10)
