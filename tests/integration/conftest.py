@@ -1,6 +1,6 @@
 import pytest
 
-from faultproxy import FaultProxy
+from faultproxy import fault_proxy
 from harness import Harness
 
 
@@ -27,8 +27,5 @@ def bare():
 @pytest.fixture
 def px(h):
     """A fault proxy (faultproxy.py) in front of the test's redis-server's TCP port."""
-    p = FaultProxy("127.0.0.1", h.redis.port)
-    try:
+    with fault_proxy(h.redis.port) as p:
         yield p
-    finally:
-        p.close()

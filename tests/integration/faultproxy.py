@@ -26,6 +26,7 @@ do those already open.
 """
 
 import asyncio
+import contextlib
 import socket
 import struct
 import threading
@@ -261,3 +262,13 @@ class FaultProxy:
                 raise AssertionError(f"{self.open} connections through the proxy, "
                                      f"waited for {n}")
             time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def fault_proxy(port, host="127.0.0.1"):
+    """A FaultProxy in front of host:port, closed however the block ends."""
+    p = FaultProxy(host, port)
+    try:
+        yield p
+    finally:
+        p.close()

@@ -49,39 +49,17 @@ def events(h):
     return [(f[b"user_id"], f[b"event"]) for _, f in h.r.xrange(STREAM)]
 
 
-class Tolerant(Server):
-    """A realtime server that rides out Redis's refusals (LOADING, BUSY, OOM)
-    as the real ones do: the operation failed, its state is as before, go on."""
+REFUSALS = (redis.ResponseError, redis.BusyLoadingError)
 
-    def run(self):
-        self.refused = 0
-        while not self.stop.is_set():
-            try:
-                self.step()
-            except (redis.ResponseError, redis.BusyLoadingError):
-                self.refused += 1
-            except Exception as e:  # reported by the test
-                self.error = e
-                return
-            self.stop.wait(self.rng.uniform(0.001, 0.01))
+
+class Tolerant(Server):
+    """A realtime server that rides out Redis's refusals (LOADING, BUSY, OOM)."""
+    tolerated = REFUSALS
 
 
 class TolerantSampler(Sampler):
     """The sampler, skipping the samples Redis refused."""
-
-    def run(self):
-        while not self.stop.is_set():
-            try:
-                bad = self.check(keys=self.keys, args=self.users)
-            except (redis.ResponseError, redis.BusyLoadingError):
-                bad = None
-            except Exception as e:  # reported by the test
-                self.error = e
-                return
-            self.samples += 1
-            if bad:
-                self.violations.append((time.monotonic(), bad))
-            self.stop.wait(0.01)
+    tolerated = REFUSALS
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ import tempfile
 
 import pytest
 
-from faultproxy import FaultProxy
+from faultproxy import fault_proxy
 from harness import (EX_CONFIG, EX_OK, EX_UNAVAILABLE, Harness, Realtime, wait_until)
 from tlsutil import TlsRedisServer, make_pki
 
@@ -320,11 +320,8 @@ def test_a_bad_file_at_reconnect_keeps_the_previous_certificates(m):
 @pytest.fixture
 def tpx(t):
     """A fault proxy in front of the TLS port: the reaper's TLS runs through it."""
-    p = FaultProxy("127.0.0.1", t.redis.port)
-    try:
+    with fault_proxy(t.redis.port) as p:
         yield p
-    finally:
-        p.close()
 
 
 def test_tls_records_split_at_every_byte_reap_as_directly(t, tpx):
