@@ -49,64 +49,158 @@ guard_probe_reply_ok(const redisReply *rep, size_t n)
 	return 1;
 }
 
-/*
- * Check a sample's socket sets with the probe script, one call for the
- * lot. Read-only, but a script, which a read-only ACL user may not run: dry
- * runs send one PTTL per member.
- */
+/* The probe script's reply for a sample of n members: count them. */
 static int
-probe_script(struct reconcile *r, struct rconn *c, redisReply *const *members, size_t n,
+probe_parse(struct reconcile *r, const redisReply *rep, redisReply *const *members, size_t n,
     struct guard_probe *g, struct reconcile_stats *st)
 {
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+	    rep->element[0]->type != REDIS_REPLY_INTEGER)
+		return recerr_socket(r, rep, "EVALSHA probe script");
+	if (!guard_probe_reply_ok(rep, n)) {
+		snprintf(r->err, sizeof(r->err), "probe script: malformed reply");
+		return RECONCILE_DATA;
+	}
+	g->sampled += (int)n;
+	g->stale += (int)rep->element[0]->integer;
+	for (size_t i = 1; i < rep->elements; i++) {
+		g->ghosts++;
+		screen_note_ghost(r, members[rep->element[i]->integer - 1], st);
+	}
+	return 0;
+}
+
+/*
+ * The probe script's arguments for a sample of n members, in r->scan; its
+ * numkeys is written in numkeys, which must outlive the call's append.
+ */
+static int
+probe_args(struct reconcile *r, redisReply *const *members, size_t n, char numkeys[16])
+{
 	struct batchbuf *b = &r->scan;
-	char numkeys[16];
-	redisReply *rep;
-	int rc = 0;
 
 	if (batchbuf_gather(&r->ids, members, NULL, n) < 0)
 		return recerr_oom(r, NULL);
 	if (batchbuf_keys(b, &r->keys, r->ids.ids, r->ids.lens, n, 3, n + 3) < 0)
 		return recerr_oom(r, "building a batch");
-	snprintf(numkeys, sizeof(numkeys), "%zu", n);
+	snprintf(numkeys, 16, "%zu", n);
 	batchbuf_set(b, 2, numkeys, strlen(numkeys));
-	rep = script_call(c, &r->probe_script, (int)n + 3, b->argv, b->argvlen, r->err,
-	    sizeof(r->err));
+	return 0;
+}
+
+/*
+ * One sample's probe script on its own, loading the script again when the
+ * server answers NOSCRIPT (the cache was flushed since it was loaded).
+ */
+static int
+probe_script(struct reconcile *r, struct rconn *c, redisReply *const *members, size_t n,
+    struct guard_probe *g, struct reconcile_stats *st)
+{
+	char numkeys[16];
+	redisReply *rep;
+	int rc;
+
+	if ((rc = probe_args(r, members, n, numkeys)) != 0)
+		return rc;
+	rep = script_call(c, &r->probe_script, (int)n + 3, r->scan.argv, r->scan.argvlen,
+	    r->err, sizeof(r->err));
 	if (rep == NULL)
 		return recerr_script(r, c, &r->probe_script);
-	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
-	    rep->element[0]->type != REDIS_REPLY_INTEGER) {
-		rc = recerr_socket(r, rep, "EVALSHA probe script");
-	} else if (!guard_probe_reply_ok(rep, n)) {
-		snprintf(r->err, sizeof(r->err), "probe script: malformed reply");
-		rc = RECONCILE_DATA;
-	} else {
-		g->sampled += (int)n;
-		g->stale += (int)rep->element[0]->integer;
-		for (size_t i = 1; i < rep->elements; i++) {
-			g->ghosts++;
-			screen_note_ghost(r, members[rep->element[i]->integer - 1], st);
-		}
-	}
+	rc = probe_parse(r, rep, members, n, g, st);
 	freeReplyObject(rep);
 	return rc;
 }
 
-/* One SRANDMEMBER reply of the sample: check its members' socket sets. */
+/* Read and drop n replies queued before a failure, keeping the connection in step. */
 static int
-sample_round(struct reconcile *r, struct rconn *c, const redisReply *rep,
+skip_replies(struct reconcile *r, struct rconn *c, int n, int rc)
+{
+	for (int i = 0; i < n; i++) {
+		redisReply *t;
+
+		if (rconn_get_reply(c, &t) < 0)
+			return recerr_conn(r, c);
+		freeReplyObject(t);
+	}
+	return rc;
+}
+
+/*
+ * Check the samples' socket sets with the probe script, one call for each
+ * SRANDMEMBER reply, all in flight at once: one round trip for the lot,
+ * not one each, on a far link. A call that meets NOSCRIPT runs again on
+ * its own. Read-only, but a script, which a read-only ACL user may not
+ * run: dry runs send PTTLs instead (probe_pttl).
+ */
+static int
+probe_scripts(struct reconcile *r, struct rconn *c, redisReply *const *rep, int rounds,
     struct guard_probe *g, struct reconcile_stats *st)
 {
-	int rc;
+	redisReply *t[GUARD_ROUNDS_MAX] = { NULL };
+	char numkeys[16];
+	int sent = 0, rc = 0;
 
-	if (rep->type != REDIS_REPLY_ARRAY)
-		return recerr_online(r, rep, "SRANDMEMBER");
-	if ((rc = recerr_members(r, rep, "SRANDMEMBER")) != 0)
-		return rc;
-	if (!r->dry_run && rep->elements > 0)
-		return probe_script(r, c, rep->element, rep->elements, g, st);
-	if ((rc = screen_pttl_append(r, c, rep->element, NULL, rep->elements)) != 0)
-		return rc;
-	return probe_read(r, c, rep->element, rep->elements, g, st);
+	if (r->probe_script.sha[0] == '\0' &&
+	    script_load(c, &r->probe_script, r->err, sizeof(r->err)) < 0)
+		return recerr_script(r, c, &r->probe_script);
+	for (int i = 0; i < rounds; i++) {
+		size_t n = rep[i]->elements;
+
+		if (n == 0)
+			continue;
+		if ((rc = probe_args(r, rep[i]->element, n, numkeys)) == 0 &&
+		    script_append(c, &r->probe_script, (int)n + 3, r->scan.argv,
+		    r->scan.argvlen, r->err, sizeof(r->err)) < 0)
+			rc = recerr_script(r, c, &r->probe_script);
+		if (rc != 0)
+			return skip_replies(r, c, sent, rc);
+		sent++;
+	}
+	for (int i = 0; i < rounds && rc == 0; i++)
+		if (rep[i]->elements > 0 && rconn_get_reply(c, &t[i]) < 0)
+			rc = recerr_conn(r, c);
+	for (int i = 0; i < rounds && rc == 0; i++) {
+		size_t n = rep[i]->elements;
+
+		if (t[i] != NULL)
+			rc = script_is_noscript(t[i]) ? probe_script(r, c, rep[i]->element, n, g, st) :
+			    probe_parse(r, t[i], rep[i]->element, n, g, st);
+	}
+	for (int i = 0; i < rounds; i++)
+		if (t[i] != NULL)
+			freeReplyObject(t[i]);
+	return rc;
+}
+
+/* The dry run's probe: a PTTL for each member of each sample, all in flight at once. */
+static int
+probe_pttl(struct reconcile *r, struct rconn *c, redisReply *const *rep, int rounds,
+    struct guard_probe *g, struct reconcile_stats *st)
+{
+	int rc = 0, err, queued = 0;
+
+	for (int i = 0; i < rounds; i++) {
+		if ((err = screen_pttl_append(r, c, rep[i]->element, NULL, rep[i]->elements)) != 0)
+			return skip_replies(r, c, queued, err);
+		queued += (int)rep[i]->elements;
+	}
+	for (int i = 0; i < rounds; i++)
+		if ((err = probe_read(r, c, rep[i]->element, rep[i]->elements, g, st)) != 0 &&
+		    (rc == 0 || err == RECONCILE_CONN))
+			rc = err;
+	return rc;
+}
+
+/* Each SRANDMEMBER reply must be an array of strings. */
+static int
+sample_check(struct reconcile *r, redisReply *const *rep, int rounds)
+{
+	int rc = 0;
+
+	for (int i = 0; i < rounds && rc == 0; i++)
+		rc = rep[i]->type != REDIS_REPLY_ARRAY ? recerr_online(r, rep[i], "SRANDMEMBER") :
+		    recerr_members(r, rep[i], "SRANDMEMBER");
+	return rc;
 }
 
 /*
@@ -138,8 +232,9 @@ guard_sample(struct reconcile *r, struct rconn *c, struct guard_probe *g,
 			rc = recerr_conn(r, c);
 			goto out;
 		}
-	for (int i = 0; i < rounds && rc == 0; i++)
-		rc = sample_round(r, c, rep[i], g, st);
+	if ((rc = sample_check(r, rep, rounds)) == 0)
+		rc = r->dry_run ? probe_pttl(r, c, rep, rounds, g, st) :
+		    probe_scripts(r, c, rep, rounds, g, st);
 out:
 	for (int i = 0; i < GUARD_ROUNDS_MAX; i++)
 		if (rep[i])
