@@ -10,8 +10,17 @@
 #include <hiredis/hiredis.h>
 
 #include "reconcile.h"
+#include "scanrange.h"
 
-#define RECONCILE_SLOTS 8
+/*
+ * Batches in flight: a batch holds its slot from its SSCAN's reply through
+ * its screening (EXISTS, PTTL) to its script, three round trips, while
+ * the SSCANs of its range go on; so four a range (reaper.scan_ranges), and
+ * never fewer than eight.
+ */
+#define SLOTS_PER_RANGE 4
+#define SLOTS_MIN 8
+#define RECONCILE_SLOTS (SLOTS_PER_RANGE * SCANRANGE_MAX)
 
 /* One SSCAN batch and the members the screening found worth a script. */
 struct batch {
@@ -22,6 +31,7 @@ struct batch {
 	struct batchbuf_idx cand;	/* candidates for the reap script */
 	size_t sent;		/* candidates before the chunk in flight */
 	int noscript;		/* times its script came back NOSCRIPT */
+	int range;		/* the SSCAN range it came from */
 };
 
 /*
@@ -35,36 +45,46 @@ enum { LOAD_REAP = -1, LOAD_SCAN = -2 };
 
 struct expect {
 	enum expect_kind kind;
-	int slot;
+	int slot;	/* the batch; for EXP_SSCAN the range */
 	size_t n;	/* replies in the group; reap script argc */
 };
 
-#define MAX_EXPECT 32
+/* Two entries a batch at most (SCRIPT LOAD and its script), two a range. */
+#define MAX_EXPECT (2 * RECONCILE_SLOTS + 2 * SCANRANGE_MAX + 8)
 
 struct pass_state {
 	struct expect q[MAX_EXPECT];
 	int head, len;
-	char cursor[32];	/* the next SSCAN, not sent yet; "" = none */
-	int hold;		/* cursor waits for an empty pipeline (tick, rate) */
-	char sent[32];		/* the cursor of the SSCAN in flight */
-	int rescans;		/* its scan script came back NOSCRIPT, in a row */
+	struct scanrange rg[SCANRANGE_MAX];	/* next[] waits to be sent */
+	int nranges;		/* ranges in use: 1 until the first reply cuts the rest */
+	double density;		/* members per reversed cursor unit; 0 = not cut */
+	int cut;		/* the first reply was read (and the rest cut) */
+	int nslots;		/* batches this pass may hold at once */
+	int scans;		/* SSCANs in flight, each with a slot to come */
+	int hold;		/* SSCANs wait for an empty pipeline (tick, rate) */
 };
 
 /* Queue what a reply will answer. */
 void pass_expect(struct pass_state *p, enum expect_kind kind, int slot, size_t n);
+
+/* Send the SSCANs of the ranges that wait, as far as slots and the queue allow. */
+int pass_send_ranges(struct reconcile *r, struct rconn *c, struct pass_state *p);
 
 void pass_batch_release(struct batch *b);
 
 /* Queue the fenced reap script for the chunk of batch b's candidates at b->sent. */
 int pass_reap_append(struct reconcile *r, struct rconn *c, const struct batch *b, size_t *argc);
 
-/* Queue the SSCAN (or the scan script) for cursor. */
-int pass_scan_append(struct reconcile *r, struct rconn *c, struct pass_state *p,
-    const char *cursor);
+/* Queue the SSCAN (or the scan script) of range i at its cursor rg[i].sent. */
+int pass_scan_append(struct reconcile *r, struct rconn *c, struct pass_state *p, int i);
 
-/* Keep the next cursor and, unless it must wait, send its SSCAN at once. */
-int pass_next_cursor(struct reconcile *r, struct rconn *c, struct pass_state *p,
-    const char *cursor, int hold);
+/*
+ * Range i's SSCAN returned cursor after `seen` members: keep where the
+ * range goes on (the first reply cuts the rest into ranges) and, unless
+ * it must wait, send what waits at once.
+ */
+int pass_next_cursor(struct reconcile *r, struct rconn *c, struct pass_state *p, int i,
+    const char *cursor, unsigned long long seen, int hold);
 
 /* A batch screened: queue the fenced script for its candidates, if any. */
 int pass_reap_batch(struct reconcile *r, struct rconn *c, struct pass_state *p, int slot);

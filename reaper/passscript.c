@@ -12,11 +12,9 @@
 
 /* The scan script came back NOSCRIPT: load it again, ahead of the same cursor. */
 static int
-rescan(struct reconcile *r, struct rconn *c, struct pass_state *p)
+rescan(struct reconcile *r, struct rconn *c, struct pass_state *p, int range)
 {
-	int rc;
-
-	if (++p->rescans > NOSCRIPT_RETRIES) {
+	if (++p->rg[range].rescans > NOSCRIPT_RETRIES) {
 		snprintf(r->err, sizeof(r->err), "the script cache was flushed again and again "
 		    "during the pass; the scan script stopped it");
 		return RECONCILE_DATA;
@@ -25,9 +23,7 @@ rescan(struct reconcile *r, struct rconn *c, struct pass_state *p)
 		return recerr_conn(r, c);
 	pass_expect(p, EXP_LOAD, LOAD_SCAN, 0);
 	r->reloads++;
-	if ((rc = pass_scan_append(r, c, p, p->sent)) == 0)
-		pass_expect(p, EXP_SSCAN, -1, 0);
-	return rc;
+	return pass_scan_append(r, c, p, range);
 }
 
 /* A scan script's reply (reaper.track_expiry): its batch comes screened. */
@@ -43,14 +39,15 @@ pass_on_scan_script(struct reconcile *r, struct rconn *c, struct pass_state *p, 
 
 	if (script_is_noscript(b->reply)) {
 		pass_batch_release(b);
-		return rescan(r, c, p);
+		return rescan(r, c, p, b->range);
 	}
-	p->rescans = 0;
+	p->rg[b->range].rescans = 0;
 	if ((rc = track_scan_parse(r, b->reply, &cursor, &b->members, &n)) != 0)
 		return rc;
 	st->scanned += (unsigned long long)n;
 	st->batches += n > 0;
-	if ((rc = pass_next_cursor(r, c, p, cursor, hold)) != 0)
+	if ((rc = pass_next_cursor(r, c, p, b->range, cursor, (unsigned long long)n,
+	    hold)) != 0)
 		return rc;
 	if (n <= 0) {
 		pass_batch_release(b);

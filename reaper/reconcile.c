@@ -10,6 +10,7 @@
 #include "scripts.h"
 #include "timeutil.h"
 #include "pass.h"
+#include "scanrange.h"
 #include "track.h"
 
 void
@@ -118,32 +119,69 @@ pass_expect(struct pass_state *p, enum expect_kind kind, int slot, size_t n)
 }
 
 static int
-free_slot(struct reconcile *r)
+free_slot(struct reconcile *r, const struct pass_state *p)
 {
-	for (int i = 0; i < RECONCILE_SLOTS; i++)
+	for (int i = 0; i < p->nslots; i++)
 		if (r->slots[i].reply == NULL)
 			return i;
 	return -1;
 }
 
 /*
- * Whether the held cursor's SSCAN may go out with replies in flight: not
- * when it waits for an empty pipeline, nor without a slot for its batch or
- * room in the queue for what that batch will expect.
+ * Whether an SSCAN may go out with replies in flight: not when SSCANs wait
+ * for an empty pipeline, nor without a slot for its batch that the SSCANs
+ * in flight have not claimed, or room in the queue for what that batch
+ * will expect.
  */
 static int
 sscan_may_go(struct reconcile *r, const struct pass_state *p)
 {
-	return !p->hold && free_slot(r) >= 0 && p->len < MAX_EXPECT - 4;
+	int unclaimed = -p->scans;
+
+	for (int i = 0; i < p->nslots && unclaimed < 1; i++)
+		unclaimed += r->slots[i].reply == NULL;
+	return !p->hold && unclaimed >= 1 && p->len < MAX_EXPECT - 4;
 }
 
-/* Queue the SSCAN (or the scan script) for cursor. */
 int
-pass_scan_append(struct reconcile *r, struct rconn *c, struct pass_state *p, const char *cursor)
+pass_scan_append(struct reconcile *r, struct rconn *c, struct pass_state *p, int i)
 {
-	if (cursor != p->sent)
-		snprintf(p->sent, sizeof(p->sent), "%s", cursor);
-	return screen_sscan_append(r, c, cursor);
+	int rc;
+
+	if ((rc = screen_sscan_append(r, c, p->rg[i].sent,
+	    scanrange_count_left(&p->rg[i], p->density, r->cfg->batch_size))) != 0)
+		return rc;
+	pass_expect(p, EXP_SSCAN, i, 0);
+	p->scans++;
+	return 0;
+}
+
+int
+pass_send_ranges(struct reconcile *r, struct rconn *c, struct pass_state *p)
+{
+	int rc;
+
+	for (int i = 0; i < p->nranges && sscan_may_go(r, p); i++) {
+		struct scanrange *g = &p->rg[i];
+
+		if (g->next[0] == '\0')
+			continue;
+		memcpy(g->sent, g->next, sizeof(g->sent));
+		g->next[0] = '\0';
+		if ((rc = pass_scan_append(r, c, p, i)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Whether a range has a cursor waiting to be sent. */
+static int
+ranges_waiting(const struct pass_state *p)
+{
+	for (int i = 0; i < p->nranges; i++)
+		if (p->rg[i].next[0] != '\0')
+			return 1;
+	return 0;
 }
 
 /* Queue PTTL for the members listed in the batch's chk. */
@@ -185,27 +223,28 @@ screen_batch(struct reconcile *r, struct rconn *c, struct pass_state *p, int slo
 	return 0;
 }
 
-/* Keep the next cursor and, unless it must wait, send its SSCAN at once. */
 int
-pass_next_cursor(struct reconcile *r, struct rconn *c, struct pass_state *p, const char *cursor,
-    int hold)
+pass_next_cursor(struct reconcile *r, struct rconn *c, struct pass_state *p, int i,
+    const char *cursor, unsigned long long seen, int hold)
 {
-	int rc;
+	int more = scanrange_step(&p->rg[i], cursor), n;
+	uint64_t at;
 
-	if (strcmp(cursor, "0") == 0)
-		return 0;
-	if (strlen(cursor) >= sizeof(p->cursor))
-		return recerr_malformed(r, "SSCAN", "cursor too long");
-	snprintf(p->cursor, sizeof(p->cursor), "%s", cursor);
-	p->hold = hold;
-	/* Ahead of this batch's screening, so Redis scans while we wait. */
-	if (sscan_may_go(r, p)) {
-		if ((rc = pass_scan_append(r, c, p, p->cursor)) != 0)
-			return rc;
-		pass_expect(p, EXP_SSCAN, -1, 0);
-		p->cursor[0] = '\0';
+	if (more < 0)
+		return recerr_malformed(r, "SSCAN", "the cursor is not a number");
+	if (!p->cut) {
+		/* The first reply: a hash table (the cursor goes on) is cut into ranges. */
+		p->cut = 1;
+		if (more && r->cfg->scan_ranges > 1 && scanrange_parse(cursor, &at) == 0) {
+			at = scanrange_rev(at);
+			n = scanrange_count(at, seen, r->cfg->batch_size, r->cfg->scan_ranges);
+			p->nranges = scanrange_split(p->rg, n, at);
+			p->density = (double)seen / (double)at;
+		}
 	}
-	return 0;
+	p->hold |= hold;
+	/* Ahead of this batch's screening, so Redis scans while we wait. */
+	return pass_send_ranges(r, c, p);
 }
 
 /* A batch screened: queue the fenced script for its candidates, if any. */
@@ -229,10 +268,10 @@ pass_reap_batch(struct reconcile *r, struct rconn *c, struct pass_state *p, int 
 
 /* An SSCAN reply: keep its batch, ask for the next one, queue its screening. */
 static int
-on_sscan(struct reconcile *r, struct rconn *c, struct pass_state *p, int hold,
+on_sscan(struct reconcile *r, struct rconn *c, struct pass_state *p, int range, int hold,
     struct reconcile_stats *st)
 {
-	int slot = free_slot(r), rc;
+	int slot = free_slot(r, p), rc;
 	const char *cursor;
 	redisReply *members;
 	struct batch *b;
@@ -243,6 +282,7 @@ on_sscan(struct reconcile *r, struct rconn *c, struct pass_state *p, int hold,
 	}
 	b = &r->slots[slot];
 	b->noscript = 0;
+	b->range = range;
 	if (rconn_get_reply(c, &b->reply) < 0)
 		return recerr_conn(r, c);
 	if (r->tracking)
@@ -252,7 +292,7 @@ on_sscan(struct reconcile *r, struct rconn *c, struct pass_state *p, int hold,
 	members = b->members;
 	st->scanned += members->elements;
 	st->batches += members->elements > 0;
-	if ((rc = pass_next_cursor(r, c, p, cursor, hold)) != 0)
+	if ((rc = pass_next_cursor(r, c, p, range, cursor, members->elements, hold)) != 0)
 		return rc;
 	if (members->elements == 0) {
 		pass_batch_release(b);
@@ -404,7 +444,8 @@ step(struct reconcile *r, struct rconn *c, struct pass_state *p, struct reconcil
 	p->len--;
 	switch (e.kind) {
 	case EXP_SSCAN:
-		return on_sscan(r, c, p, (r->tick_due && r->tick_due(r->tick_arg)) ||
+		p->scans--;
+		return on_sscan(r, c, p, e.slot, (r->tick_due && r->tick_due(r->tick_arg)) ||
 		    ahead_of_rate(r, start, st->scanned, &due), st);
 	case EXP_EXISTS:
 		return on_exists(r, c, p, &e, st);
@@ -429,10 +470,13 @@ step(struct reconcile *r, struct rconn *c, struct pass_state *p, struct reconcil
 static int
 pass(struct reconcile *r, struct rconn *c, struct reconcile_stats *st, int64_t start)
 {
-	struct pass_state p = { .head = 0, .len = 0, .cursor = "", .hold = 0 };
+	struct pass_state p = { .head = 0, .len = 0, .nranges = 1, .cut = 0, .hold = 0 };
 	enum tick t;
 	int rc = 0;
 
+	p.nslots = SLOTS_PER_RANGE * r->cfg->scan_ranges;
+	if (p.nslots < SLOTS_MIN)
+		p.nslots = SLOTS_MIN;
 	/* Load the script now: it cannot be loaded later with replies in flight. */
 	if (!r->dry_run && r->reap_script.sha[0] == '\0' &&
 	    script_load(c, &r->reap_script, r->err, sizeof(r->err)) < 0)
@@ -441,32 +485,31 @@ pass(struct reconcile *r, struct rconn *c, struct reconcile_stats *st, int64_t s
 	    script_load(c, &r->scan_script, r->err, sizeof(r->err)) < 0)
 		return recerr_script(r, c, &r->scan_script);
 	r->horizon = track_horizon(r->cfg, r->last_seconds, r->next_gap);
-	if ((rc = pass_scan_append(r, c, &p, "0")) != 0)
+	p.rg[0] = (struct scanrange){ .last = 1, .sent = "0" };
+	if ((rc = pass_scan_append(r, c, &p, 0)) != 0)
 		return rc;
-	pass_expect(&p, EXP_SSCAN, -1, 0);
 	while (p.len > 0) {
 		int64_t due;
 
 		if ((rc = step(r, c, &p, st, start)) != 0)
 			return rc == RECONCILE_CONN || settle(r, c, &p, st) != 0 ?
 			    RECONCILE_CONN : rc;
-		if (p.cursor[0] == '\0')
+		if (p.len > 0) {
+			/* A slot may have come free for a range that waited. */
+			if ((rc = pass_send_ranges(r, c, &p)) != 0)
+				return rc;
 			continue;
-		if (p.len > 0 && !sscan_may_go(r, &p))
-			continue;
-		if (p.len == 0) {
-			/* Drained with more to scan: pace, renew, maybe stop, then go on. */
-			if (ahead_of_rate(r, start, st->scanned, &due))
-				r->sleep_until(r->tick_arg, due);
-			if (r->tick && (t = r->tick(r->tick_arg)) != TICK_GO)
-				return t == TICK_LEASE_LOST ? lost_lease(r, st) :
-				    RECONCILE_STOPPED;
 		}
-		if ((rc = pass_scan_append(r, c, &p, p.cursor)) != 0)
-			return rc;
-		pass_expect(&p, EXP_SSCAN, -1, 0);
-		p.cursor[0] = '\0';
+		if (!ranges_waiting(&p))
+			break;
+		/* Drained with more to scan: pace, renew, maybe stop, then go on. */
+		if (ahead_of_rate(r, start, st->scanned, &due))
+			r->sleep_until(r->tick_arg, due);
+		if (r->tick && (t = r->tick(r->tick_arg)) != TICK_GO)
+			return t == TICK_LEASE_LOST ? lost_lease(r, st) : RECONCILE_STOPPED;
 		p.hold = 0;
+		if ((rc = pass_send_ranges(r, c, &p)) != 0)
+			return rc;
 	}
 	if (r->reloads)
 		log_info("the script cache was flushed during the pass; loaded the %s script "

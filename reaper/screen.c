@@ -30,14 +30,14 @@ screen_group_size(double prior, unsigned long long scanned, unsigned long long s
 }
 
 int
-screen_sscan_append(struct reconcile *r, struct rconn *c, const char *cursor)
+screen_sscan_append(struct reconcile *r, struct rconn *c, const char *cursor, int count)
 {
-	char count[16];
+	char n[16];
 
 	if (r->tracking)
-		return track_scan_append(r, c, cursor);
-	snprintf(count, sizeof(count), "%d", r->cfg->batch_size);
-	if (rconn_appendl(c, "SSCAN", r->cfg->online_set, cursor, "COUNT", count, NULL) < 0)
+		return track_scan_append(r, c, cursor, count);
+	snprintf(n, sizeof(n), "%d", count);
+	if (rconn_appendl(c, "SSCAN", r->cfg->online_set, cursor, "COUNT", n, NULL) < 0)
 		return recerr_conn(r, c);
 	return 0;
 }

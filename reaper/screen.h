@@ -22,10 +22,11 @@ struct reconcile_stats;
 #define SCREEN_PTTL_PERSISTENT -1
 
 /*
- * Queue the SSCAN of the online set at cursor, COUNT reaper.batch_size; in
- * the loop with reaper.track_expiry, the scan script instead (track.h).
+ * Queue the SSCAN of the online set at cursor, COUNT count (at most
+ * reaper.batch_size); in the loop with reaper.track_expiry, the scan
+ * script instead (track.h).
  */
-int screen_sscan_append(struct reconcile *r, struct rconn *c, const char *cursor);
+int screen_sscan_append(struct reconcile *r, struct rconn *c, const char *cursor, int count);
 
 /* Split an SSCAN reply into cursor and members; RECONCILE_DATA on a bad shape. */
 int screen_sscan_parse(struct reconcile *r, redisReply *rep, const char **cursor,

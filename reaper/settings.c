@@ -9,6 +9,7 @@
 
 #include "conftab.h"
 #include "log.h"
+#include "scanrange.h"
 
 #define F_SECRET	CONFTAB_SECRET
 #define F_NONEMPTY	CONFTAB_NONEMPTY
@@ -54,6 +55,7 @@ static const struct conftab_row settings[] = {
 	L("keys", "shards", shards, "0", SHARDS_MAX, RESTART),
 	N("reaper", "interval", interval, 30, 0, 86400, F_POSITIVE, LIVE),
 	I("reaper", "batch_size", batch_size, 500, 1, 100000, LIVE),
+	I("reaper", "scan_ranges", scan_ranges, 1, 1, SCANRANGE_MAX, LIVE),
 	N("reaper", "max_stale_ratio", max_stale_ratio, 0.9, 0, 1, 0, LIVE),
 	I("reaper", "guard_min_users", guard_min_users, 100, 0, 2147483647, LIVE),
 	N("reaper", "repair_missing_ttl", repair_missing_ttl, 0, 0, 86400 * 365, 0, LIVE),

@@ -50,6 +50,7 @@ struct cfg {
 
 	double interval;
 	int batch_size;
+	int scan_ranges;		/* SSCAN cursors in flight at once (scanrange.h) */
 	double max_stale_ratio;
 	int guard_min_users;
 	double repair_missing_ttl;	/* seconds; 0 = only report ghosts */

@@ -24,7 +24,7 @@ track_horizon(const struct cfg *c, double last_seconds, int64_t next_gap)
 }
 
 int
-track_scan_append(struct reconcile *r, struct rconn *c, const char *cursor)
+track_scan_append(struct reconcile *r, struct rconn *c, const char *cursor, int n)
 {
 	char count[16], horizon[24];
 	const char *argv[10];
@@ -32,8 +32,7 @@ track_scan_append(struct reconcile *r, struct rconn *c, const char *cursor)
 	const char *s[] = { "1", r->cfg->online_set, cursor, count, horizon,
 		r->cfg->socket_prefix, r->cfg->socket_suffix };
 
-	snprintf(count, sizeof(count), "%d", r->cfg->batch_size < TRACK_SCAN_COUNT ?
-	    r->cfg->batch_size : TRACK_SCAN_COUNT);
+	snprintf(count, sizeof(count), "%d", n < TRACK_SCAN_COUNT ? n : TRACK_SCAN_COUNT);
 	snprintf(horizon, sizeof(horizon), "%lld", (long long)r->horizon);
 	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
 		argv[i + 2] = s[i];

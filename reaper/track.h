@@ -32,8 +32,8 @@ struct reconcile_stats;
  */
 int64_t track_horizon(const struct cfg *c, double last_seconds, int64_t next_gap);
 
-/* Queue the scan script for the SSCAN cursor (the script is loaded). */
-int track_scan_append(struct reconcile *r, struct rconn *c, const char *cursor);
+/* Queue the scan script for the SSCAN cursor, COUNT n (at most 250); the script is loaded. */
+int track_scan_append(struct reconcile *r, struct rconn *c, const char *cursor, int n);
 
 /*
  * Split the script's reply { cursor, scanned, {id...}, {pttl...} }:

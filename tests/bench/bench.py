@@ -136,15 +136,19 @@ def make_certs(folder):
 
 class Server:
     """A throwaway redis-server on a Unix socket in its own temporary folder;
-    with tls, also on loopback TCP, plain (self.port) and TLS (self.tls_port)."""
+    with tls, also on loopback TCP, plain (self.port) and TLS (self.tls_port);
+    with tcp, on loopback TCP (self.port) too."""
 
-    def __init__(self, binary, cpu, tls=False):
+    def __init__(self, binary, cpu, tls=False, tcp=False):
         self.dir = tempfile.mkdtemp(prefix="presence-bench.")
         self.sock = os.path.join(self.dir, "redis.sock")
         self.logfile = os.path.join(self.dir, "redis.log")
         pin = (lambda: (_die_with_parent(), os.sched_setaffinity(0, {cpu}))) \
             if cpu is not None else _die_with_parent
         net = ["--port", "0"]
+        if tcp:
+            self.port = free_port()
+            net = ["--port", str(self.port), "--bind", "127.0.0.1"]
         if tls:
             self.ca, cert, key = make_certs(self.dir)
             self.port, self.tls_port = free_port(), free_port()
@@ -687,13 +691,13 @@ def main(argv):
     return with_server(args, body, "bench", tls=args.tls)
 
 
-def with_server(args, body, name, tls=False):
+def with_server(args, body, name, tls=False, tcp=False):
     """Run body(Bench, pinned CPUs) on a throwaway redis-server, pinned when it
     can be, stopped however body ends. The exit status: 0, or 1 on a BenchError."""
     pinned = pin_cpus(args)
     srv = None
     try:
-        srv = Server(args.redis_server, pinned[0] if pinned else None, tls=tls)
+        srv = Server(args.redis_server, pinned[0] if pinned else None, tls=tls, tcp=tcp)
         body(Bench(args, srv), pinned)
     except BenchError as e:
         log(f"{name}: {e}")

@@ -15,7 +15,12 @@ Then shards.py --smoke: 4 shards x 2000 users on a local Cluster, one round
 by 1 replica and one by 3, and checks its tables and the projection;
 shards.py itself stops with an error when a round removes anything but the
 stale users.
+
+Then rtt.py (next to bench.py) at 2000 users over a 20 ms round trip, with
+reaper.scan_ranges 1 and 4, and checks its table; rtt.py itself stops with
+an error when a pass leaves anything but the live users.
 """
+import os
 import re
 import subprocess
 import sys
@@ -122,6 +127,15 @@ def check_shards(out):
         raise AssertionError(f"projection: {projected}")
 
 
+def check_rtt(out):
+    table = rows(out, "link | scan_ranges")
+    if [(r[0], r[1]) for r in table] != [("loopback", "1"), ("+20 ms RTT", "1"),
+                                         ("loopback", "4"), ("+20 ms RTT", "4")]:
+        raise AssertionError(f"rtt table rows: {table}")
+    for r in table:
+        numeric(r[2:4] + r[5:8], f"{r[0]}, scan_ranges {r[1]}")
+
+
 def program(opts, name):
     return opts[opts.index(name):opts.index(name) + 2]
 
@@ -153,8 +167,14 @@ def main(argv):
                 "--idle-seconds", "3", "--tls-size", "2000"] + opts, check, "bench.py")
     if rc != 0:
         return rc
-    return smoke([sys.executable, shards, "--smoke"] + program(opts, "--reaper") +
-                 program(opts, "--gen"), check_shards, "shards.py --smoke")
+    rc = smoke([sys.executable, shards, "--smoke"] + program(opts, "--reaper") +
+               program(opts, "--gen"), check_shards, "shards.py --smoke")
+    if rc != 0:
+        return rc
+    rtt = os.path.join(os.path.dirname(bench), "rtt.py")
+    return smoke([sys.executable, rtt, "-n", "2000", "--rtt", "20", "--ranges", "1,4",
+                  "--repeat", "1"] + program(opts, "--reaper") + program(opts, "--gen") +
+                 program(opts, "--runstat"), check_rtt, "rtt.py")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import re
 import signal
 import threading
 
+import pytest
 import redis
 
 from harness import EX_DATAERR, EX_OK, EX_TEMPFAIL, LOCK, REPO, wait_until
@@ -172,7 +173,8 @@ def test_wrongly_typed_stream_reported_when_leading(h):
 
 # --- 5. the script cache flushed during a pipelined pass --------------------------
 
-def test_script_flush_during_a_pipelined_pass(h):
+@pytest.mark.parametrize("ranges", [1, 16])
+def test_script_flush_during_a_pipelined_pass(h, ranges):
     flusher = h.redis.client()
 
     def flush(stop):
@@ -190,7 +192,8 @@ def test_script_flush_during_a_pipelined_pass(h):
         t = threading.Thread(target=flush, args=(stop,), daemon=True)
         t.start()
         try:
-            rc, _, err = h.run(["-c", h.config({"reaper.max_stale_ratio": 1.0}), "--once"])
+            rc, _, err = h.run(["-c", h.config({"reaper.max_stale_ratio": 1.0,
+                                                "reaper.scan_ranges": ranges}), "--once"])
         finally:
             stop.set()
             t.join()

@@ -8,6 +8,8 @@ import re
 import signal
 import time
 
+import pytest
+
 from harness import EX_OK, LOCK, free_port, hold_for, wait_until
 from test_metrics import scrape
 
@@ -249,12 +251,16 @@ def test_the_calendar_reaps_in_scripts_of_batch_size(h):
     assert calendar_removed(d) == 30
 
 
-def test_a_script_cache_flushed_mid_pass_is_met_by_loading_the_scan_script_again(h):
+@pytest.mark.parametrize("ranges", [1, 8])
+def test_a_script_cache_flushed_mid_pass_is_met_by_loading_the_scan_script_again(h, ranges):
+    """With 8 ranges, several scan scripts in flight meet NOSCRIPT at once:
+    each range loads it again and goes on from its own cursor."""
     everyone = users(b"u", 20000)
     h.rt.connect_many(everyone)
     h.r.config_resetstat()
     d = h.start(["-c", h.config(dict(TRACK, **{"reaper.max_rate": 8000,
-                                               "reaper.batch_size": 200}))],
+                                               "reaper.batch_size": 200,
+                                               "reaper.scan_ranges": ranges}))],
                 env={"POD_NAME": "flush"}, name="flush")
     wait_until(lambda: h.commandstats().get("evalsha", 0) >= 10, 10,
                what="the pass to be under way", alive=[d])
