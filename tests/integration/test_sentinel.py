@@ -95,21 +95,39 @@ def data_client(port):
     return redis.Redis(host="127.0.0.1", port=port, password=DATA_PW, socket_timeout=10)
 
 
+def password_nodes(folder, nodes, n=2):
+    """Start n redis-servers in folder/node<i>, appended to nodes as each
+    starts (for the caller's cleanup), each wanting DATA_PW and using it to
+    replicate."""
+    for i in range(n):
+        (folder / f"node{i}").mkdir()
+        srv = RedisServer(folder / f"node{i}")
+        nodes.append(srv)
+        srv.start()
+        c = srv.client()
+        c.config_set("masterauth", DATA_PW)
+        c.config_set("requirepass", DATA_PW)
+        c.close()
+    return nodes
+
+
+def sentinels_settled(sentinels):
+    """Each Sentinel knows the others and the one replica, and sees the primary up."""
+    for s in sentinels:
+        m = s.client().execute_command("SENTINEL", "MASTER", SERVICE)
+        m = dict(zip(m[::2], m[1::2]))
+        if (int(m["num-other-sentinels"]) != len(sentinels) - 1 or int(m["num-slaves"]) != 1
+                or "s_down" in m["flags"] or "o_down" in m["flags"]):
+            return False
+    return True
+
+
 class Cluster:
     """Primary, replica, three Sentinels; any node may be the primary after a failover."""
 
     def __init__(self):
         self.dir = Path(tempfile.mkdtemp(prefix="prt-sentinel-"))
-        self.nodes, self.sentinels = [], []
-        for i in range(2):
-            (self.dir / f"node{i}").mkdir()
-            srv = RedisServer(self.dir / f"node{i}")
-            self.nodes.append(srv)
-            srv.start()
-            c = srv.client()
-            c.config_set("masterauth", DATA_PW)
-            c.config_set("requirepass", DATA_PW)
-            c.close()
+        self.nodes, self.sentinels = password_nodes(self.dir, []), []
         data_client(self.nodes[1].port).execute_command(
             "REPLICAOF", "127.0.0.1", str(self.nodes[0].port))
         for i in range(3):
@@ -144,13 +162,7 @@ class Cluster:
                     return False
                 if rep.info("replication").get("master_link_status") != "up":
                     return False
-                for s in self.sentinels:
-                    m = s.client().execute_command("SENTINEL", "MASTER", SERVICE)
-                    m = dict(zip(m[::2], m[1::2]))
-                    if (int(m["num-other-sentinels"]) != 2 or int(m["num-slaves"]) != 1
-                            or "s_down" in m["flags"] or "o_down" in m["flags"]):
-                        return False
-                return True
+                return sentinels_settled(self.sentinels)
             except (redis.ConnectionError, redis.ResponseError, redis.TimeoutError):
                 return False
         wait_until(stable, timeout, interval=0.2, what="the sentinel cluster to be stable")
