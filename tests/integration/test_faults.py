@@ -199,6 +199,21 @@ def test_a_blackholed_leader_is_replaced_and_heals_into_a_standby(h, px):
     print(f"blackholed leader replaced in {took:.2f} s")
 
 
+def test_a_100ms_round_trip_under_churn_with_ranges(h, px):
+    """Both replicas reach Redis over a 100 ms round trip, the leader's passes
+    with 16 SSCAN ranges in flight, while the realtime servers churn: several
+    passes complete, and every invariant of the matrix holds."""
+    h.rt.connect_many(FILLER)
+    px.latency(0.05, "both")
+    settings = dict(BASE, **{"reaper.scan_ranges": 16})
+    daemons = [start(h, pod, settings, url=px.url) for pod in ("far-a", "far-b")]
+    leader = wait_until(lambda: h.holder(daemons), 10, what="a leader over 100 ms")
+    with churning(h, daemons, lost=BASE["reaper.batch_size"]):
+        n = len(leader.cycles())
+        wait_until(lambda: len(leader.cycles()) >= n + 3, 30, what="three passes under churn",
+                   alive=daemons)
+
+
 @contextlib.contextmanager
 def out_of_memory(h):
     h.r.config_set("maxmemory-policy", "noeviction")
