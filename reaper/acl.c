@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lastpass.h"
 #include "shardcfg.h"
 
 /* When a command rule applies: one bit each, from the configuration. */
@@ -19,6 +20,7 @@ enum {
 	W_CLUSTER = 1 << 8,	/* a redis+cluster:// URL: the slot map, ASK followed */
 	W_SHARDS = 1 << 9,	/* keys.shards, in the loop: members.lua */
 	W_SHARD_LOCKS = 1 << 10,	/* keys.shards: -t reads each shard's lock holder */
+	W_READER = 1 << 11,	/* the read-only user: --status reads the lock and summary */
 };
 
 /*
@@ -44,13 +46,15 @@ static const struct {
 	{ "+cluster|slots", W_CLUSTER },	/* the slot map, from the seeds and the nodes */
 	{ "+asking", W_CLUSTER },	/* the lock and key checks follow ASK */
 	{ "+set", W_LEADER },		/* taking the lock */
-	{ "+get", W_LEADER | W_SHARD_LOCKS },	/* the lock's holder; every script's fence */
+	{ "+get", W_LEADER | W_SHARD_LOCKS | W_READER },	/* the lock's holder; the fences */
 	{ "+evalsha", W_LEADER },
 	{ "+script|load", W_LEADER },
 	{ "+pexpire", W_LEADER },	/* renew.lua; reap.lua's ghost repair */
 	{ "+del", W_LEADER },		/* release.lua */
 	{ "+srem", W_LEADER },		/* reap.lua */
-	{ "+time", W_EVENTS },		/* reap.lua: the event's "ts"; members.lua */
+	{ "+hset", W_LEADER },		/* status.lua: the last pass's summary */
+	{ "+time", W_EVENTS | W_LEADER | W_READER },	/* reap.lua "ts"; members, status */
+	{ "+hgetall", W_READER },	/* --status: the last pass's summary */
 	{ "+publish", W_PUBLISH },	/* reap.lua */
 	{ "+xadd", W_STREAM },		/* reap.lua */
 	{ "+subscribe", W_WATCH },	/* the key-expiry subscription */
@@ -75,7 +79,7 @@ applies(const struct cfg *c, enum acl_variant v)
 	if (strcmp(c->shards, "0") != 0)
 		w |= W_SHARD_LOCKS;
 	if (v == ACL_DRY_RUN)
-		return w;
+		return w | W_READER;
 	w |= W_LEADER;
 	if (strcmp(c->events_mode, "publish") == 0)
 		w |= W_EVENTS | W_PUBLISH;
@@ -171,15 +175,15 @@ static int
 put_keys(FILE *f, const struct cfg *c, enum acl_variant v)
 {
 	const char *key = v == ACL_DRY_RUN ? "%R~" : "~";
-	char channel[64];
+	char channel[64], status[600];
 	unsigned w = applies(c, v);
 	int rc = 0;
 
+	lastpass_key(c->leader_key, status, sizeof(status));
 	rc |= put_pattern(f, key, c->online_set, NULL);
-	if (v == ACL_DRY_RUN && (w & W_SHARD_LOCKS))
-		rc |= put_pattern(f, key, c->leader_key, NULL);
+	rc |= put_pattern(f, key, c->leader_key, NULL);
+	rc |= put_pattern(f, key, status, NULL);
 	if (v == ACL_LEADER) {
-		rc |= put_pattern(f, "~", c->leader_key, NULL);
 		/* Declared to the reap script in stream mode only (reapcall.c). */
 		if (w & W_STREAM)
 			rc |= put_pattern(f, "~", c->events_stream, NULL);

@@ -16,6 +16,8 @@ struct cli {
 	int check_config;
 	int once;
 	int dry_run;
+	int status;		/* -s: read-only report, Nagios exit status */
+	const char *format;	/* --status output: NULL (text) or "text" / "json" */
 	const char *redis_url;	/* NULL when not given */
 	int verbose;
 	int quiet;

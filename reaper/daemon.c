@@ -12,6 +12,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "reload.h"
+#include "scripts.h"
 #include "wait.h"
 
 #define BACKOFF_BASE_MS		100
@@ -299,6 +300,7 @@ int
 daemon_init(struct daemon *d)
 {
 	leader_init(&d->leader, d->cfg.leader_key, d->cfg.lease, d->cfg.identity, rnd_u64());
+	d->status_script = (struct script){ "status", script_status, "", RERR_NONE };
 	daemon_pass_init(d);
 	backoff_init(&d->backoff, BACKOFF_BASE_MS, BACKOFF_CAP_MS, BACKOFF_FLOOR_MS);
 	failover_init(d);

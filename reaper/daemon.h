@@ -67,6 +67,9 @@ struct daemon {
 	int64_t sentinel_retry_at;	/* next +switch-master subscription attempt */
 	int sub_failures;	/* subscription attempts failed in a row */
 	struct errlog watch_errlog;	/* why subscribing keeps failing; zeroed: none */
+	/* The last pass's summary for --status (lastpass.h). */
+	struct script status_script;
+	int status_warned;	/* said that writing it failed; cleared by a success */
 	/* keys.shards: this daemon runs one shard in a thread of its own (fleet.h). */
 	struct fleet_seat *seat;	/* NULL: the one online set, or the main thread */
 };

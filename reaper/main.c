@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "oneshot.h"
 #include "shardonce.h"
+#include "status.h"
 #include "rconn.h"
 #include "settings.h"
 #include "timeutil.h"
@@ -108,7 +109,10 @@ main(int argc, char **argv)
 	}
 	conf_apply_logging(&d.cli, &d.cfg);
 	rnd_seed();
-	rc = d.cli.check_config ? oneshot_check_config(&d) : run(&d);
+	if (d.cli.status)
+		d.cli.dry_run = 1;	/* read-only: no lock, no script */
+	rc = d.cli.check_config ? oneshot_check_config(&d) : d.cli.status ? status_run(&d) :
+	    run(&d);
 	daemon_free(&d);
 	cfg_free(&d.cfg);
 	return rc;

@@ -244,8 +244,8 @@ print_acl(const struct cfg *c)
 	} lines[] = { { ACL_LEADER, "acl" }, { ACL_DRY_RUN, "acl-dry-run" } };
 
 	printf("# Redis ACL user, least privilege (presence-reaper.conf(5), ACL); replace "
-	    "PASSWORD. acl: for this configuration; acl-dry-run: read-only, for --dry-run "
-	    "and -t\n");
+	    "PASSWORD. acl: for this configuration; acl-dry-run: read-only, for --dry-run, "
+	    "--status and -t\n");
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
 		char *line = acl_setuser(c, lines[i].v);
 

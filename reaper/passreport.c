@@ -4,6 +4,7 @@
 
 #include "errpolicy.h"
 #include "expiry.h"
+#include "lastpass.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -59,6 +60,32 @@ log_ghosts(const struct daemon *d, const struct reconcile_stats *st)
 		    st->ghost_sample);
 }
 
+/*
+ * Keep the pass's summary next to the lock for --status (lastpass.h). A
+ * failure is said once, until a write succeeds again; it never stops the
+ * reaping.
+ */
+static void
+record_pass(struct daemon *d, enum reconcile_result res, const struct reconcile_stats *st)
+{
+	struct lastpass lp = { "error", st, d->cfg.interval, d->rec.stale_prior,
+		d->rec.guard_applies };
+	char err[512], key[600];
+	int rc;
+
+	if (d->cli.dry_run || res == RECONCILE_CONN || res == RECONCILE_NOT_LEADER ||
+	    d->conn == NULL || rconn_broken(d->conn))
+		return;
+	lp.result = res == RECONCILE_OK ? "ok" : res == RECONCILE_GUARD ? "guard" :
+	    res == RECONCILE_STOPPED ? "interrupted" : "error";
+	lastpass_key(d->leader.key, key, sizeof(key));
+	rc = lastpass_write(d->conn, &d->status_script, &d->leader, key, &lp, err, sizeof(err));
+	if (rc < 0 && !d->status_warned)
+		log_warnx("the pass's summary for --status was not kept in %s: %s (reaping goes "
+		    "on)", key, err);
+	d->status_warned = rc < 0;
+}
+
 /* Run one pass and log it. Returns the reconcile result. */
 enum reconcile_result
 daemon_pass(struct daemon *d)
@@ -84,6 +111,7 @@ daemon_pass(struct daemon *d)
 	}
 	if (d->rec.tracking)
 		expiry_pass_done(d, &st);
+	record_pass(d, res, &st);
 	if (res == RECONCILE_OK) {
 		refusal_cleared(d);
 		log_cycle(d, &st);

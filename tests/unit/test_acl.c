@@ -60,9 +60,9 @@ START_TEST(default_keys_leader_line)
 {
 	assert_line(ACL_LEADER, "ACL SETUSER presence-reaper reset on >PASSWORD resetchannels "
 	    "+ping +client|setname +type +scard +srandmember +sscan +exists +pttl "
-	    "+set +get +evalsha +script|load +pexpire +del +srem "
+	    "+set +get +evalsha +script|load +pexpire +del +srem +hset +time "
 	    "~presence:online-users ~presence:reaper:leader "
-	    "~presence:user:*:sockets");
+	    "~{presence:reaper:leader}:status ~presence:user:*:sockets");
 }
 END_TEST
 
@@ -70,7 +70,8 @@ START_TEST(default_keys_dry_run_line_only_reads)
 {
 	assert_line(ACL_DRY_RUN, "ACL SETUSER presence-reaper reset on >PASSWORD resetchannels "
 	    "+ping +client|setname +type +scard +srandmember +sscan +exists +pttl "
-	    "%R~presence:online-users %R~presence:user:*:sockets");
+	    "+get +time +hgetall %R~presence:online-users %R~presence:reaper:leader "
+	    "%R~{presence:reaper:leader}:status %R~presence:user:*:sockets");
 }
 END_TEST
 
@@ -141,7 +142,7 @@ START_TEST(cluster_slots_and_asking_only_on_a_cluster)
 }
 END_TEST
 
-START_TEST(publish_mode_adds_time_publish_and_the_channel)
+START_TEST(publish_mode_adds_publish_and_the_channel)
 {
 	char *s;
 
@@ -152,7 +153,7 @@ START_TEST(publish_mode_adds_time_publish_and_the_channel)
 	ck_assert(!has_arg(s, "+xadd"));
 	free(s);
 	s = line(ACL_DRY_RUN);
-	ck_assert(!has_arg(s, "+publish") && !has_arg(s, "&chat:offline") && !has_arg(s, "+time"));
+	ck_assert(!has_arg(s, "+publish") && !has_arg(s, "&chat:offline"));
 	free(s);
 }
 END_TEST
@@ -232,7 +233,7 @@ main(void)
 	tcase_add_test(tc, select_only_for_a_database_other_than_0);
 	tcase_add_test(tc, role_only_through_sentinel_and_for_the_dry_run_too);
 	tcase_add_test(tc, cluster_slots_and_asking_only_on_a_cluster);
-	tcase_add_test(tc, publish_mode_adds_time_publish_and_the_channel);
+	tcase_add_test(tc, publish_mode_adds_publish_and_the_channel);
 	tcase_add_test(tc, stream_mode_adds_time_and_xadd_no_channel);
 	tcase_add_test(tc, watch_expiry_subscribes_to_its_databases_channel);
 	tcase_add_test(tc, glob_metacharacters_are_escaped_and_quoted_for_redis_cli);

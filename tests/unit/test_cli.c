@@ -111,6 +111,37 @@ START_TEST(dry_run_short_and_long)
 }
 END_TEST
 
+START_TEST(status_short_and_long_with_its_format)
+{
+	parse_ok_1("-s");
+	ck_assert_int_eq(o.status, 1);
+	ck_assert_ptr_null(o.format);
+	ck_assert_int_eq(parse("--status", "--format", "json", NULL), 0);
+	ck_assert_int_eq(o.status, 1);
+	ck_assert_str_eq(o.format, "json");
+	ck_assert_int_eq(parse("-s", "--format", "text", NULL), 0);
+	ck_assert_str_eq(o.format, "text");
+}
+END_TEST
+
+START_TEST(status_goes_alone_and_format_with_it)
+{
+	static const char *other[] = { "--once", "-n", "-t" };
+
+	ck_assert_int_eq(parse("--format", "json", NULL), -1);
+	ck_assert_str_eq(err, "--format goes with --status");
+	ck_assert_int_eq(parse("-s", "--format", "xml", NULL), -1);
+	ck_assert_str_eq(err, "--format must be text or json, not \"xml\"");
+	ck_assert_int_eq(parse("-s", "--format", NULL), -1);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(parse("-s", other[i], NULL), -1);
+		ck_assert_str_eq(err, "--status goes alone: not with --once, --dry-run or -t");
+	}
+	ck_assert_int_eq(parse("--log-format", "xml", NULL), -1);
+	ck_assert_str_eq(err, "--log-format must be text or json, not \"xml\"");
+}
+END_TEST
+
 START_TEST(once_is_long_only)
 {
 	parse_ok_1("--once");
@@ -298,6 +329,8 @@ main(void)
 	tcase_add_test(ok, naming_the_default_file_still_counts_as_given);
 	tcase_add_test(ok, check_config_short_and_long);
 	tcase_add_test(ok, dry_run_short_and_long);
+	tcase_add_test(ok, status_short_and_long_with_its_format);
+	tcase_add_test(ok, status_goes_alone_and_format_with_it);
 	tcase_add_test(ok, once_is_long_only);
 	tcase_add_test(ok, redis_url_long_only);
 	tcase_add_test(ok, verbose_and_quiet_short_and_long);
