@@ -43,7 +43,7 @@ touch "$stamp"
 run_one() {
   local name=$1 dict=()
   case $name in
-    reapcall | probe | scan | watch) dict=(-dict=tests/fuzz/resp.dict) ;;  # as meson.build
+    reapcall | probe | scan | watch | lastpass) dict=(-dict=tests/fuzz/resp.dict) ;;  # as meson.build
   esac
   mkdir -p "$out/corpus/$name" "$out/artifacts/$name"
   "$out/fuzz_$name" "${dict[@]}" -max_total_time="$secs" -rss_limit_mb=1024 -error_exitcode=1 \
