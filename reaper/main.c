@@ -54,6 +54,7 @@ run(struct daemon *d)
 	}
 	rconn_set_interrupt_hook(wait_note_shutdown);
 	metrics_init(d->cli.dry_run, daemon_health_window_ms(&d->cfg));
+	metrics_set_interval(d->cfg.interval);
 	if (!d->cli.once)
 		wait_watchdog_start();
 	if (d->cfg.metrics_listen[0] &&

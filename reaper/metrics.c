@@ -53,6 +53,7 @@ struct snapshot {
 	char endpoint_role[16];
 	int endpoint_tls;
 	unsigned long long failovers;
+	double interval;	/* reaper.interval, s */
 };
 
 static struct {
@@ -123,6 +124,14 @@ metrics_redis_up(int up)
 		return;		/* the main thread's connection says it */
 	pthread_mutex_lock(&m.mu);
 	m.s.redis_up = up;
+	pthread_mutex_unlock(&m.mu);
+}
+
+void
+metrics_set_interval(double seconds)
+{
+	pthread_mutex_lock(&m.mu);
+	m.s.interval = seconds;
 	pthread_mutex_unlock(&m.mu);
 }
 
@@ -351,6 +360,9 @@ render_redis(struct promtext *o, const struct snapshot *s)
 {
 	char addr[2 * sizeof(s->endpoint)], role[2 * sizeof(s->endpoint_role)];
 
+	promtext_family(o, "presence_reaper_redis_up", "gauge",
+	    "1 while this instance has a usable Redis connection.");
+	promtext_emit(o, "presence_reaper_redis_up %d\n", s->redis_up);
 	promtext_family(o, "presence_reaper_redis_errors_total", "counter",
 	    "Redis connection and command errors.");
 	promtext_emit(o, "presence_reaper_redis_errors_total %llu\n", s->redis_errors);
@@ -380,6 +392,22 @@ render_once(struct promtext *o, const struct snapshot *s)
 		    i == (int)s->once_result);
 	promtext_family(o, "presence_reaper_once_exit_code", "gauge", "Exit status of this --once run.");
 	promtext_emit(o, "presence_reaper_once_exit_code %d\n", s->once_exit_code);
+}
+
+/* The last cycle's duration and success, and the interval they are set against. */
+static void
+render_timing(struct promtext *o, const struct snapshot *s)
+{
+	promtext_family(o, "presence_reaper_cycle_duration_seconds", "gauge",
+	    "Duration of the last cycle in seconds.");
+	promtext_emit(o, "presence_reaper_cycle_duration_seconds %.6f\n", s->cycle_seconds);
+	promtext_family(o, "presence_reaper_interval_seconds", "gauge",
+	    "reaper.interval: seconds from one pass's start to the next's.");
+	promtext_emit(o, "presence_reaper_interval_seconds %g\n", s->interval);
+	promtext_family(o, "presence_reaper_last_success_timestamp_seconds", "gauge",
+	    "Unix time of the last successful cycle; 0 before the first.");
+	promtext_emit(o, "presence_reaper_last_success_timestamp_seconds %.3f\n",
+	    s->last_success);
 }
 
 size_t
@@ -424,12 +452,7 @@ metrics_render(char *buf, size_t bufsz)
 		    "Size of the online set at the last cycle.");
 		promtext_emit(&o, "presence_reaper_online_users %lld\n", s.online);
 	}
-	promtext_family(&o, "presence_reaper_cycle_duration_seconds", "gauge",
-	    "Duration of the last cycle in seconds.");
-	promtext_emit(&o, "presence_reaper_cycle_duration_seconds %.6f\n", s.cycle_seconds);
-	promtext_family(&o, "presence_reaper_last_success_timestamp_seconds", "gauge",
-	    "Unix time of the last successful cycle; 0 before the first.");
-	promtext_emit(&o, "presence_reaper_last_success_timestamp_seconds %.3f\n", s.last_success);
+	render_timing(&o, &s);
 	render_redis(&o, &s);
 	promtext_family(&o, "presence_reaper_guard_tripped_total", "counter",
 	    "Cycles and key-expiry batches in which the stale-ratio guard refused to "

@@ -28,6 +28,8 @@ void metrics_set_health_window(int64_t ms);
 void metrics_tick(void);
 void metrics_leader(int is_leader);
 void metrics_redis_up(int up);
+/* reaper.interval, at start and on SIGHUP (presence_reaper_interval_seconds). */
+void metrics_set_interval(double seconds);
 void metrics_redis_error(void);
 void metrics_cycle(enum metrics_cycle_result res, unsigned long long scanned,
     unsigned long long removed, unsigned long long ghosts, long long online,

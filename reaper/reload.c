@@ -53,6 +53,7 @@ adopt_config(struct daemon *d, struct cfg *next)
 	d->rec.win = window;	/* the guard remembers recent removals across a reload */
 	conf_apply_logging(&d->cli, &d->cfg);
 	metrics_set_health_window(daemon_health_window_ms(&d->cfg));
+	metrics_set_interval(d->cfg.interval);
 	d->next_cycle = mono_ms();
 }
 
