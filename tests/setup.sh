@@ -16,6 +16,7 @@ packages=(
   libmicrohttpd-dev                    # metrics and health endpoint
   libssl-dev openssl                   # TLS to Redis; test certificates
   python3-yaml                         # Kubernetes manifest checks
+  prometheus                           # promtool tests the alert rules; a real Prometheus scrapes real reapers
   nodejs node-typescript               # the realtime servers' shard function (README), compiled and run
   build-essential debhelper dpkg-dev fakeroot lintian man-db  # Debian package test
 )
