@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BIN=$ROOT/build/reaper/presence-reaper
-RT=$ROOT/tests/fixtures/realtime
+RT=$ROOT/packaging/realtime
 
 heading() { printf '\n== %s ==\n' "$*"; }
 

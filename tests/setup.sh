@@ -17,7 +17,7 @@ packages=(
   libssl-dev openssl                   # TLS to Redis; test certificates
   python3-yaml                         # Kubernetes manifest checks
   prometheus                           # promtool tests the alert rules; a real Prometheus scrapes real reapers
-  nodejs node-typescript               # the realtime servers' shard function (README), compiled and run
+  nodejs node-typescript               # the realtime servers' kit and shard function, compiled and run
   build-essential debhelper dpkg-dev fakeroot lintian man-db  # Debian package test
 )
 
@@ -26,13 +26,26 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
     missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# npm installs the realtime kit's clients; Debian's nodejs comes without it
+# (a nodejs that has its own, from elsewhere, conflicts with Debian's npm).
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
-echo "setup: installing ${missing[*]}"
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The redis-server package starts a system instance where it can; the
-# tests never use it (each starts its own on a socket in a temp dir).
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The redis-server and prometheus packages start system instances where
+  # they can; the tests never use them (each starts its own).
+fi
+
+# The realtime kit's node-redis and ioredis (its tests drive both), as its
+# lock file pins them; again only when the lock file changed.
+kit=$(cd "$(dirname "$0")/../packaging/realtime" && pwd)
+if [ ! -f "$kit/node_modules/.package-lock.json" ] ||
+   [ "$kit/package-lock.json" -nt "$kit/node_modules/.package-lock.json" ]; then
+  echo "setup: npm ci in packaging/realtime"
+  (cd "$kit" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi

@@ -21,7 +21,7 @@ import redis
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-FIXTURES = REPO / "tests" / "fixtures" / "realtime"
+FIXTURES = REPO / "packaging" / "realtime"   # the kit's scripts, as the realtime servers run them
 
 ONLINE = b"presence:online-users"
 PREFIX = b"presence:user:"

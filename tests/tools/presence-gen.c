@@ -1,6 +1,6 @@
 /*
  * presence-gen: create presence in Redis the way the realtime servers'
- * connect script does (tests/fixtures/realtime/connect.lua), fast: many users
+ * connect script does (packaging/realtime/connect.lua), fast: many users
  * per round trip.
  *
  * A live user gets   SADD <prefix><id><suffix> <socket id>
