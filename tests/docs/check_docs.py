@@ -101,6 +101,13 @@ if example_dump.returncode != 0:
 elif example_dump.stdout.splitlines()[1:] != default_dump.stdout.splitlines()[1:]:
     missing.append("packaging/presence-reaper.conf differs from the built-in defaults")
 
+# Every integration test file runs in the test command (tests/integration/meson.build).
+registered = set(re.findall(r"'(test_[a-z_]+)'",
+                            (root / "tests/integration/meson.build").read_text()))
+for f in sorted((root / "tests/integration").glob("test_*.py")):
+    if f.stem not in registered:
+        missing.append(f"tests/integration/meson.build: {f.stem} does not run")
+
 if missing:
     print("undocumented:\n  " + "\n  ".join(missing))
     sys.exit(1)
