@@ -156,6 +156,7 @@ collect(struct daemon *d, struct status_view *v)
 	snprintf(v->online_set, sizeof(v->online_set), "%s", d->cfg.online_set);
 	if (daemon_connect(d, v->err, sizeof(v->err)) != 0)
 		return -1;
+	v->err[0] = '\0';	/* what a connection wrote there on its way is not an error */
 	snprintf(v->endpoint, sizeof(v->endpoint), "%s", d->endpoint);
 	if (read_lock(d, v) < 0 || (v->now_ms = redis_now(d, v->err, sizeof(v->err))) < 0 ||
 	    read_last_pass(d, v) < 0)

@@ -681,6 +681,13 @@ def test_sharded_on_the_cluster_replicas_share_sixteen_shards(w):
             assert m.zcard(MEMBERS) == 3, m.zrange(MEMBERS, 0, -1)
         for d in ds:
             assert re.search(r"shard \d+: cycle done: scanned=\d+", d.stderr()), d.stderr()
+        # --status over the Cluster: a line a shard, each from the node serving its slot.
+        rc, out, err = w.run(["-c", str(conf), "--status"])
+        lines = out.decode().splitlines()
+        assert rc == 0 and lines[0] == (f"presence-reaper OK: {NSHARDS} shards: {NSHARDS} OK, "
+                                        "0 WARNING, 0 CRITICAL, 0 UNKNOWN"), out.decode() + err
+        assert [int(line.split()[1]) for line in lines[1:]] == list(range(NSHARDS)), lines
+        assert all(re.match(r"shard \d+ OK; lock held by rep\d:", line) for line in lines[1:]), lines
 
         # A replica dies: its shards are taken over within lease + renew (+ slack).
         mine = [s for s, v in enumerate(shards.holders()) if v and v.startswith(b"rep0:")]

@@ -246,6 +246,11 @@ def test_loop_reaps_and_the_metrics_name_the_primary(cl, bare):
                   "role": "primary"}, ep
     assert scrape(port)["presence_reaper_redis_failovers_total"] == 0
     d.wait_log(r"listening for \+switch-master on sentinel 127\.0\.0\.1:\d+", 5)
+    # --status through the Sentinels: the primary they name, the leader's summary.
+    rc, out, err = bare.run(["-c", run_conf(bare, cl), "--status"])
+    assert rc == 0, out + err.encode()
+    assert f"redis: 127.0.0.1:{cl.primary_port()}\n".encode() in out, out
+    assert re.search(rb"^presence-reaper OK: leader s-1:", out), out
 
 
 def test_check_config_reports_each_sentinel_and_whether_they_agree(cl, bare):

@@ -99,6 +99,8 @@ def test_loop_over_tls_says_tls_at_connect_and_reaps(t):
     t.rt.crash_many(LIVE[:2])
     wait_until(lambda: t.members() == set(LIVE[2:]), 15, what="two more removed", alive=[d])
     assert "tls.verify" not in d.stderr()
+    rc, out, err = t.run(["-c", tls_conf(t), "--status"])
+    assert rc == 0 and out.startswith(b"presence-reaper OK: leader a:"), out + err.encode()
 
 
 def test_a_large_pipelined_pass_over_tls(t):
