@@ -17,6 +17,7 @@ packages=(
   libssl-dev openssl                   # TLS to Redis; test certificates
   python3-yaml                         # Kubernetes manifest checks
   prometheus                           # promtool tests the alert rules; a real Prometheus scrapes real reapers
+  gnuplot-nox                          # the benchmarks' figures
   nodejs node-typescript               # the realtime servers' kit and shard function, compiled and run
   build-essential debhelper dpkg-dev fakeroot lintian man-db  # Debian package test
 )

@@ -30,6 +30,10 @@ RSS is its VmHWM. redis-server is pinned to one CPU, the driver and the
 reaper to the other.
 
     /usr/bin/python3 tests/bench/churn.py --build build [-n 1000000] [--seconds 120]
+                                          [--plots DIR]
+
+With --plots, the latencies also go to DIR/crash-offline.json and gnuplot
+draws their distribution, DIR/crash-offline.png (tests/bench/plots.py).
 """
 import argparse
 import json
@@ -299,6 +303,8 @@ def parse_args(argv):
     p.add_argument("--seconds", type=float, default=120)
     p.add_argument("--modes", default=",".join(MODES))
     p.add_argument("--cpu", type=int, default=1, help="CPU for redis-server (-1: no pinning)")
+    p.add_argument("--plots", help="folder for crash-offline.png (gnuplot, plots.py) and "
+                   "the latencies it is drawn from")
     a = p.parse_args(argv)
     if a.build:
         a.reaper = a.reaper or os.path.join(a.build, "reaper/presence-reaper")
@@ -310,6 +316,17 @@ def parse_args(argv):
     if not set(a.modes) <= set(MODES):
         p.error("--modes: " + ", ".join(MODES))
     return a
+
+
+def plot(args, res):
+    """The latencies of each mode, as JSON, and their distribution drawn by plots.py."""
+    os.makedirs(args.plots, exist_ok=True)
+    data = os.path.join(args.plots, "crash-offline.json")
+    with open(data, "w") as f:
+        json.dump({"users": args.n, "churn": args.churn,
+                   "modes": {LABEL[m]: res[m]["lat"] for m in args.modes}}, f)
+    subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "plots.py"),
+                    "churn", data, args.plots], check=True)
 
 
 def main(argv):
@@ -340,6 +357,8 @@ def main(argv):
           "; the rest with the reaper stopped: " +
           ", ".join(f"{LABEL[m]} {res[m]['base']:.0f} s" for m in args.modes) +
           ". Heartbeat ticks late: " + ", ".join(f"{m} {res[m]['late_ticks']}" for m in args.modes))
+    if args.plots:
+        plot(args, res)
     if "track" in res:
         t = res["track"]
         print(f"\ntrack_expiry: {t['checks']:.0f} calendar checks per hour; sets tracked at the "

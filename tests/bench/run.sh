@@ -7,6 +7,8 @@
 #
 # Markdown on stdout, progress and build output on stderr. BENCH_BUILD_DIR
 # picks the build folder (default: presence-reaper-bench in $TMPDIR or /tmp).
+# Then gnuplot draws the figures (tests/bench/plots.py) into BENCH_FIGURES
+# (default: figures in the build folder), beside the Markdown (bench.md).
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BENCH_BUILD_DIR:-${TMPDIR:-/tmp}/presence-reaper-bench}
@@ -15,4 +17,10 @@ if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" "$src" >&2
 fi
 meson compile -C "$build" >&2
-exec "$(cat "$build/tests/bench/python-path")" "$src/tests/bench/bench.py" --build "$build" "$@"
+py=$(cat "$build/tests/bench/python-path")
+# The Markdown on stdout, and kept for the figures gnuplot draws from it.
+figures=${BENCH_FIGURES:-$build/figures}
+mkdir -p "$figures"
+set -o pipefail
+"$py" "$src/tests/bench/bench.py" --build "$build" "$@" | tee "$figures/bench.md"
+"$py" "$src/tests/bench/plots.py" bench "$figures/bench.md" "$figures" >&2

@@ -5,7 +5,7 @@ Usage: smoke.py BENCH_PY SHARDS_PY [bench.py options naming the programs]
 
 Runs the main table at 2000 users (1 pass), the batch curve at 2000 users,
 two 3-second idle runs (empty set, 2000 users) and the TLS comparison at
-2000 users, then checks that each
+2000 users, has plots.py draw the figures (PNG, gnuplot), then checks that each
 table has its rows, every cell that should hold a number does, and that the
 benchmark saw the old loop and presence-reaper leave exactly the live users
 online. bench.py itself
@@ -22,6 +22,7 @@ an error when a pass leaves anything but the live users.
 """
 import os
 import re
+import tempfile
 import subprocess
 import sys
 import time
@@ -127,6 +128,26 @@ def check_shards(out):
         raise AssertionError(f"projection: {projected}")
 
 
+def check_plots(bench, out):
+    """plots.py draws bench.py's tables: two PNGs and the data they show."""
+    plots = os.path.join(os.path.dirname(bench), "plots.py")
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "bench.md"), "w") as f:
+            f.write(out)
+        p = subprocess.run([sys.executable, plots, "bench", os.path.join(d, "bench.md"), d],
+                           capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            raise AssertionError(f"plots.py: {p.stdout}{p.stderr}")
+        for name in ("pass-time", "batch-size"):
+            with open(os.path.join(d, name + ".png"), "rb") as f:
+                if f.read(8) != b"\x89PNG\r\n\x1a\n":
+                    raise AssertionError(f"{name}.png is not a PNG")
+        with open(os.path.join(d, "pass-time.dat")) as f:
+            rows = [line.split() for line in f if not line.startswith("#")]
+        if [r[0] for r in rows] != [str(USERS)] or "NaN" in rows[0]:
+            raise AssertionError(f"pass-time.dat: {rows}")
+
+
 def check_rtt(out):
     table = rows(out, "link | scan_ranges")
     if [(r[0], r[1]) for r in table] != [("loopback", "1"), ("+20 ms RTT", "1"),
@@ -164,7 +185,8 @@ def main(argv):
     bench, shards, opts = argv[0], argv[1], argv[2:]
     rc = smoke([sys.executable, bench, "--sizes", "2000", "--repeat", "1", "--odd", "--all",
                 "--curve-size", "2000", "--curve-batches", "50,500", "--idle-users", "0,2000",
-                "--idle-seconds", "3", "--tls-size", "2000"] + opts, check, "bench.py")
+                "--idle-seconds", "3", "--tls-size", "2000"] + opts,
+               lambda out: (check(out), check_plots(bench, out)), "bench.py")
     if rc != 0:
         return rc
     rc = smoke([sys.executable, shards, "--smoke"] + program(opts, "--reaper") +
