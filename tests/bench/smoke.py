@@ -22,10 +22,13 @@ an error when a pass leaves anything but the live users.
 """
 import os
 import re
-import tempfile
 import subprocess
 import sys
+import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import plots  # noqa: E402  (tests/bench/plots.py: the same Markdown tables)
 
 LIMIT_S = 30            # each of the two runs
 USERS = 2000 + 14       # presence-gen -n 2000 --odd
@@ -36,16 +39,10 @@ NUMBER = r"-?[\d,]+(\.\d+)?"
 
 def rows(out, header_start):
     """Cells of the Markdown table whose header starts with header_start."""
-    lines = out.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("| " + header_start):
-            body = []
-            for row in lines[i + 2:]:
-                if not row.startswith("|"):
-                    break
-                body.append([c.strip() for c in row.strip("|").split("|")])
-            return body
-    raise AssertionError(f"no table starting with '{header_start}' in:\n{out}")
+    body = plots.table(out, header_start)
+    if body is None:
+        raise AssertionError(f"no table starting with '{header_start}' in:\n{out}")
+    return body
 
 
 def numeric(cells, what):
