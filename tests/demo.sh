@@ -118,6 +118,15 @@ echo "online set size: $(rcli scard "$ONLINE")"
 heading "presence-reaper --once"
 reaper --once || problems+=("presence-reaper --once failed")
 
+# The --once run released the lock: no leader now, so CRITICAL (exit 2) is right.
+heading "presence-reaper --status (the operator's view; a Nagios check)"
+rc=0
+reaper --status >/dev/null || rc=$?
+sed 's/^/    /' "$TMP/out"
+echo "exit status: $rc (2: CRITICAL, no replica holds the lock now that --once has released it)"
+grep -q "^last pass: ok, .*removed 8," "$TMP/out" ||
+    problems+=("--status did not show the pass that removed 8")
+
 heading "Result"
 echo "online set size: $(rcli scard "$ONLINE")"
 got=$(rcli smembers "$ONLINE" | sort)
