@@ -5,7 +5,8 @@ Usage: smoke.py BENCH_PY SHARDS_PY [bench.py options naming the programs]
 
 Runs the main table at 2000 users (1 pass), the batch curve at 2000 users,
 two 3-second idle runs (empty set, 2000 users) and the TLS comparison at
-2000 users, has plots.py draw the figures (PNG, gnuplot), then checks that each
+2000 users, has plots.py draw the figures (PNG, gnuplot; the crash-to-offline
+one from a few latencies given), then checks that each
 table has its rows, every cell that should hold a number does, and that the
 benchmark saw the old loop and presence-reaper leave exactly the live users
 online. bench.py itself
@@ -143,6 +144,27 @@ def check_plots(bench, out):
             rows = [line.split() for line in f if not line.startswith("#")]
         if [r[0] for r in rows] != [str(USERS)] or "NaN" in rows[0]:
             raise AssertionError(f"pass-time.dat: {rows}")
+        check_churn_plot(plots, d)
+
+
+def check_churn_plot(plots, d):
+    """plots.py churn: the share offline by each latency, a block per mode."""
+    data = os.path.join(d, "lat.json")
+    with open(data, "w") as f:
+        f.write('{"users": 10, "churn": 1, "modes": {"sweep only": [30000, 1000], '
+                '"track_expiry": [60, 5]}}')
+    p = subprocess.run([sys.executable, plots, "churn", data, d], capture_output=True,
+                       text=True, timeout=60)
+    if p.returncode != 0:
+        raise AssertionError(f"plots.py churn: {p.stdout}{p.stderr}")
+    with open(os.path.join(d, "crash-offline.png"), "rb") as f:
+        if f.read(8) != b"\x89PNG\r\n\x1a\n":
+            raise AssertionError("crash-offline.png is not a PNG")
+    with open(os.path.join(d, "crash-offline.dat")) as f:
+        blocks = [[line.split() for line in b.splitlines() if line and not line.startswith("#")]
+                  for b in f.read().split("\n\n\n") if b.strip()]
+    if blocks != [[["1.0", "0.5"], ["30.0", "1.0"]], [["0.005", "0.5"], ["0.06", "1.0"]]]:
+        raise AssertionError(f"crash-offline.dat: {blocks}")
 
 
 def check_rtt(out):
