@@ -5,15 +5,12 @@
 #include <string.h>
 
 #include "escape.h"
-#include "scripts.h"
 
 void
 lastpass_key(const char *leader_key, char *out, size_t outsz)
 {
-	const char *open = strchr(leader_key, '{');
-	const char *close = open ? strchr(open + 1, '}') : NULL;
-
-	if ((open && close && close > open + 1) || strpbrk(leader_key, "{}") != NULL)
+	/* A name with braces keeps them: its tag, or none that wrapping could fix. */
+	if (strpbrk(leader_key, "{}") != NULL)
 		snprintf(out, outsz, "%s%s", leader_key, LASTPASS_SUFFIX);
 	else
 		snprintf(out, outsz, "{%s}%s", leader_key, LASTPASS_SUFFIX);

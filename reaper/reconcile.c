@@ -161,11 +161,14 @@ pass_send_ranges(struct reconcile *r, struct rconn *c, struct pass_state *p)
 {
 	int rc;
 
-	for (int i = 0; i < p->nranges && sscan_may_go(r, p); i++) {
+	for (int i = 0; i < p->nranges; i++) {
 		struct scanrange *g = &p->rg[i];
 
+		/* The slot count only for a range with a cursor waiting: every reply comes here. */
 		if (g->next[0] == '\0')
 			continue;
+		if (!sscan_may_go(r, p))
+			break;
 		memcpy(g->sent, g->next, sizeof(g->sent));
 		g->next[0] = '\0';
 		if ((rc = pass_scan_append(r, c, p, i)) != 0)
