@@ -297,6 +297,22 @@ def test_type_is_what_check_config_needs_from_the_read_only_user(w):
     assert re.search(rb"(?m)^# keys: TYPE presence:online-users: NOPERM", out), out
 
 
+@pytest.mark.parametrize("rule", SUMMARY_ONLY)
+def test_without_a_summary_permission_once_reaps_and_says_so(w, rule):
+    """Only the last pass's summary (status.lua) needs the rule: --once reaps,
+    exits 0, and says once that it kept no summary for --status, and why."""
+    drop(w, acl_lines(w)["acl"], rule)
+    rc, out, err = w.run(["-c", as_user(w), "--once"])
+    assert rc == EX_OK, err
+    assert w.members() == set(LIVE)
+    # Redis 7.0 refuses a command inside a script without naming it.
+    assert len(re.findall(r"warn: the pass's summary for --status was not kept in "
+                          r"\{presence:reaper:leader\}:status: EVALSHA status script: (NOPERM|"
+                          r"ERR The user executing the script can't run this command).*"
+                          r"\(reaping goes on\)", err)) == 1, err
+    assert not w.r.exists(b"{presence:reaper:leader}:status")
+
+
 def test_without_client_setname_it_works_unnamed(w):
     drop(w, acl_lines(w)["acl"], "+client|setname")
     rc, out, err = w.run(["-c", as_user(w), "--once"])
