@@ -52,17 +52,25 @@ reason(struct status_view *v, enum status_code c, const char *fmt, ...)
 }
 
 /* An integer reply to a read-only command, or -1 with what Redis said in err. */
+/* What came instead of the reply wanted: Redis's words, or the connection's error (rep NULL). */
+static void
+refused(struct daemon *d, const char *what, const redisReply *rep, char *err, size_t errlen)
+{
+	if (rep == NULL)
+		snprintf(err, errlen, "%s: %s", what, rconn_errstr(d->conn));
+	else
+		(void)rerr_format(err, errlen, what, rep);
+}
+
 static long long
 integer_reply(struct daemon *d, const char *what, redisReply *rep, char *err, size_t errlen)
 {
 	long long n = -1;
 
-	if (rep == NULL)
-		snprintf(err, errlen, "%s: %s", what, rconn_errstr(d->conn));
-	else if (rep->type == REDIS_REPLY_INTEGER)
+	if (rep && rep->type == REDIS_REPLY_INTEGER)
 		n = rep->integer;
 	else
-		(void)rerr_format(err, errlen, what, rep);
+		refused(d, what, rep, err, errlen);
 	if (rep)
 		freeReplyObject(rep);
 	return n;
@@ -80,10 +88,8 @@ redis_now(struct daemon *d, char *err, size_t errlen)
 	    rep->element[1]->type == REDIS_REPLY_STRING)
 		ms = strtoll(rep->element[0]->str, NULL, 10) * 1000 +
 		    strtoll(rep->element[1]->str, NULL, 10) / 1000;
-	else if (rep)
-		(void)rerr_format(err, errlen, "TIME", rep);
 	else
-		snprintf(err, errlen, "TIME: %s", rconn_errstr(d->conn));
+		refused(d, "TIME", rep, err, errlen);
 	if (rep)
 		freeReplyObject(rep);
 	return ms;
@@ -103,7 +109,7 @@ read_lock(struct daemon *d, struct status_view *v)
 		v->holder[0] = '\0';
 	v->lease_ms = integer_reply(d, "PTTL lock", rconn_calll(d->conn, "PTTL",
 	    d->cfg.leader_key, NULL), v->err, sizeof(v->err));
-	return v->lease_ms < -2 ? -1 : 0;
+	return v->err[0] ? -1 : 0;	/* -1 is also PTTL's "no TTL" */
 }
 
 /* The leader's last pass (lastpass.h). 0, or -1 (in v->err). */
@@ -113,16 +119,12 @@ read_last_pass(struct daemon *d, struct status_view *v)
 	redisReply *rep = rconn_calll(d->conn, "HGETALL", v->status_key, NULL);
 	int rc = 0;
 
-	if (rep == NULL) {
-		snprintf(v->err, sizeof(v->err), "HGETALL %s: %s", v->status_key,
-		    rconn_errstr(d->conn));
-		return -1;
-	}
-	if (lastpass_parse(rep, &v->lp) < 0) {
-		(void)rerr_format(v->err, sizeof(v->err), "HGETALL status", rep);
+	if (rep == NULL || lastpass_parse(rep, &v->lp) < 0) {
+		refused(d, "HGETALL status", rep, v->err, sizeof(v->err));
 		rc = -1;
 	}
-	freeReplyObject(rep);
+	if (rep)
+		freeReplyObject(rep);
 	return rc;
 }
 
@@ -138,10 +140,8 @@ read_notify(struct daemon *d, struct status_view *v)
 	if (v->notify_known)
 		escape_id(v->notify, sizeof(v->notify), rep->element[1]->str,
 		    rep->element[1]->len);
-	else if (rep)
-		(void)rerr_format(v->notify, sizeof(v->notify), "CONFIG GET", rep);
 	else
-		snprintf(v->notify, sizeof(v->notify), "%s", rconn_errstr(d->conn));
+		refused(d, "CONFIG GET", rep, v->notify, sizeof(v->notify));
 	if (rep)
 		freeReplyObject(rep);
 }
